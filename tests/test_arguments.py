@@ -1,0 +1,107 @@
+"""Spider arguments: every bad one refused with its name and what is allowed."""
+
+from __future__ import annotations
+
+import pytest
+
+from tmapi_crawler.arguments import ArgumentError, parse_arguments
+
+
+def problems_of(**given: str) -> list[str]:
+    with pytest.raises(ArgumentError) as raised:
+        parse_arguments(given)
+    return raised.value.problems
+
+
+def test_good_arguments_become_one_query_per_category_and_language():
+    arguments = parse_arguments(
+        {
+            "cat_id": "1031922, 7,1031922",
+            "language": "en,zh",
+            "sort": "price_up",
+            "page_size": "50",
+            "price_start": "1",
+            "price_end": "9.90",
+            "free_shipping": "YES",
+            "new_arrival": "0",
+            "max_pages": "3",
+            "_job": "scrapyd-id",
+        }
+    )
+    queries = arguments.queries()
+    assert [(q.cat_id, q.language) for q in queries] == [
+        (1031922, "en"),
+        (1031922, "zh"),
+        (7, "en"),
+        (7, "zh"),
+    ]
+    assert queries[0].filters() == {
+        "price_start": "1",
+        "price_end": "9.9",
+        "new_arrival": False,
+        "free_shipping": True,
+    }
+    assert arguments.max_pages == 3
+
+
+@pytest.mark.parametrize("word", ["true", "1", "yes", "True", "YES"])
+def test_true_words(word):
+    assert (
+        parse_arguments({"cat_id": "1", "is_super_factory": word}).is_super_factory
+        is True
+    )
+
+
+@pytest.mark.parametrize("word", ["false", "0", "no", "No"])
+def test_false_words(word):
+    assert (
+        parse_arguments(
+            {"cat_id": "1", "support_dropshipping": word}
+        ).support_dropshipping
+        is False
+    )
+
+
+@pytest.mark.parametrize(
+    ("given", "named", "allowed"),
+    [
+        ({"cat_id": "abc"}, "cat_id='abc'", "positive integer"),
+        ({"cat_id": "1,2x"}, "cat_id='1,2x'", "positive integer"),
+        ({"cat_id": "0"}, "cat_id='0'", "positive integer"),
+        ({"cat_id": "1", "language": "fr"}, "language='fr'", "en, zh, ru, vi, ja, ko"),
+        ({"cat_id": "1", "sort": "cheapest"}, "sort='cheapest'", "'price_up'"),
+        ({"cat_id": "1", "page_size": "0"}, "page_size='0'", "1 to 50"),
+        ({"cat_id": "1", "page_size": "-5"}, "page_size='-5'", "1 to 50"),
+        ({"cat_id": "1", "page_size": "51"}, "page_size='51'", "1 to 50"),
+        ({"cat_id": "1", "max_pages": "0"}, "max_pages='0'", "1 or more"),
+        ({"cat_id": "1", "price_start": "cheap"}, "price_start='cheap'", "a number"),
+        ({"cat_id": "1", "price_end": "-1"}, "price_end='-1'", "0 or more"),
+        (
+            {"cat_id": "1", "free_shipping": "maybe"},
+            "free_shipping='maybe'",
+            "true, false",
+        ),
+        ({"cat_id": "1", "colour": "red"}, "colour='red'", "allowed: "),
+        (
+            {"cat_id": "1", "price_start": "9", "price_end": "2"},
+            "price_start/price_end",
+            "above price_end",
+        ),
+        ({}, "cat_id", "required"),
+    ],
+)
+def test_each_bad_argument_is_named_with_what_is_allowed(given, named, allowed):
+    problems = problems_of(**given)
+    assert len(problems) == 1
+    assert problems[0].startswith(named)
+    assert allowed in problems[0]
+
+
+def test_every_bad_argument_is_reported_at_once_in_the_given_order():
+    problems = problems_of(cat_id="x", sort="y", language="fr", colour="red")
+    assert [p.split("=")[0] for p in problems] == [
+        "cat_id",
+        "sort",
+        "language",
+        "colour",
+    ]

@@ -1,0 +1,44 @@
+"""Which pages follow which answer: pure decisions, no network."""
+
+from __future__ import annotations
+
+from tmapi_crawler.api import Page
+from tmapi_crawler.pagination import CategoryProgress, pages_to_follow
+
+
+def page(no: int, total: int | None, has_next: bool, size: int = 20) -> Page:
+    return Page(no, size, total, has_next, [])
+
+
+def test_page_one_plans_every_page_total_count_promises():
+    assert pages_to_follow(1, 1, page(1, 2000, True)) == range(2, 101)
+    assert pages_to_follow(1, 1, page(1, 45, True)) == range(2, 4)
+
+
+def test_max_pages_caps_the_plan():
+    assert pages_to_follow(1, 1, page(1, 2000, True), max_pages=5) == range(2, 6)
+    assert pages_to_follow(1, 1, page(1, 2000, True), max_pages=1) == range(0)
+
+
+def test_a_single_page_category_plans_nothing():
+    assert pages_to_follow(1, 1, page(1, 7, False)) == range(0)
+
+
+def test_pages_inside_the_plan_add_nothing():
+    assert pages_to_follow(37, 100, page(37, 2000, True)) == range(0)
+
+
+def test_the_last_planned_page_that_still_has_a_next_page_is_followed():
+    assert pages_to_follow(3, 3, page(3, 45, True)) == range(4, 5)
+    assert pages_to_follow(4, 4, page(4, 45, True), max_pages=4) == range(0)
+
+
+def test_has_next_page_true_with_a_total_count_of_one_page_is_still_followed():
+    assert pages_to_follow(1, 1, page(1, 20, True)) == range(2, 3)
+
+
+def test_a_page_saying_it_is_the_last_ends_the_category_early():
+    progress = CategoryProgress("c")
+    progress.record(4, page(4, 200, False))
+    assert progress.end == 4
+    assert progress.past_end(5) and not progress.past_end(4)

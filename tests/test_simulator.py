@@ -1,0 +1,180 @@
+"""The simulator follows the API contract: a real server answering HTTP calls."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+
+from tmapi_crawler.simulator.catalog import SAMPLE_CATEGORY, Catalog, category_size
+
+
+def call(base_url: str, token: str | None = "t", header: bool = False, **params: Any):
+    """(HTTP status, decoded JSON or text) of one call to the items endpoint."""
+    query = dict(params)
+    if token and not header:
+        query["apiToken"] = token
+    request = urllib.request.Request(
+        f"{base_url}/1688/category/items/v2?{urlencode(query)}"
+    )
+    if token and header:
+        request.add_header("apikey", token)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            status, raw = response.status, response.read()
+    except urllib.error.HTTPError as error:
+        status, raw = error.code, error.read()
+    try:
+        return status, json.loads(raw)
+    except ValueError:
+        return status, raw.decode("utf-8", "replace")
+
+
+def test_missing_token_is_answered_401_with_the_documented_body(simulator):
+    sim = simulator()
+    assert call(sim.url, token=None, cat_id=5) == (
+        401,
+        {"code": 4011, "message": "no API key found in request"},
+    )
+
+
+def test_only_configured_tokens_are_accepted_in_either_placement(simulator):
+    sim = simulator(token="right")
+    assert call(sim.url, token="wrong", cat_id=5)[0] == 401
+    assert call(sim.url, token="right", cat_id=5)[1]["code"] == 200
+    assert call(sim.url, token="right", header=True, cat_id=5)[1]["code"] == 200
+    placements = [entry["token"] for entry in sim.calls()]
+    assert placements == ["query", "query", "header"]
+    assert (
+        "right" not in sim.request_log.read_text()
+        and "wrong" not in sim.request_log.read_text()
+    )
+
+
+def test_the_documentation_sample_opens_its_category(simulator):
+    sim = simulator()
+    _, answer = call(sim.url, cat_id=SAMPLE_CATEGORY, language="zh")
+    ids = [item["item_id"] for item in answer["data"]["items"][:3]]
+    assert ids == [991188728585, 740842253828, 819097915075]
+
+
+def test_total_count_is_capped_at_2000_and_pages_stop_at_the_cap(simulator):
+    sim = simulator(size="77=2345")
+    _, first = call(sim.url, cat_id=77, page=1)
+    _, last = call(sim.url, cat_id=77, page=100)
+    _, beyond = call(sim.url, cat_id=77, page=101)
+    assert (
+        first["data"]["total_count"] == 2000 and first["data"]["has_next_page"] is True
+    )
+    assert len(last["data"]["items"]) == 20 and last["data"]["has_next_page"] is False
+    assert beyond["data"]["items"] == [] and beyond["data"]["has_next_page"] is False
+
+
+def test_small_categories_report_their_real_count(simulator):
+    sim = simulator(size="78=45")
+    pages = [call(sim.url, cat_id=78, page=n)[1]["data"] for n in (1, 2, 3)]
+    assert [p["total_count"] for p in pages] == [45, 45, 45]
+    assert [len(p["items"]) for p in pages] == [20, 20, 5]
+    assert [p["has_next_page"] for p in pages] == [True, True, False]
+    assert len({item["item_id"] for p in pages for item in p["items"]}) == 45
+
+
+@pytest.mark.parametrize(
+    ("sort", "descending"), [("price_up", False), ("price_down", True)]
+)
+def test_price_sorts_and_price_filters(simulator, sort, descending):
+    sim = simulator(size="79=500")
+    _, answer = call(
+        sim.url, cat_id=79, sort=sort, price_start="5", price_end="30", page_size=50
+    )
+    prices = [Decimal(item["price"]) for item in answer["data"]["items"]]
+    assert prices and all(Decimal(5) <= price <= Decimal(30) for price in prices)
+    assert prices == sorted(prices, reverse=descending)
+
+
+def test_boolean_filters_select_matching_items(simulator):
+    sim = simulator(size="80=400")
+    _, answer = call(
+        sim.url, cat_id=80, free_shipping="true", is_super_factory="true", page_size=50
+    )
+    items = answer["data"]["items"]
+    assert items
+    assert all(item["delivery_info"]["free_shipping"] for item in items)
+    assert all(item["shop_info"]["is_super_factory"] for item in items)
+    assert answer["data"]["filters"] == {
+        "free_shipping": "true",
+        "is_super_factory": "true",
+    }
+
+
+def test_titles_are_translated_and_keep_the_chinese_origin(simulator):
+    sim = simulator(size="81=30")
+    zh = call(sim.url, cat_id=81, language="zh")[1]["data"]["items"][0]
+    en = call(sim.url, cat_id=81, language="en")[1]["data"]["items"][0]
+    assert zh["item_id"] == en["item_id"]
+    assert "title_origin" not in zh
+    assert en["title_origin"] == zh["title"] and en["title"] != zh["title"]
+    assert en["title"].isascii()
+
+
+def test_bad_parameters_are_answered_with_422(simulator):
+    sim = simulator()
+    assert call(sim.url, cat_id="x")[1]["code"] == 422
+    assert call(sim.url, cat_id=5, page_size=500)[1]["code"] == 422
+    assert call(sim.url, cat_id=5, sort="random")[1]["code"] == 422
+
+
+@pytest.mark.parametrize(
+    ("style", "status", "body_code"),
+    [("status", 503, None), ("body", 200, 503), ("both", 503, 503)],
+)
+def test_scripted_faults_in_each_style_then_real_pages(
+    simulator, style, status, body_code
+):
+    sim = simulator(size="82=60", fault=f"82:2=503@{style},499")
+    first = call(sim.url, cat_id=82, page=2)
+    assert first[0] == status
+    if body_code is None:
+        assert isinstance(first[1], str) and "concurrency" in first[1]
+    else:
+        assert first[1]["code"] == body_code
+    assert call(sim.url, cat_id=82, page=2)[1]["code"] == 499
+    assert call(sim.url, cat_id=82, page=2)[1]["code"] == 200
+    assert call(sim.url, cat_id=82, page=1)[1]["code"] == 200
+    assert [c["outcome"] for c in sim.calls()] == ["fault:503", "fault:499", "ok", "ok"]
+
+
+def test_breakages(simulator):
+    sim = simulator(size="83=60", fault=["83:1=html502,truncated,empty", "83:2=439*"])
+    status, html = call(sim.url, cat_id=83, page=1)
+    assert status == 502 and "Bad Gateway" in html
+    status, truncated = call(sim.url, cat_id=83, page=1)
+    assert (
+        status == 200 and isinstance(truncated, str) and truncated.startswith('{"code"')
+    )
+    assert call(sim.url, cat_id=83, page=1) == (200, "")
+    assert [call(sim.url, cat_id=83, page=2)[1]["code"] for _ in range(3)] == [439] * 3
+
+
+def test_concurrency_cap_answers_503_to_calls_above_it(simulator):
+    sim = simulator(size="84=400", latency=0.3, max_concurrency=2)
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(
+            pool.map(lambda n: call(sim.url, cat_id=84, page=n), range(1, 9))
+        )
+    codes = sorted(answer[1]["code"] for answer in answers)
+    assert codes.count(503) >= 4 and codes.count(200) >= 2
+    assert max(entry["in_flight"] for entry in sim.calls()) >= 3
+
+
+def test_the_catalog_is_deterministic_and_sized_by_seed():
+    assert Catalog(seed=3).products(5) == Catalog(seed=3).products(5)
+    assert len(Catalog(seed=3).products(5)) == category_size(3, 5)
+    sizes = {category_size(0, cat) for cat in range(1, 400)}
+    assert min(sizes) < 20 and max(sizes) > 10_000

@@ -1,0 +1,145 @@
+"""The TMAPI token: found, added at the last moment, kept out of everything else.
+
+The token comes from the ``TMAPI_TOKEN`` setting or environment variable.
+:class:`TokenDownloadHandler` adds it to a private copy of each TMAPI request
+as it is sent, as ``apiToken=`` in the query string (the documented default)
+or as an ``apikey`` header (``TMAPI_TOKEN_PLACEMENT = "header"``, newer docs).
+Everything else (the scheduler, fingerprints, retries, disk and Redis queues,
+stats, feeds, the spider) only ever sees the request without it. As a last
+line of defence, :class:`TokenRedaction` masks it in any log line or
+traceback that still quotes it (a third-party message about the URL sent).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import traceback
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+from scrapy.core.downloader.handlers.base import BaseDownloadHandler
+from scrapy.exceptions import NotConfigured
+from scrapy.utils.misc import build_from_crawler, load_object
+
+from tmapi_crawler.api import TOKEN_HEADER, TOKEN_QUERY_FIELD
+
+if TYPE_CHECKING:
+    from scrapy import Request
+    from scrapy.crawler import Crawler
+    from scrapy.http import Response
+    from scrapy.settings import BaseSettings
+
+MASK = "***"
+PLACEMENTS = ("query", "header")
+MISSING_TOKEN = (
+    "No TMAPI token: set it with `export TMAPI_TOKEN=<your token>` (or "
+    "`-s TMAPI_TOKEN=...`, which shows it in the process list). Nothing was sent."
+)
+
+
+def token_from(settings: BaseSettings) -> str | None:
+    """The token, from the TMAPI_TOKEN setting or else the environment."""
+    token = settings.get("TMAPI_TOKEN") or os.environ.get("TMAPI_TOKEN") or ""
+    return token.strip() or None
+
+
+def token_problems(settings: BaseSettings) -> list[str]:
+    """Why the token settings cannot work, if they cannot; checked before any call."""
+    problems = [] if token_from(settings) else [MISSING_TOKEN]
+    placement = settings.get("TMAPI_TOKEN_PLACEMENT", "query")
+    if placement not in PLACEMENTS:
+        problems.append(
+            f"TMAPI_TOKEN_PLACEMENT={placement!r}: must be "
+            f"one of {', '.join(PLACEMENTS)}"
+        )
+    return problems
+
+
+def is_tmapi_request(request: Request) -> bool:
+    return "tmapi" in request.meta
+
+
+class TokenDownloadHandler(BaseDownloadHandler):
+    """Sends TMAPI requests with the token, through the scheme's usual handler."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        super().__init__(crawler)
+        self.token = token_from(crawler.settings)
+        self.placement = crawler.settings.get("TMAPI_TOKEN_PLACEMENT", "query")
+        self._handlers: dict[str, Any] = {}
+
+    def _handler(self, scheme: str) -> Any:
+        if scheme not in self._handlers:
+            path = self.crawler.settings.getdict("DOWNLOAD_HANDLERS_BASE")[scheme]
+            self._handlers[scheme] = build_from_crawler(load_object(path), self.crawler)
+        return self._handlers[scheme]
+
+    def sign(self, request: Request) -> Request:
+        """A private copy of *request* carrying the token."""
+        if not self.token:
+            raise NotConfigured(MISSING_TOKEN)
+        if self.placement == "header":
+            headers = request.headers.copy()
+            headers[TOKEN_HEADER] = self.token
+            return request.replace(headers=headers)
+        separator = "&" if "?" in request.url else "?"
+        query = urlencode({TOKEN_QUERY_FIELD: self.token})
+        return request.replace(url=f"{request.url}{separator}{query}")
+
+    async def download_request(self, request: Request) -> Response:
+        handler = self._handler(request.url.partition(":")[0])
+        if not is_tmapi_request(request):
+            return await handler.download_request(request)
+        try:
+            response = await handler.download_request(self.sign(request))
+        except Exception as exc:
+            exc.args = tuple(self.redact(arg) for arg in exc.args)
+            raise
+        return response.replace(url=request.url)
+
+    def redact(self, value: Any) -> Any:
+        if self.token and isinstance(value, str):
+            return value.replace(self.token, MASK)
+        return value
+
+    async def close(self) -> None:
+        for handler in self._handlers.values():
+            await handler.close()
+
+
+class TokenRedaction:
+    """Extension that masks the token in every log record of the process."""
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+        previous = logging.getLogRecordFactory()
+        if getattr(previous, "redacts", None) == token:
+            return
+
+        def make_record(*args: Any, **kwargs: Any) -> logging.LogRecord:
+            record = previous(*args, **kwargs)
+            self._redact(record)
+            return record
+
+        make_record.redacts = token  # type: ignore[attr-defined]
+        logging.setLogRecordFactory(make_record)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> TokenRedaction:
+        token = token_from(crawler.settings)
+        if not token:
+            raise NotConfigured("no TMAPI token to redact")
+        return cls(token)
+
+    def _redact(self, record: logging.LogRecord) -> None:
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):  # a bad format string: logging reports it
+            return
+        if self.token in message:
+            record.msg, record.args = message.replace(self.token, MASK), None
+        if record.exc_info and record.exc_info[0] is not None:
+            text = "".join(traceback.format_exception(*record.exc_info)).rstrip("\n")
+            if self.token in text:
+                record.exc_text = text.replace(self.token, MASK)

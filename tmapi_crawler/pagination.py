@@ -1,0 +1,72 @@
+"""Which pages of a category to fetch, and where each category stands.
+
+Page 1 is fetched first; its ``total_count`` and ``page_size`` predict the
+last page, and every other page is scheduled at once so they download
+concurrently. ``has_next_page`` stays the authority: a page that says false
+ends the category early, and the last predicted page that still says true is
+followed one page at a time. Every request carries the last page planned when
+it was made, so whichever process handles the frontier page follows it, and
+no process needs the state of another.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from tmapi_crawler.api import Page
+
+
+def pages_to_follow(
+    page_no: int, planned_last: int, page: Page, max_pages: int | None = None
+) -> range:
+    """The pages this answer adds to the plan (empty when it adds none)."""
+    if not page.has_next_page:
+        return range(0)
+    if page_no == 1:
+        last = max(page.last_page or 2, 2)
+    elif page_no >= planned_last:
+        last = page_no + 1
+    else:
+        return range(0)
+    if max_pages is not None:
+        last = min(last, max_pages)
+    return range(max(page_no, planned_last) + 1, last + 1)
+
+
+@dataclass
+class CategoryProgress:
+    """One category query in this process: what was planned, done and failed."""
+
+    label: str
+    total_count: int | None = None
+    planned: int = 1  # the last page scheduled so far
+    end: int | None = None  # the first page that said has_next_page false
+    done: set[int] = field(default_factory=set)
+    failed: dict[int, str] = field(default_factory=dict)
+    items: int = 0
+
+    def past_end(self, page_no: int) -> bool:
+        """Whether a page lies beyond a page that said it was the last."""
+        return self.end is not None and page_no > self.end
+
+    def record(self, page_no: int, page: Page) -> None:
+        """What an answer said: done, its items, and whether it was the last page."""
+        self.done.add(page_no)
+        self.failed.pop(page_no, None)
+        self.items += len(page.items)
+        if page.total_count is not None:
+            self.total_count = page.total_count
+        if not page.has_next_page:
+            self.end = page_no if self.end is None else min(self.end, page_no)
+
+
+@dataclass
+class CrawlProgress:
+    """Every category query of this process, by query key."""
+
+    categories: dict[str, CategoryProgress] = field(default_factory=dict)
+
+    def category(self, key: str, label: str = "") -> CategoryProgress:
+        if key not in self.categories:
+            self.categories[key] = CategoryProgress(label or key)
+        return self.categories[key]

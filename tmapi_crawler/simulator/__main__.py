@@ -1,0 +1,154 @@
+"""Command line of the TMAPI simulator; prints its URL once it listens."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import socket
+import sys
+from pathlib import Path
+
+from aiohttp import web
+
+from tmapi_crawler.simulator.faults import STYLES, FaultPlan
+from tmapi_crawler.simulator.server import Simulator, SimulatorConfig
+
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+def _pairs(values: list[str], option: str) -> dict[int, int]:
+    pairs = {}
+    for value in values:
+        key, sep, number = value.partition("=")
+        if not sep:
+            raise SystemExit(f"{option} {value!r}: expected CAT_ID=NUMBER")
+        pairs[int(key)] = int(number)
+    return pairs
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="tmapi-simulator", description=__doc__.splitlines()[0]
+    )
+    p.add_argument("--host", default="127.0.0.1", choices=LOOPBACK)
+    p.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    p.add_argument("--seed", type=int, default=0, help="catalog seed")
+    p.add_argument(
+        "--size",
+        action="append",
+        default=[],
+        metavar="CAT=N",
+        help="pin a category's catalog size",
+    )
+    p.add_argument(
+        "--miscount",
+        action="append",
+        default=[],
+        metavar="CAT=DELTA",
+        help="report total_count off by DELTA (has_next_page stays true)",
+    )
+    p.add_argument("--latency", type=float, default=0.0, help="seconds per call")
+    p.add_argument("--latency-jitter", type=float, default=0.0)
+    p.add_argument(
+        "--max-concurrency",
+        type=int,
+        default=0,
+        help="answer 503 above this many calls in flight (0: no cap)",
+    )
+    p.add_argument(
+        "--token",
+        action="append",
+        default=[],
+        help="the only tokens accepted (default: any non-empty token)",
+    )
+    p.add_argument("--result-cap", type=int, default=2000)
+    p.add_argument("--max-page-size", type=int, default=50)
+    p.add_argument(
+        "--price-end", choices=("inclusive", "exclusive"), default="inclusive"
+    )
+    p.add_argument(
+        "--repeat-rate",
+        type=float,
+        default=0.0,
+        help="share of pages that repeat an item of the page before",
+    )
+    p.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="CAT:PAGE=KINDS",
+        help="scripted faults, e.g. 1031922:3=503,499@body,truncated",
+    )
+    p.add_argument(
+        "--error-rate",
+        action="append",
+        default=[],
+        metavar="KIND=RATE",
+        help="inject a fault into this share of calls, e.g. 503=0.05",
+    )
+    p.add_argument(
+        "--error-style",
+        choices=STYLES,
+        default="both",
+        help="errors as the HTTP status, the body code, or both",
+    )
+    p.add_argument("--timeout-delay", type=float, default=70.0)
+    p.add_argument("--request-log", type=Path, help="JSON Lines log of every call")
+    return p
+
+
+def config_from(args: argparse.Namespace) -> SimulatorConfig:
+    faults = FaultPlan(style=args.error_style)
+    try:
+        for spec in args.fault:
+            faults.add(spec)
+        for spec in args.error_rate:
+            faults.add_rate(spec)
+    except ValueError as exc:
+        raise SystemExit(f"tmapi-simulator: {exc}") from None
+    return SimulatorConfig(
+        seed=args.seed,
+        sizes=_pairs(args.size, "--size"),
+        miscounts=_pairs(args.miscount, "--miscount"),
+        latency=args.latency,
+        latency_jitter=args.latency_jitter,
+        max_concurrency=args.max_concurrency,
+        tokens=frozenset(args.token),
+        result_cap=args.result_cap,
+        max_page_size=args.max_page_size,
+        price_end_inclusive=args.price_end == "inclusive",
+        repeat_rate=args.repeat_rate,
+        timeout_delay=args.timeout_delay,
+        faults=faults,
+        request_log=args.request_log,
+    )
+
+
+async def serve(config: SimulatorConfig, host: str, port: int) -> None:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    runner = web.AppRunner(Simulator(config).app(), access_log=None)
+    await runner.setup()
+    await web.SockSite(runner, sock, backlog=1024).start()
+    bound = sock.getsockname()[1]
+    shown = f"[{host}]" if family == socket.AF_INET6 else host
+    print(f"TMAPI simulator listening on http://{shown}:{bound}", flush=True)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    config = config_from(args)
+    try:
+        asyncio.run(serve(config, args.host, args.port))
+    except KeyboardInterrupt:
+        sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

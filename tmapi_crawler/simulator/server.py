@@ -1,0 +1,307 @@
+"""The TMAPI simulator's HTTP server: the items endpoint on loopback, with the
+documented auth, errors, cap and latency, and a request log of every call.
+
+The log is JSON Lines, one object per call, written when the answer is sent:
+``t`` (arrival, epoch seconds), ``dt`` (seconds), ``path``, ``cat_id``,
+``page``, ``params`` (the query without the token), ``token`` (``"query"``,
+``"header"`` or null: where a token came, never its value), ``status``,
+``code`` (the body code, or null), ``outcome`` (``ok``, ``fault:<kind>``,
+``cap``, ``auth``, ``invalid``), ``items`` and ``in_flight`` (calls being
+served on arrival, this one included).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import IO, Any
+
+from aiohttp import web
+
+from tmapi_crawler.api import (
+    FILTER_FLAGS,
+    ITEMS_PATH,
+    LANGUAGES,
+    SORTS,
+    TOKEN_HEADER,
+    TOKEN_QUERY_FIELD,
+)
+from tmapi_crawler.simulator.catalog import Catalog
+from tmapi_crawler.simulator.faults import MESSAGES, Fault, FaultPlan
+
+HTML_502 = (
+    b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+    b"<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n"
+    b"</body>\r\n</html>\r\n"
+)
+
+
+@dataclass
+class SimulatorConfig:
+    """Everything the simulator can be told (``tmapi-simulator -h`` lists it)."""
+
+    seed: int = 0
+    sizes: dict[int, int] = field(default_factory=dict)
+    miscounts: dict[int, int] = field(default_factory=dict)  # total_count off by this
+    latency: float = 0.0
+    latency_jitter: float = 0.0
+    max_concurrency: int = 0  # 0: no cap
+    tokens: frozenset[str] = frozenset()  # empty: any non-empty token is accepted
+    result_cap: int = 2000
+    max_page_size: int = 50
+    price_end_inclusive: bool = True
+    repeat_rate: float = 0.0  # share of pages that repeat an item of the page before
+    timeout_delay: float = 70.0  # how long a "timeout" fault keeps the caller waiting
+    faults: FaultPlan = field(default_factory=FaultPlan)
+    request_log: Path | None = None
+
+
+class Simulator:
+    """The aiohttp application and its state: in-flight calls, faults, the log."""
+
+    def __init__(self, config: SimulatorConfig) -> None:
+        self.config = config
+        self.catalog = Catalog(
+            config.seed, config.sizes, price_end_inclusive=config.price_end_inclusive
+        )
+        self.in_flight = 0
+        self.rng = random.Random(config.seed)
+        self.log_file: IO[str] | None = None
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get(ITEMS_PATH, self.items)
+        app.router.add_get("/_simulator/health", self.health)
+        app.router.add_post("/_simulator/faults", self.add_faults)
+        app.router.add_delete("/_simulator/faults", self.clear_faults)
+        app.on_startup.append(self._open_log)
+        app.on_cleanup.append(self._close_log)
+        return app
+
+    async def _open_log(self, _: web.Application) -> None:
+        if self.config.request_log:
+            self.log_file = self.config.request_log.open("a", encoding="utf-8")
+
+    async def _close_log(self, _: web.Application) -> None:
+        if self.log_file:
+            self.log_file.close()
+
+    def _log(self, record: dict[str, Any]) -> None:
+        if self.log_file:
+            self.log_file.write(json.dumps(record, ensure_ascii=False) + "\n")
+            self.log_file.flush()
+
+    async def health(self, _: web.Request) -> web.Response:
+        return web.json_response({"ok": True, "in_flight": self.in_flight})
+
+    async def add_faults(self, request: web.Request) -> web.Response:
+        specs = (await request.json()).get("faults", [])
+        try:
+            for spec in specs:
+                self.config.faults.add(spec)
+        except ValueError as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        return web.json_response({"added": len(specs)})
+
+    async def clear_faults(self, _: web.Request) -> web.Response:
+        self.config.faults.scripts.clear()
+        self.config.faults.rates.clear()
+        return web.json_response({"cleared": True})
+
+    async def items(self, request: web.Request) -> web.StreamResponse:
+        self.in_flight += 1
+        params = {k: v for k, v in request.query.items() if k != TOKEN_QUERY_FIELD}
+        record: dict[str, Any] = {
+            "t": round(time.time(), 4),
+            "path": request.path,
+            "cat_id": _int_or_none(params.get("cat_id")),
+            "page": _int_or_none(params.get("page", "1")),
+            "params": params,
+            "token": "query"
+            if TOKEN_QUERY_FIELD in request.query
+            else "header"
+            if TOKEN_HEADER in request.headers
+            else None,
+            "in_flight": self.in_flight,
+        }
+        started = time.monotonic()
+        record.update(outcome="dropped", status=None, code=None, items=0)
+        try:
+            answer = await self._answer(request, params)
+            record.update(
+                outcome=answer.outcome,
+                status=answer.response.status,
+                code=answer.code,
+                items=answer.items,
+            )
+            return answer.response
+        finally:
+            self.in_flight -= 1
+            record["dt"] = round(time.monotonic() - started, 4)
+            self._log(record)
+
+    async def _answer(self, request: web.Request, params: dict[str, str]) -> Answer:
+        config = self.config
+        if config.max_concurrency and self.in_flight > config.max_concurrency:
+            return _error_answer(Fault("503", "both"), "cap")
+        if config.latency or config.latency_jitter:
+            await asyncio.sleep(
+                config.latency + self.rng.uniform(0, config.latency_jitter)
+            )
+        token = request.query.get(TOKEN_QUERY_FIELD) or request.headers.get(
+            TOKEN_HEADER
+        )
+        if not token:
+            return _json(401, {"code": 4011, "message": MESSAGES[401]}, "auth")
+        if config.tokens and token not in config.tokens:
+            return _json(401, {"code": 4012, "message": "invalid API key"}, "auth")
+        cat_id, page = (
+            _int_or_none(params.get("cat_id")),
+            _int_or_none(params.get("page", "1")),
+        )
+        fault = config.faults.next_fault(cat_id, page)
+        if fault and fault.code is None:
+            response = await self._breakage(request, fault, params)
+            return Answer(response, f"fault:{fault.kind}")
+        if fault:
+            return _error_answer(fault, f"fault:{fault.kind}")
+        try:
+            data = self.page_data(params)
+        except ValueError as exc:
+            payload = {"code": 422, "msg": f"{MESSAGES[422]}: {exc}", "data": None}
+            return _json(200, payload, "invalid")
+        payload = {"code": 200, "msg": "success", "data": data}
+        return _json(200, payload, "ok", items=len(data["items"]))
+
+    def page_data(self, params: dict[str, str]) -> dict[str, Any]:
+        """The ``data`` of one page for these query parameters; ValueError if bad."""
+        cat_id = _int_or_none(params.get("cat_id"))
+        page = _int_or_none(params.get("page", "1"))
+        page_size = _int_or_none(params.get("page_size", "20"))
+        language = params.get("language", "en")
+        sort = params.get("sort", "default")
+        if not cat_id or cat_id < 1:
+            raise ValueError("cat_id must be a positive integer")
+        if not page or page < 1:
+            raise ValueError("page must be a positive integer")
+        if not page_size or not 1 <= page_size <= self.config.max_page_size:
+            raise ValueError(f"page_size must be 1..{self.config.max_page_size}")
+        if language not in LANGUAGES or sort not in SORTS:
+            raise ValueError("unknown language or sort")
+        price_start, price_end = (
+            _price(params, "price_start"),
+            _price(params, "price_end"),
+        )
+        flags = frozenset(
+            f for f in FILTER_FLAGS if params.get(f, "").lower() == "true"
+        )
+        selection = self.catalog.select(cat_id, sort, price_start, price_end, flags)
+        reported = max(0, len(selection) + self.config.miscounts.get(cat_id, 0))
+        visible = min(len(selection), self.config.result_cap)
+        start = (page - 1) * page_size
+        chosen = list(selection.products[start : min(start + page_size, visible)])
+        if chosen and self._repeats(cat_id, page):
+            chosen.append(selection.products[max(0, start - 1)])
+        filters = {
+            k: v
+            for k, v in params.items()
+            if k in ("price_start", "price_end", *FILTER_FLAGS)
+        }
+        return {
+            "page": page,
+            "page_size": page_size,
+            "total_count": min(reported, self.config.result_cap),
+            "keyword": "",
+            "sort": sort,
+            "cat_id": cat_id,
+            "filters": filters,
+            "items": [product.render(language) for product in chosen],
+            "has_next_page": start + page_size < visible,
+        }
+
+    def _repeats(self, cat_id: int, page: int) -> bool:
+        if not self.config.repeat_rate:
+            return False
+        draw = random.Random(f"{self.config.seed}:repeat:{cat_id}:{page}").random()
+        return draw < self.config.repeat_rate
+
+    async def _breakage(
+        self, request: web.Request, fault: Fault, params: dict[str, str]
+    ) -> web.StreamResponse:
+        if fault.kind == "html502":
+            return web.Response(status=502, body=HTML_502, content_type="text/html")
+        if fault.kind == "empty":
+            return web.Response(status=200, body=b"", content_type="application/json")
+        if fault.kind == "garbage":
+            return web.Response(status=200, body=bytes(range(128, 256)) * 4)
+        if fault.kind == "timeout":
+            await asyncio.sleep(self.config.timeout_delay)
+        body = json.dumps(
+            {"code": 200, "msg": "success", "data": self.page_data(params)}
+        )
+        full = body.encode()
+        if fault.kind == "truncated":
+            return web.Response(
+                status=200, body=full[: len(full) // 2], content_type="application/json"
+            )
+        if fault.kind in ("reset", "dataloss"):
+            response = web.StreamResponse(status=200)
+            response.content_type = "application/json"
+            response.content_length = len(full)
+            await response.prepare(request)
+            if fault.kind == "dataloss":
+                await response.write(full[: len(full) // 2])
+            assert request.transport is not None
+            request.transport.abort()
+            return response
+        return web.Response(status=200, body=full, content_type="application/json")
+
+
+def _int_or_none(text: str | None) -> int | None:
+    try:
+        return int(text) if text is not None else None
+    except ValueError:
+        return None
+
+
+def _price(params: dict[str, str], name: str) -> Decimal | None:
+    if name not in params:
+        return None
+    try:
+        price = Decimal(params[name])
+    except InvalidOperation:
+        raise ValueError(f"{name} must be a number") from None
+    if not price.is_finite() or price < 0:
+        raise ValueError(f"{name} must be a number, 0 or more")
+    return price
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A response and what the request log says of it."""
+
+    response: web.StreamResponse
+    outcome: str
+    code: int | None = None
+    items: int = 0
+
+
+def _json(status: int, payload: dict[str, Any], outcome: str, items: int = 0) -> Answer:
+    body = json.dumps(payload, ensure_ascii=False).encode()
+    response = web.Response(status=status, body=body, content_type="application/json")
+    return Answer(response, outcome, payload.get("code"), items)
+
+
+def _error_answer(fault: Fault, outcome: str) -> Answer:
+    """An API error code in the fault's style: HTTP status, body code, or both."""
+    code = fault.code
+    assert code is not None
+    if fault.style == "status":
+        return Answer(web.Response(status=code, text=MESSAGES[code]), outcome)
+    payload = {"code": code, "msg": MESSAGES[code], "data": None}
+    return _json(code if fault.style == "both" else 200, payload, outcome)

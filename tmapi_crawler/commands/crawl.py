@@ -1,9 +1,11 @@
-"""``scrapy crawl``, refusing bad arguments before anything starts.
+"""``scrapy crawl`` that refuses bad arguments early and exits with the outcome.
 
-Scrapy's own command with one addition: a spider that defines
+Scrapy's own command with two additions: a spider that defines
 ``preflight(settings, arguments)`` has it checked first, so a bad argument or
-a missing token stops the run with one clear message and exit code 2, before
-any request is made.
+a missing token stops the run with one clear message and exit code 2 before
+any request is made; and the exit code says how the crawl ended (see
+:mod:`tmapi_crawler.outcome`), so a script can tell a complete run from one
+that lost pages or output.
 """
 
 from __future__ import annotations
@@ -13,14 +15,25 @@ import argparse
 from scrapy.commands.crawl import Command as ScrapyCrawlCommand
 from scrapy.exceptions import UsageError
 
+from tmapi_crawler.outcome import NOT_STARTED, exit_code
+
 
 class Command(ScrapyCrawlCommand):
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
-        if len(args) == 1 and self.crawler_process is not None:
-            spidercls = self.crawler_process.spider_loader.load(args[0])
-            preflight = getattr(spidercls, "preflight", None)
-            if preflight is not None:
-                problems = preflight(self.settings, opts.spargs)
-                if problems:
-                    raise UsageError("\n".join(problems), print_help=False)
-        super().run(args, opts)
+        if len(args) != 1:
+            super().run(args, opts)
+            return
+        assert self.crawler_process is not None
+        spidercls = self.crawler_process.spider_loader.load(args[0])
+        preflight = getattr(spidercls, "preflight", None)
+        if preflight is not None and (
+            problems := preflight(self.settings, opts.spargs)
+        ):
+            raise UsageError("\n".join(problems), print_help=False)
+        crawler = self._create_crawler(spidercls)
+        self.crawler_process.crawl(crawler, **opts.spargs)
+        self.crawler_process.start()
+        if self.crawler_process.bootstrap_failed or crawler.stats is None:
+            self.exitcode = NOT_STARTED
+        else:
+            self.exitcode = exit_code(crawler.stats.get_stats())

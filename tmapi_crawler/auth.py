@@ -91,8 +91,11 @@ class TokenDownloadHandler(BaseDownloadHandler):
         handler = self._handler(request.url.partition(":")[0])
         if not is_tmapi_request(request):
             return await handler.download_request(request)
+        signed = self.sign(request)
+        if self.crawler.stats:
+            self.crawler.stats.inc_value("tmapi/calls")
         try:
-            response = await handler.download_request(self.sign(request))
+            response = await handler.download_request(signed)
         except Exception as exc:
             exc.args = tuple(self.redact(arg) for arg in exc.args)
             raise

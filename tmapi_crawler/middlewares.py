@@ -27,6 +27,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
+class PastLastPage(IgnoreRequest):
+    """A page that lies past a page that said it was the last: not a failure."""
+
+
 def describe(request: Request) -> str:
     """``page N of category C (language, options)`` for log lines."""
     meta = request.meta["tmapi"]
@@ -56,7 +60,7 @@ class TMAPIResponseMiddleware:
         progress = self._progress(request)
         if progress and progress.past_end(request.meta["tmapi"]["page"]):
             self.stats.inc_value("tmapi/pages/past_end")
-            raise IgnoreRequest(f"{describe(request)} lies past the last page")
+            raise PastLastPage(f"{describe(request)} lies past the last page")
 
     def process_response(self, request: Request, response: Response) -> Response:
         if not is_tmapi_request(request):

@@ -18,6 +18,7 @@ from twisted.python.failure import Failure
 from tmapi_crawler import api
 from tmapi_crawler.arguments import ArgumentError, parse_arguments
 from tmapi_crawler.auth import token_problems
+from tmapi_crawler.middlewares import PastLastPage
 from tmapi_crawler.pagination import CrawlProgress, pages_to_follow
 
 if TYPE_CHECKING:
@@ -116,8 +117,11 @@ class CategorySpider(scrapy.Spider):
 
     def page_failed(self, failure: Failure) -> None:
         """A page that could not be fetched: logged with its category and page."""
+        if failure.check(PastLastPage):
+            return
         request = failure.request  # type: ignore[attr-defined]
         meta = request.meta["tmapi"]
+        self.crawler.stats.inc_value("tmapi/pages/failed")
         query = api.CategoryQuery.model_validate(meta["query"])
         progress = self.progress.category(query.key, query.label)
         progress.failed[meta["page"]] = failure.getErrorMessage()

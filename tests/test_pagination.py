@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tmapi_crawler.api import Page
+from tmapi_crawler.api import CategoryQuery, Page
 from tmapi_crawler.pagination import CategoryProgress, pages_to_follow
 
 
@@ -38,7 +38,7 @@ def test_has_next_page_true_with_a_total_count_of_one_page_is_still_followed():
 
 
 def test_a_page_saying_it_is_the_last_ends_the_category_early():
-    progress = CategoryProgress("c")
+    progress = CategoryProgress(CategoryQuery(cat_id=1))
     progress.record(4, page(4, 200, False))
     assert progress.end == 4
     assert progress.past_end(5) and not progress.past_end(4)

@@ -269,20 +269,11 @@ def _message(payload: dict[str, Any]) -> str:
     return str(message)[:300]
 
 
-def parse_page(
-    body: bytes,
-    http_status: int = 200,
-    *,
-    requested_page: int | None = None,
-    requested_page_size: int | None = None,
-) -> Page:
-    """Read one answer of the items endpoint; raise :class:`ApiError` unless
-    it holds a page.
+def parse_data(body: bytes, http_status: int = 200) -> dict[str, Any]:
+    """The ``data`` object of any TMAPI answer; :class:`ApiError` unless there is one.
 
     A body code that is not success wins over HTTP 200; an HTTP error status
-    wins over a body that claims success. Survivable departures from the
-    contract (a missing ``page``, a ``null`` items list, entries that are not
-    objects) are recorded in :attr:`Page.problems` instead of failing the page.
+    wins over a body that claims success.
     """
     payload = _decode(body)
     body_code = _as_int(payload.get("code")) if isinstance(payload, dict) else None
@@ -305,12 +296,32 @@ def parse_page(
     data = payload.get("data")
     if not isinstance(data, dict):
         raise malformed(f"data is not an object: {_snippet(body)}", http_status)
-    return _page_from_data(data, requested_page, requested_page_size)
+    return data
 
 
-def _page_from_data(
-    data: dict[str, Any], requested_page: int | None, requested_page_size: int | None
+def parse_page(
+    body: bytes,
+    http_status: int = 200,
+    *,
+    requested_page: int | None = None,
+    requested_page_size: int | None = None,
 ) -> Page:
+    """One answer of the items endpoint as a page; :class:`ApiError` if none."""
+    data = parse_data(body, http_status)
+    return page_from_data(data, requested_page, requested_page_size)
+
+
+def page_from_data(
+    data: dict[str, Any],
+    requested_page: int | None = None,
+    requested_page_size: int | None = None,
+) -> Page:
+    """A :class:`Page` from an answer's ``data``.
+
+    Survivable departures from the contract (a missing ``page``, a ``null``
+    items list, entries that are not objects) are recorded in
+    :attr:`Page.problems` instead of failing the page.
+    """
     problems: list[str] = []
 
     def number(name: str, fallback: int | None) -> int | None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 import traceback
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from scrapy.settings import BaseSettings
 
 MASK = "***"
+MIN_REDACTED_LENGTH = 8  # a shorter "token" (a test's "x") would mask ordinary words
 PLACEMENTS = ("query", "header")
 MISSING_TOKEN = (
     "No TMAPI token: set it with `export TMAPI_TOKEN=<your token>` (or "
@@ -56,6 +58,13 @@ def token_problems(settings: BaseSettings) -> list[str]:
     return problems
 
 
+def redact(value: Any, token: str | None) -> Any:
+    """*value* with the token masked, if it is text holding a real token."""
+    if token and len(token) >= MIN_REDACTED_LENGTH and isinstance(value, str):
+        return value.replace(token, MASK)
+    return value
+
+
 def is_tmapi_request(request: Request) -> bool:
     return "tmapi" in request.meta
 
@@ -68,6 +77,7 @@ class TokenDownloadHandler(BaseDownloadHandler):
         self.token = token_from(crawler.settings)
         self.placement = crawler.settings.get("TMAPI_TOKEN_PLACEMENT", "query")
         self._handlers: dict[str, Any] = {}
+        self.in_flight = 0
 
     def _handler(self, scheme: str) -> Any:
         if scheme not in self._handlers:
@@ -94,17 +104,18 @@ class TokenDownloadHandler(BaseDownloadHandler):
         signed = self.sign(request)
         if self.crawler.stats:
             self.crawler.stats.inc_value("tmapi/calls")
+        self.in_flight += 1
+        # When it went out and how many calls were in flight: the
+        # concurrency window learns the account's limit from this.
+        request.meta["tmapi_sent"] = (time.monotonic(), self.in_flight)
         try:
             response = await handler.download_request(signed)
         except Exception as exc:
-            exc.args = tuple(self.redact(arg) for arg in exc.args)
+            exc.args = tuple(redact(arg, self.token) for arg in exc.args)
             raise
+        finally:
+            self.in_flight -= 1
         return response.replace(url=request.url)
-
-    def redact(self, value: Any) -> Any:
-        if self.token and isinstance(value, str):
-            return value.replace(self.token, MASK)
-        return value
 
     async def close(self) -> None:
         for handler in self._handlers.values():
@@ -131,8 +142,8 @@ class TokenRedaction:
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> TokenRedaction:
         token = token_from(crawler.settings)
-        if not token:
-            raise NotConfigured("no TMAPI token to redact")
+        if not token or len(token) < MIN_REDACTED_LENGTH:
+            raise NotConfigured("no TMAPI token long enough to redact")
         return cls(token)
 
     def _redact(self, record: logging.LogRecord) -> None:
@@ -141,8 +152,8 @@ class TokenRedaction:
         except (TypeError, ValueError):  # a bad format string: logging reports it
             return
         if self.token in message:
-            record.msg, record.args = message.replace(self.token, MASK), None
+            record.msg, record.args = redact(message, self.token), None
         if record.exc_info and record.exc_info[0] is not None:
             text = "".join(traceback.format_exception(*record.exc_info)).rstrip("\n")
             if self.token in text:
-                record.exc_text = text.replace(self.token, MASK)
+                record.exc_text = redact(text, self.token)

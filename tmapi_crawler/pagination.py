@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from tmapi_crawler.api import Page
+from tmapi_crawler.api import CategoryQuery, Page
 
 
 def pages_to_follow(
@@ -37,13 +37,17 @@ def pages_to_follow(
 class CategoryProgress:
     """One category query in this process: what was planned, done and failed."""
 
-    label: str
+    query: CategoryQuery
     total_count: int | None = None
     planned: int = 1  # the last page scheduled so far
     end: int | None = None  # the first page that said has_next_page false
     done: set[int] = field(default_factory=set)
     failed: dict[int, str] = field(default_factory=dict)
     items: int = 0
+
+    @property
+    def label(self) -> str:
+        return self.query.label
 
     def past_end(self, page_no: int) -> bool:
         """Whether a page lies beyond a page that said it was the last."""
@@ -66,7 +70,7 @@ class CrawlProgress:
 
     categories: dict[str, CategoryProgress] = field(default_factory=dict)
 
-    def category(self, key: str, label: str = "") -> CategoryProgress:
-        if key not in self.categories:
-            self.categories[key] = CategoryProgress(label or key)
-        return self.categories[key]
+    def category(self, query: CategoryQuery) -> CategoryProgress:
+        if query.key not in self.categories:
+            self.categories[query.key] = CategoryProgress(query)
+        return self.categories[query.key]

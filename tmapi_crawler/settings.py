@@ -16,6 +16,26 @@ TMAPI_TOKEN_PLACEMENT = (
     "query"  # "query" (apiToken=..., documented) or "header" (apikey)
 )
 
+# --- the error contract (see tmapi_crawler/middlewares.py) ----------------
+# Retries per reason: a code ("499"), a kind ("temporary", "concurrency_limit",
+# "malformed") or "network" (timeouts, dropped connections).
+TMAPI_MAX_RETRIES = {
+    "concurrency_limit": 6,
+    "temporary": 3,
+    "malformed": 3,
+    "network": 3,
+}
+TMAPI_MAX_RETRIES_PER_PAGE = 8  # all reasons together: a bound on what a page costs
+TMAPI_BACKOFF_BASE = 1.0  # seconds; doubles per retry of a reason, with jitter
+TMAPI_BACKOFF_MAX = 60.0
+TMAPI_BALANCE_RETRIES = 2  # after a 439, probes before stopping the crawl
+TMAPI_BALANCE_RETRY_DELAY = 300.0  # seconds every call is held after a 439
+TMAPI_ADAPTIVE_CONCURRENCY = True  # learn the account's limit from 503s
+TMAPI_MAX_CONCURRENCY = 0  # ceiling of calls in flight; 0: CONCURRENT_REQUESTS
+TMAPI_CONCURRENCY_START = 4  # calls in flight at the start (doubles while all succeed)
+TMAPI_CONCURRENCY_PROBE_AFTER = 32  # successes before trying one call more
+TMAPI_FAILED_PAGES_FILE = "out/%(name)s-%(time)s.failed.jsonl"
+
 # --- talking to it ----------------------------------------------------------
 USER_AGENT = "tmapi-crawler/0.1 (+https://github.com/tmapi-crawler)"
 ROBOTSTXT_OBEY = False  # a JSON API, not a web site
@@ -30,10 +50,14 @@ DOWNLOAD_HANDLERS = {
     "https": "tmapi_crawler.auth.TokenDownloadHandler",
 }
 DOWNLOADER_MIDDLEWARES = {
-    "tmapi_crawler.middlewares.TMAPIResponseMiddleware": 580,
+    # Reads every answer (HTTP status and body code) before anything else does.
+    "tmapi_crawler.middlewares.TMAPIErrorMiddleware": 580,
+    # TMAPI calls are retried by the API's contract, above; nothing else retries.
+    "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
 }
 EXTENSIONS = {
     "tmapi_crawler.auth.TokenRedaction": 0,
+    "tmapi_crawler.failures.FailedPagesFile": 500,
 }
 ADDONS = {
     "tmapi_crawler.feeds.DefaultFeed": 0,

@@ -18,7 +18,7 @@ from twisted.python.failure import Failure
 from tmapi_crawler import api
 from tmapi_crawler.arguments import ArgumentError, parse_arguments
 from tmapi_crawler.auth import token_problems
-from tmapi_crawler.middlewares import PastLastPage
+from tmapi_crawler.middlewares import CrawlStopped, PastLastPage
 from tmapi_crawler.pagination import CrawlProgress, pages_to_follow
 
 if TYPE_CHECKING:
@@ -100,7 +100,7 @@ class CategorySpider(scrapy.Spider):
         followed = pages_to_follow(
             page_no, meta["last"], page, self.arguments.max_pages
         )
-        progress = self.progress.category(query.key, query.label)
+        progress = self.progress.category(query)
         progress.planned = max(progress.planned, *followed, page_no)
         for next_no in followed:
             yield self.page_request(query, next_no, planned_last=followed[-1])
@@ -117,13 +117,13 @@ class CategorySpider(scrapy.Spider):
 
     def page_failed(self, failure: Failure) -> None:
         """A page that could not be fetched: logged with its category and page."""
-        if failure.check(PastLastPage):
+        if failure.check(PastLastPage, CrawlStopped):
             return
         request = failure.request  # type: ignore[attr-defined]
         meta = request.meta["tmapi"]
         self.crawler.stats.inc_value("tmapi/pages/failed")
         query = api.CategoryQuery.model_validate(meta["query"])
-        progress = self.progress.category(query.key, query.label)
+        progress = self.progress.category(query)
         progress.failed[meta["page"]] = failure.getErrorMessage()
         self.logger.error(
             "Page %d of %s failed: %s",

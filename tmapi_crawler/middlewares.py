@@ -315,7 +315,17 @@ class TMAPIErrorMiddleware:
             self.stats.inc_value(f"tmapi/gave_up/{reason}")
             attempts = sum(counts.values()) + 1
             raise PageFailed(f"gave up after {attempts} attempts: {why}")
-        return self._retry_request(request, reason)
+        retry = self._retry_request(request, reason)
+        logger.info(
+            "Retrying %s in %.1f s (%s, retry %d of %d): %s",
+            describe(request),
+            retry.meta["tmapi_not_before"] - time.time(),
+            reason,
+            retry.meta["tmapi_retries"][reason],
+            limit,
+            why,
+        )
+        return retry
 
     def _retry_request(self, request: Request, reason: str) -> Request:
         """A copy of *request* to send again after a backoff (Scrapy's helper:

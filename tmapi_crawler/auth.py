@@ -5,7 +5,10 @@ The token comes from the ``TMAPI_TOKEN`` setting or environment variable.
 as it is sent, as ``apiToken=`` in the query string (the documented default)
 or as an ``apikey`` header (``TMAPI_TOKEN_PLACEMENT = "header"``, newer docs).
 Everything else (the scheduler, fingerprints, retries, disk and Redis queues,
-stats, feeds, the spider) only ever sees the request without it. As a last
+stats, feeds, the spider) only ever sees the request without it. Being the
+point where a call really goes out, the handler also counts calls
+(``tmapi/calls``) and stamps when each left and how many were in flight
+(``meta["tmapi_sent"]``, what the concurrency window learns from). As a last
 line of defence, :class:`TokenRedaction` masks it in any log line or
 traceback that still quotes it (a third-party message about the URL sent).
 """

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tests.servers import RedisServer, S3Server
 from tmapi_crawler.simulator.process import SimulatorProcess
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,12 +55,15 @@ def run_crawl(
     arguments: dict[str, Any],
     settings: dict[str, Any] | None = None,
     token: str | None = SENTINEL_TOKEN,
-    output_name: str = "items.jsonl",
+    output_name: str | None = "items.jsonl",
     timeout: float = 240,
 ) -> CrawlResult:
-    """``scrapy crawl category`` in a child process, as a user runs it."""
-    output = workdir / output_name
-    command = [sys.executable, "-m", "scrapy", "crawl", "category", "-O", str(output)]
+    """``scrapy crawl category`` in a child process, as a user runs it
+    (with ``-O <workdir>/<output_name>`` unless *output_name* is None)."""
+    output = workdir / (output_name or "items.jsonl")
+    command = [sys.executable, "-m", "scrapy", "crawl", "category"]
+    if output_name is not None:
+        command += ["-O", str(output)]
     for name, value in arguments.items():
         command += ["-a", f"{name}={value}"]
     for name, value in {"TMAPI_BASE_URL": base_url, **(settings or {})}.items():
@@ -92,3 +96,28 @@ def crawl(tmp_path: Path) -> Any:
         return run_crawl(tmp_path, base_url, arguments, settings, **options)
 
     return run
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A real ``redis-server`` on a free loopback port (never 6379), no persistence;
+    ``.url``, ``.stop()`` and ``.start()`` (same port, empty again)."""
+    server = RedisServer(tmp_path / "redis.log").start()
+    yield server  # type: ignore[misc]
+    server.stop()
+
+
+@pytest.fixture
+def s3_server(tmp_path: Path) -> Iterator[Any]:
+    """``s3_server(authenticated_after=None)`` starts moto's S3 endpoint on loopback."""
+    started: list[S3Server] = []
+
+    def start(authenticated_after: int | None = None) -> S3Server:
+        log = tmp_path / f"moto-{len(started)}.log"
+        started.append(S3Server(log, authenticated_after))
+        started[-1].start()
+        return started[-1]
+
+    yield start
+    for server in started:
+        server.stop()

@@ -1,20 +1,56 @@
-"""Where items go when the user names no feed.
+"""Where items go: the default feed, the quarantine feed, batch file names.
 
-:class:`DefaultFeed` is a Scrapy add-on: unless ``-o``/``-O`` or ``FEEDS``
-name a feed, it adds ``TMAPI_DEFAULT_FEED`` (one JSON Lines file per run under
-``out/``, named after the spider and the start time).
+:class:`DefaultFeed` is a Scrapy add-on:
+
+- unless ``-o``/``-O`` or ``FEEDS`` name a feed, it adds ``TMAPI_DEFAULT_FEED``
+  (one JSON Lines file per run under ``out/``, named after the spider and the
+  start time); with ``FEED_EXPORT_BATCH_ITEM_COUNT`` set, the default name
+  gets ``-%(batch_id)05d`` before its extension, so each batch has its own file;
+- with ``TMAPI_QUARANTINE_FEED`` set, it adds that feed for
+  :class:`~tmapi_crawler.items.InvalidItem` only, and restricts every other
+  feed that names no ``item_classes`` to
+  :class:`~tmapi_crawler.items.ProductItem`, so invalid items never mix with
+  good ones (Scrapy's own ``item_classes`` feed option does the sorting).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import re
+from pathlib import PurePosixPath
+from typing import TYPE_CHECKING, Any
+
+from scrapy.settings import SETTINGS_PRIORITIES
 
 if TYPE_CHECKING:
     from scrapy.settings import BaseSettings
 
+PRODUCT_ITEM = "tmapi_crawler.items.ProductItem"
+INVALID_ITEM = "tmapi_crawler.items.InvalidItem"
+_BATCH_PLACEHOLDER = re.compile(r"%\(batch_time\)s|%\(batch_id\)")
+
+
+def batch_uri(uri: str) -> str:
+    """*uri* with ``-%(batch_id)05d`` before its extension, unless it has one."""
+    if _BATCH_PLACEHOLDER.search(uri):
+        return uri
+    path = PurePosixPath(uri)
+    return uri[: len(uri) - len(path.suffix)] + "-%(batch_id)05d" + path.suffix
+
 
 class DefaultFeed:
     def update_settings(self, settings: BaseSettings) -> None:
+        feeds: dict[Any, dict[str, Any]] = {
+            uri: dict(options) for uri, options in settings.getdict("FEEDS").items()
+        }
+        priority = max(settings.getpriority("FEEDS") or 0, SETTINGS_PRIORITIES["addon"])
         default = settings.get("TMAPI_DEFAULT_FEED")
-        if default and not settings.getdict("FEEDS"):
-            settings.set("FEEDS", {default: {"format": "jsonlines"}}, priority="addon")
+        if default and not feeds:
+            if settings.getint("FEED_EXPORT_BATCH_ITEM_COUNT"):
+                default = batch_uri(default)
+            feeds[default] = {"format": "jsonlines"}
+        if quarantine := settings.get("TMAPI_QUARANTINE_FEED"):
+            for options in feeds.values():
+                options.setdefault("item_classes", [PRODUCT_ITEM])
+            feeds[quarantine] = {"format": "jsonlines", "item_classes": [INVALID_ITEM]}
+        if feeds:
+            settings.set("FEEDS", feeds, priority=priority)

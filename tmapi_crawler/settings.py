@@ -71,3 +71,15 @@ FEED_EXPORT_ENCODING = "utf-8"  # Chinese titles stay readable
 TMAPI_DEFAULT_FEED = "out/%(name)s-%(time)s.jsonl"  # used unless -o/-O or FEEDS
 
 LOG_LEVEL = "INFO"
+
+# --- items: validation, dedupe, exports (tmapi_crawler.items, .pipelines) -----
+ITEM_PIPELINES = {
+    "tmapi_crawler.pipelines.ValidationPipeline": 100,
+    "tmapi_crawler.pipelines.DedupePipeline": 200,
+}
+FEED_EXPORTERS = {"csv": "tmapi_crawler.exporters.FlatCsvItemExporter"}
+TMAPI_QUARANTINE_FEED = None  # a path or URI: keep invalid items there
+TMAPI_DEDUPE_ACROSS_LANGUAGES = False  # True: one item in two languages is a dup
+TMAPI_DEDUPE_PERSIST = False  # with REDIS_URL: keep seen ids for the next run
+TMAPI_DEDUPE_KEY = "%(spider)s:seen_items"  # Redis key prefix of the seen ids
+TMAPI_DEDUPE_EXPECTED_ITEMS = 1_000_000  # sizes the Redis buckets (intsets)

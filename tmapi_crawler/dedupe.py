@@ -1,0 +1,125 @@
+"""Sets of seen item ids, compact in memory or shared in Redis.
+
+Both split an id into a bucket (``id % buckets``) and a member
+(``id // buckets``): the pair gives the id back, so no two ids collide, and a
+member is small enough to be stored in 4 bytes.
+
+- :class:`MemorySeenSet` keeps one ``array('I')`` of members per bucket
+  (4 bytes per id; members that do not fit 32 bits go to a small overflow
+  set). Looking an id up scans one bucket of a few hundred entries at C speed.
+- :class:`RedisSeenSet` keeps one Redis set per bucket, ``<key>:<bucket>``.
+  With a bucket count chosen so that buckets stay under Redis'
+  ``set-max-intset-entries`` (512), Redis stores every bucket as an intset:
+  4 bytes per id while members stay under 2**31. ``SADD`` answers whether the
+  id was new, atomically, for every worker sharing the Redis.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from redis import Redis
+
+MEMORY_BUCKETS = 65_521  # a prime: ids that share a pattern still spread out
+UINT32_LIMIT = 2**32
+REDIS_BUCKET_FILL = 256  # ids per Redis bucket on average; intsets hold up to 512
+DELETE_BATCH = 1000
+
+
+class SeenSet(Protocol):
+    def add(self, item_id: int) -> bool:
+        """Record *item_id*; True if it had not been seen before."""
+        ...
+
+    def __len__(self) -> int: ...
+
+
+class MemorySeenSet:
+    """Seen ids of one process: about 4 bytes per id plus ~4 MB of buckets."""
+
+    def __init__(self, buckets: int = MEMORY_BUCKETS) -> None:
+        self.buckets = buckets
+        self._members: list[array[int] | None] = [None] * buckets
+        self._overflow: set[int] = set()
+        self._count = 0
+
+    def add(self, item_id: int) -> bool:
+        bucket, member = item_id % self.buckets, item_id // self.buckets
+        if member >= UINT32_LIMIT or item_id < 0:
+            if item_id in self._overflow:
+                return False
+            self._overflow.add(item_id)
+        else:
+            members = self._members[bucket]
+            if members is None:
+                members = self._members[bucket] = array("I")
+            elif member in members:
+                return False
+            members.append(member)
+        self._count += 1
+        return True
+
+    def __contains__(self, item_id: int) -> bool:
+        bucket, member = item_id % self.buckets, item_id // self.buckets
+        if member >= UINT32_LIMIT or item_id < 0:
+            return item_id in self._overflow
+        members = self._members[bucket]
+        return members is not None and member in members
+
+    def __len__(self) -> int:
+        return self._count
+
+
+def redis_buckets(expected_items: int) -> int:
+    """Buckets for about *expected_items* ids, each small enough to be an intset."""
+    return max(1, math.ceil(expected_items / REDIS_BUCKET_FILL)) | 1  # odd
+
+
+class RedisSeenSet:
+    """Seen ids in Redis under ``<key>:<bucket>``, shared by every worker.
+
+    The bucket count is stored in ``<key>:buckets`` by the first user of the
+    key and read back by every later one, so workers and later runs agree on
+    where an id lives even if their expected size differs.
+    """
+
+    def __init__(self, client: Redis, key: str, expected_items: int) -> None:
+        self.client = client
+        self.key = key
+        self.client.set(f"{key}:buckets", redis_buckets(expected_items), nx=True)
+        self.buckets = int(self.client.get(f"{key}:buckets"))  # type: ignore[arg-type]
+
+    def add(self, item_id: int) -> bool:
+        bucket, member = item_id % self.buckets, item_id // self.buckets
+        return bool(self.client.sadd(f"{self.key}:{bucket}", member))
+
+    def __contains__(self, item_id: int) -> bool:
+        bucket, member = item_id % self.buckets, item_id // self.buckets
+        return bool(self.client.sismember(f"{self.key}:{bucket}", member))
+
+    def __len__(self) -> int:
+        total = 0
+        for start in range(0, self.buckets, DELETE_BATCH):
+            pipe = self.client.pipeline(transaction=False)
+            for bucket in range(start, min(start + DELETE_BATCH, self.buckets)):
+                pipe.scard(f"{self.key}:{bucket}")
+            total += sum(pipe.execute())
+        return total
+
+
+def clear_redis_keys(client: Redis, prefix: str, keep: tuple[str, ...] = ()) -> int:
+    """Delete every key under ``<prefix>:`` but *keep*; how many were deleted."""
+    deleted, batch = 0, []
+    for key in client.scan_iter(match=f"{prefix}:*", count=DELETE_BATCH):
+        name = key.decode() if isinstance(key, bytes) else key
+        if name not in keep:
+            batch.append(name)
+        if len(batch) >= DELETE_BATCH:
+            deleted += client.delete(*batch)  # type: ignore[operator]
+            batch = []
+    if batch:
+        deleted += client.delete(*batch)  # type: ignore[operator]
+    return deleted

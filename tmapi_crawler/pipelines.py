@@ -1,0 +1,154 @@
+"""Item pipelines: validation (raw dict -> :class:`ProductItem`), then dedupe.
+
+:class:`ValidationPipeline` turns the spider's raw item (the API's fields plus
+the crawl context) into a typed, normalised :class:`ProductItem`. An invalid
+item is logged with its item_id, category and page, counted in
+``tmapi/items/invalid/<field>/<kind>`` (known fields and a fixed set of kinds
+only, so the number of stat keys stays bounded) and dropped, or, with
+``TMAPI_QUARANTINE_FEED`` set, passed on as an :class:`InvalidItem` that only
+the quarantine feed exports.
+
+:class:`DedupePipeline` drops an item whose ``item_id`` was seen before in
+this run (or, with ``REDIS_URL``, by any worker sharing the Redis, and by
+earlier runs with ``TMAPI_DEDUPE_PERSIST``), counted in
+``tmapi/items/duplicate``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from itemadapter import ItemAdapter
+from pydantic import ValidationError
+from redis import Redis, RedisError
+from scrapy.exceptions import DropItem
+
+from tmapi_crawler.dedupe import (
+    MemorySeenSet,
+    RedisSeenSet,
+    SeenSet,
+    clear_redis_keys,
+)
+from tmapi_crawler.items import InvalidItem, ProductItem, problems
+
+if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
+    from scrapy.statscollectors import StatsCollector
+
+logger = logging.getLogger(__name__)
+
+
+def _where(item: Any) -> str:
+    get = item.get if isinstance(item, dict) else lambda name: getattr(item, name)
+    return (
+        f"item {get('item_id')!r:.40} of category {get('cat_id')} "
+        f"({get('language')}) page {get('page')} position {get('position')}"
+    )
+
+
+class ValidationPipeline:
+    def __init__(self, stats: StatsCollector, quarantine: bool) -> None:
+        self.stats = stats
+        self.quarantine = quarantine
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> ValidationPipeline:
+        quarantine = bool(crawler.settings.get("TMAPI_QUARANTINE_FEED"))
+        return cls(crawler.stats, quarantine)  # type: ignore[arg-type]
+
+    def process_item(self, item: Any) -> Any:
+        if isinstance(item, ProductItem | InvalidItem):
+            return item
+        raw = ItemAdapter(item).asdict()
+        try:
+            return ProductItem.model_validate(raw)
+        except ValidationError as error:
+            found = problems(error)
+        self.stats.inc_value("tmapi/items/invalid")
+        for problem in {(p.field, p.kind) for p in found}:
+            self.stats.inc_value("tmapi/items/invalid/{}/{}".format(*problem))
+        reason = "; ".join(f"{p.field}: {p.message}" for p in found)
+        logger.warning("Invalid %s: %s", _where(raw), reason)
+        if not self.quarantine:
+            raise DropItem(f"invalid {_where(raw)}: {reason}", log_level="DEBUG")
+        self.stats.inc_value("tmapi/items/quarantined")
+        return InvalidItem(
+            item_id=raw.get("item_id"),
+            cat_id=raw.get("cat_id"),
+            language=raw.get("language"),
+            page=raw.get("page"),
+            position=raw.get("position"),
+            errors=[p.as_dict() for p in found],
+            item=raw,
+        )
+
+
+class DedupePipeline:
+    """Drops items already seen; in memory, or in Redis when ``REDIS_URL`` is set."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        settings = crawler.settings
+        self.stats: StatsCollector = crawler.stats  # type: ignore[assignment]
+        self.across_languages = settings.getbool("TMAPI_DEDUPE_ACROSS_LANGUAGES")
+        self.redis_url: str | None = settings.get("REDIS_URL") or None
+        self.persist = settings.getbool("TMAPI_DEDUPE_PERSIST")
+        name = crawler.spidercls.name if crawler.spidercls else "spider"
+        self.key = settings.get("TMAPI_DEDUPE_KEY") % {"spider": name}
+        self.expected_items = settings.getint("TMAPI_DEDUPE_EXPECTED_ITEMS")
+        self.redis: Redis | None = None
+        self.seen: dict[str, SeenSet] = {}
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> DedupePipeline:
+        return cls(crawler)
+
+    @property
+    def _workers_key(self) -> str:
+        return f"{self.key}:workers"
+
+    def open_spider(self) -> None:
+        if not self.redis_url:
+            return
+        self.redis = Redis.from_url(self.redis_url)
+        self.redis.ping()
+        where = "kept across runs" if self.persist else "cleared when the run ends"
+        logger.info("Seen item ids in Redis under %s:* (%s)", self.key, where)
+        if not self.persist and self.redis.incr(self._workers_key) == 1:
+            # the first worker of a fresh run: forget what a killed run left
+            clear_redis_keys(self.redis, self.key, keep=(self._workers_key,))
+
+    def close_spider(self) -> None:
+        if self.redis is None:
+            return
+        try:
+            if not self.persist and int(self.redis.decr(self._workers_key)) <= 0:  # type: ignore[arg-type]
+                clear_redis_keys(self.redis, self.key)
+        except RedisError as error:
+            logger.error("Could not clear the seen item ids in Redis: %s", error)
+        self.redis.close()
+
+    def _seen_set(self, language: str | None) -> SeenSet:
+        scope = "all" if self.across_languages else (language or "none")
+        if scope not in self.seen:
+            if self.redis is None:
+                self.seen[scope] = MemorySeenSet()
+            else:
+                key = f"{self.key}:{scope}"
+                self.seen[scope] = RedisSeenSet(self.redis, key, self.expected_items)
+        return self.seen[scope]
+
+    def process_item(self, item: Any) -> Any:
+        if not isinstance(item, ProductItem):
+            return item
+        try:
+            new = self._seen_set(item.language).add(item.item_id)
+        except RedisError as error:
+            # a possible duplicate is better than a lost item
+            self.stats.inc_value("tmapi/dedupe/errors")
+            logger.error("Redis failed, %s kept unchecked: %s", _where(item), error)
+            return item
+        if not new:
+            self.stats.inc_value("tmapi/items/duplicate")
+            raise DropItem(f"duplicate {_where(item)}", log_level="DEBUG")
+        return item

@@ -94,8 +94,9 @@ class DedupePipeline:
         self.redis_url: str | None = settings.get("REDIS_URL") or None
         self.persist = settings.getbool("TMAPI_DEDUPE_PERSIST")
         name = crawler.spidercls.name if crawler.spidercls else "spider"
-        self.key = settings.get("TMAPI_DEDUPE_KEY") % {"spider": name}
-        self.expected_items = settings.getint("TMAPI_DEDUPE_EXPECTED_ITEMS")
+        key = settings.get("TMAPI_DEDUPE_KEY") or "%(spider)s:seen_items"
+        self.key = key % {"spider": name}
+        self.expected_items = settings.getint("TMAPI_DEDUPE_EXPECTED_ITEMS", 10**6)
         self.redis: Redis | None = None
         self.seen: dict[str, SeenSet] = {}
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import socket
 import sys
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -92,9 +94,30 @@ def parser() -> argparse.ArgumentParser:
         default="both",
         help="errors as the HTTP status, the body code, or both",
     )
+    p.add_argument(
+        "--override-item",
+        action="append",
+        default=[],
+        metavar="ITEM_ID:FIELD=JSON",
+        help='serve a field of one item as given, e.g. 123:price="-1" (bad items)',
+    )
     p.add_argument("--timeout-delay", type=float, default=70.0)
     p.add_argument("--request-log", type=Path, help="JSON Lines log of every call")
     return p
+
+
+def _overrides(values: list[str]) -> dict[int, dict[str, Any]]:
+    overrides: dict[int, dict[str, Any]] = {}
+    for value in values:
+        item_id, _, assignment = value.partition(":")
+        name, sep, text = assignment.partition("=")
+        try:
+            overrides.setdefault(int(item_id), {})[name] = json.loads(text)
+        except ValueError:
+            sep = ""
+        if not sep or not name:
+            raise SystemExit(f"--override-item {value!r}: expected ITEM_ID:FIELD=JSON")
+    return overrides
 
 
 def config_from(args: argparse.Namespace) -> SimulatorConfig:
@@ -121,6 +144,7 @@ def config_from(args: argparse.Namespace) -> SimulatorConfig:
         timeout_delay=args.timeout_delay,
         faults=faults,
         request_log=args.request_log,
+        item_overrides=_overrides(args.override_item),
     )
 
 

@@ -59,6 +59,8 @@ class SimulatorConfig:
     timeout_delay: float = 70.0  # how long a "timeout" fault keeps the caller waiting
     faults: FaultPlan = field(default_factory=FaultPlan)
     request_log: Path | None = None
+    # item_id -> fields served instead of the catalog's (to serve invalid items)
+    item_overrides: dict[int, dict[str, Any]] = field(default_factory=dict)
 
 
 class Simulator:
@@ -220,7 +222,13 @@ class Simulator:
             "sort": sort,
             "cat_id": cat_id,
             "filters": filters,
-            "items": [product.render(language) for product in chosen],
+            "items": [
+                {
+                    **product.render(language),
+                    **self.config.item_overrides.get(product.item_id, {}),
+                }
+                for product in chosen
+            ],
             "has_next_page": start + page_size < visible,
         }
 

@@ -1,0 +1,144 @@
+"""Dedupe by item_id: the seen-sets, the pipeline, and real crawls (memory, Redis)."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+
+import pytest
+from redis import Redis
+from scrapy.exceptions import DropItem
+from scrapy.utils.test import get_crawler
+
+from tmapi_crawler.dedupe import MemorySeenSet, RedisSeenSet, redis_buckets
+from tmapi_crawler.items import ProductItem
+from tmapi_crawler.pipelines import DedupePipeline
+from tmapi_crawler.simulator.catalog import SAMPLE_RESPONSE, Catalog
+from tmapi_crawler.spiders.category import CategorySpider
+
+SAMPLE = json.loads(SAMPLE_RESPONSE.read_text("utf-8"))["data"]["items"][0]
+
+
+def stat(log: str, name: str) -> int:
+    found = re.search(rf"'{re.escape(name)}': (\d+)", log)
+    return int(found.group(1)) if found else 0
+
+
+def some_ids(count: int, seed: int = 1) -> list[int]:
+    return random.Random(seed).sample(range(500_000_000_000, 10**12), count)
+
+
+def test_memory_seen_set_says_whether_an_id_is_new():
+    seen = MemorySeenSet()
+    ids = some_ids(20_000)
+    assert all(seen.add(i) for i in ids)
+    assert not any(seen.add(i) for i in ids)
+    assert len(seen) == len(ids)
+    assert all(i in seen for i in ids)
+    assert not any(i in seen for i in some_ids(1000, seed=2) if i not in set(ids))
+
+
+def test_memory_seen_set_takes_ids_too_large_for_its_buckets():
+    seen = MemorySeenSet(buckets=7)
+    huge = [2**40, 2**63 + 5, 7 * 2**32, 1]
+    assert all(seen.add(i) for i in huge)
+    assert not any(seen.add(i) for i in huge)
+    assert len(seen) == 4
+
+
+def test_redis_seen_set_is_shared_and_stored_as_intsets(redis_server):
+    one, two = Redis.from_url(redis_server.url), Redis.from_url(redis_server.url)
+    first = RedisSeenSet(one, "t:seen", expected_items=10_000)
+    second = RedisSeenSet(two, "t:seen", expected_items=5)  # the stored count wins
+    assert first.buckets == second.buckets == redis_buckets(10_000)
+    ids = some_ids(10_000)
+    assert all(first.add(i) for i in ids)
+    assert not any(second.add(i) for i in ids)
+    assert len(second) == len(ids)
+    encodings = {one.object("encoding", f"t:seen:{b}") for b in range(first.buckets)}
+    assert encodings == {b"intset"}
+
+
+def item(item_id: int, language: str = "en", page: int = 1) -> ProductItem:
+    return ProductItem.model_validate(
+        {**SAMPLE, "item_id": item_id, "language": language, "page": page}
+    )
+
+
+@pytest.mark.parametrize("across_languages", [False, True])
+def test_the_pipeline_drops_repeats_within_a_page_and_across_languages(
+    across_languages,
+):
+    crawler = get_crawler(
+        CategorySpider, {"TMAPI_DEDUPE_ACROSS_LANGUAGES": across_languages}
+    )
+    pipeline = DedupePipeline.from_crawler(crawler)
+    pipeline.open_spider()
+    assert pipeline.process_item(item(1)).item_id == 1
+    with pytest.raises(DropItem, match="duplicate item 1 of category"):
+        pipeline.process_item(item(1))  # the same page again
+    with pytest.raises(DropItem):
+        pipeline.process_item(item(1, page=7))
+    if across_languages:
+        with pytest.raises(DropItem):
+            pipeline.process_item(item(1, language="zh"))
+    else:
+        assert pipeline.process_item(item(1, language="zh")).language == "zh"
+    assert crawler.stats.get_value("tmapi/items/duplicate") == 2 + across_languages
+
+
+def test_a_crawl_drops_items_repeated_across_pages(simulator, crawl):
+    sim = simulator(size=["41=95", "42=30"], repeat_rate=1.0)
+    result = crawl(sim.url, {"cat_id": "41,42"})
+    assert result.returncode == 0, result.log[-3000:]
+    served = sum(c["items"] for c in sim.calls())
+    ids = [i["item_id"] for i in result.items]
+    assert len(ids) == len(set(ids)) == 95 + 30 < served
+    assert stat(result.log, "tmapi/items/duplicate") == served - len(ids)
+
+
+def test_the_same_item_in_two_languages_is_kept_once_per_language(simulator, crawl):
+    sim = simulator(size="43=25")
+    kept = crawl(sim.url, {"cat_id": "43", "language": "en,zh"})
+    assert kept.returncode == 0, kept.log[-3000:]
+    assert len(kept.items) == 50
+    merged = crawl(
+        sim.url,
+        {"cat_id": "43", "language": "en,zh"},
+        {"TMAPI_DEDUPE_ACROSS_LANGUAGES": "True"},
+        output_name="merged.jsonl",
+    )
+    assert merged.returncode == 0, merged.log[-3000:]
+    assert len({i["item_id"] for i in merged.items}) == len(merged.items) == 25
+
+
+def test_two_crawls_sharing_a_redis_deliver_each_item_once(
+    simulator, crawl, redis_server
+):
+    sim = simulator(size="44=45", repeat_rate=1.0)
+    settings = {"REDIS_URL": redis_server.url, "TMAPI_DEDUPE_PERSIST": "True"}
+    first = crawl(sim.url, {"cat_id": "44"}, settings, output_name="first.jsonl")
+    assert first.returncode == 0, first.log[-3000:]
+    expected = {p.item_id for p in Catalog(sizes={44: 45}).expected(44)}
+    assert {i["item_id"] for i in first.items} == expected
+    assert len(first.items) == 45
+    served_first = sum(c["items"] for c in sim.calls())  # with repeats in pages
+    second = crawl(sim.url, {"cat_id": "44"}, settings, output_name="second.jsonl")
+    assert second.returncode == 0, second.log[-3000:]
+    assert second.items == []
+    served_second = sum(c["items"] for c in sim.calls()) - served_first
+    assert stat(second.log, "tmapi/items/duplicate") == served_second
+    assert Redis.from_url(redis_server.url).keys("category:seen_items:*")
+
+
+def test_without_persist_a_rerun_delivers_everything_and_redis_is_left_clean(
+    simulator, crawl, redis_server
+):
+    sim = simulator(size="45=30")
+    settings = {"REDIS_URL": redis_server.url}
+    for name in ("first.jsonl", "second.jsonl"):
+        result = crawl(sim.url, {"cat_id": "45"}, settings, output_name=name)
+        assert result.returncode == 0, result.log[-3000:]
+        assert len(result.items) == 30
+        assert Redis.from_url(redis_server.url).keys("*") == []

@@ -15,14 +15,20 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+from scrapy import signals
 from scrapy.settings import SETTINGS_PRIORITIES
 
 if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
     from scrapy.settings import BaseSettings
+    from scrapy.statscollectors import StatsCollector
+
+logger = logging.getLogger(__name__)
 
 PRODUCT_ITEM = "tmapi_crawler.items.ProductItem"
 INVALID_ITEM = "tmapi_crawler.items.InvalidItem"
@@ -54,3 +60,33 @@ class DefaultFeed:
             feeds[quarantine] = {"format": "jsonlines", "item_classes": [INVALID_ITEM]}
         if feeds:
             settings.set("FEEDS", feeds, priority=priority)
+
+
+class FeedFailureAlert:
+    """Ends the log with one plain line when a feed could not be stored.
+
+    Scrapy logs each failed upload with a traceback and counts it in
+    ``feedexport/failed_count/<storage>`` (which makes the exit code 5); this
+    says what it means for the user, last, where it is seen.
+    """
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.stats: StatsCollector = crawler.stats  # type: ignore[assignment]
+        crawler.signals.connect(self.check, signal=signals.feed_exporter_closed)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> FeedFailureAlert:
+        return cls(crawler)
+
+    def check(self) -> None:
+        failed = sum(
+            value
+            for key, value in self.stats.get_stats().items()
+            if key.startswith("feedexport/failed_count/")
+        )
+        if failed:
+            logger.error(
+                "%d feed(s) could NOT be stored: the items of this run did not "
+                "reach them (see 'Error storing' above); exit code 5",
+                failed,
+            )

@@ -58,6 +58,7 @@ DOWNLOADER_MIDDLEWARES = {
 EXTENSIONS = {
     "tmapi_crawler.auth.TokenRedaction": 0,
     "tmapi_crawler.failures.FailedPagesFile": 500,
+    "tmapi_crawler.feeds.FeedFailureAlert": 0,
 }
 ADDONS = {
     "tmapi_crawler.feeds.DefaultFeed": 0,

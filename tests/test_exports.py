@@ -170,3 +170,13 @@ def test_an_s3_upload_that_fails_fails_the_run(simulator, crawl, s3_server, fail
     )
     assert error in result.log
     assert "1 feed(s) could NOT be stored" in result.log
+
+
+def test_a_feed_that_cannot_be_written_fails_the_run(simulator, crawl, tmp_path):
+    # Scrapy logs an error per item but counts nothing; the run must still fail.
+    (tmp_path / "a-file").write_text("not a directory")
+    sim = simulator(size="57=25")
+    result = crawl(sim.url, {"cat_id": "57"}, output_name="a-file/items.jsonl")
+    assert result.returncode == 5, result.log[-3000:]
+    assert "a-file/items.jsonl: 25 of 25 items never written" in result.log
+    assert "1 feed(s) could NOT be stored" in result.log

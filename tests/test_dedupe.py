@@ -11,6 +11,7 @@ from redis import Redis
 from scrapy.exceptions import DropItem
 from scrapy.utils.test import get_crawler
 
+from tests.servers import free_port
 from tmapi_crawler.dedupe import MemorySeenSet, RedisSeenSet, redis_buckets
 from tmapi_crawler.items import ProductItem
 from tmapi_crawler.pipelines import DedupePipeline
@@ -142,3 +143,24 @@ def test_without_persist_a_rerun_delivers_everything_and_redis_is_left_clean(
         assert result.returncode == 0, result.log[-3000:]
         assert len(result.items) == 30
         assert Redis.from_url(redis_server.url).keys("*") == []
+
+
+def test_an_unreachable_redis_stops_the_run_before_any_call(simulator, crawl):
+    sim = simulator(size="46=30")
+    closed = f"redis://127.0.0.1:{free_port()}/0"
+    result = crawl(sim.url, {"cat_id": "46"}, {"REDIS_URL": closed})
+    assert result.returncode == 1
+    assert "REDIS_URL cannot be reached, nothing was sent" in result.log
+    assert sim.calls() == []
+
+
+def test_when_redis_fails_mid_run_items_are_kept_not_lost(redis_server):
+    crawler = get_crawler(CategorySpider, {"REDIS_URL": redis_server.url})
+    pipeline = DedupePipeline.from_crawler(crawler)
+    pipeline.open_spider()
+    assert pipeline.process_item(item(1)).item_id == 1
+    redis_server.stop()
+    assert pipeline.process_item(item(2)).item_id == 2
+    assert crawler.stats.get_value("tmapi/dedupe/errors") == 1
+    redis_server.start()  # empty again: no persistence
+    pipeline.close_spider()

@@ -111,8 +111,13 @@ class DedupePipeline:
     def open_spider(self) -> None:
         if not self.redis_url:
             return
-        self.redis = Redis.from_url(self.redis_url)
-        self.redis.ping()
+        client = Redis.from_url(self.redis_url)
+        try:
+            client.ping()
+        except RedisError as error:  # the URL may hold a password: not logged
+            logger.error("REDIS_URL cannot be reached, nothing was sent: %s", error)
+            raise
+        self.redis = client
         where = "kept across runs" if self.persist else "cleared when the run ends"
         logger.info("Seen item ids in Redis under %s:* (%s)", self.key, where)
         if not self.persist and self.redis.incr(self._workers_key) == 1:

@@ -180,3 +180,21 @@ def test_a_feed_that_cannot_be_written_fails_the_run(simulator, crawl, tmp_path)
     assert result.returncode == 5, result.log[-3000:]
     assert "a-file/items.jsonl: 25 of 25 items never written" in result.log
     assert "1 feed(s) could NOT be stored" in result.log
+
+
+@pytest.mark.parametrize(
+    ("settings", "output_name", "named"),
+    [
+        ({"FEED_EXPORT_BATCH_ITEM_COUNT": 10}, "items.jsonl", "need %(batch_id)d"),
+        ({"FEEDS": json.dumps({"items.txt": {}})}, None, "format 'txt' is unknown"),
+    ],
+)
+def test_a_feed_scrapy_would_refuse_stops_the_run_before_any_call(
+    simulator, crawl, settings, output_name, named
+):
+    # Scrapy would log an error and export nothing, after paying for the calls.
+    sim = simulator(size="58=25")
+    result = crawl(sim.url, {"cat_id": "58"}, settings, output_name=output_name)
+    assert result.returncode == 2, result.log[-3000:]
+    assert named in result.log and "nothing was sent" in result.log
+    assert sim.calls() == []

@@ -46,6 +46,32 @@ def batch_uri(uri: str) -> str:
     return uri[: len(uri) - len(path.suffix)] + "-%(batch_id)05d" + path.suffix
 
 
+def feed_problems(settings: BaseSettings) -> list[str]:
+    """Feeds Scrapy would refuse (and then export nothing at all, after the
+    paid calls): an unknown format, batches without a batch name. Checked
+    before any call."""
+    problems = []
+    formats = sorted(k for k, v in settings.getwithbase("FEED_EXPORTERS").items() if v)
+    batch = settings.getint("FEED_EXPORT_BATCH_ITEM_COUNT")
+    for uri, options in settings.getdict("FEEDS").items():
+        name = str(uri)
+        kind = options.get("format") or PurePosixPath(name).suffix.removeprefix(".")
+        if kind not in formats:
+            problems.append(
+                f"feed {name!r}: format {kind!r} is unknown; "
+                f"give one of {', '.join(formats)} as its 'format'"
+            )
+        count = options.get("batch_item_count", batch)
+        if count and not _BATCH_PLACEHOLDER.search(name):
+            problems.append(
+                f"feed {name!r}: batches of {count} items need %(batch_id)d "
+                "or %(batch_time)s in the feed name"
+            )
+    if not problems:
+        return []
+    return ["invalid feeds, nothing was sent:\n  " + "\n  ".join(problems)]
+
+
 class DefaultFeed:
     def update_settings(self, settings: BaseSettings) -> None:
         feeds: dict[Any, dict[str, Any]] = {
@@ -60,7 +86,12 @@ class DefaultFeed:
         if quarantine := settings.get("TMAPI_QUARANTINE_FEED"):
             for options in feeds.values():
                 options.setdefault("item_classes", [PRODUCT_ITEM])
-            feeds[quarantine] = {"format": "jsonlines", "item_classes": [INVALID_ITEM]}
+            feeds[quarantine] = {
+                "format": "jsonlines",
+                "item_classes": [INVALID_ITEM],
+                "batch_item_count": 0,  # one file, whatever the other feeds do
+                "fields": None,  # every field, whatever FEED_EXPORT_FIELDS says
+            }
         if feeds:
             settings.set("FEEDS", feeds, priority=priority)
 

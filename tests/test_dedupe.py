@@ -89,13 +89,18 @@ def test_the_pipeline_drops_repeats_within_a_page_and_across_languages(
     assert crawler.stats.get_value("tmapi/items/duplicate") == 2 + across_languages
 
 
-def test_a_crawl_drops_items_repeated_across_pages(simulator, crawl):
-    sim = simulator(size=["41=95", "42=30"], repeat_rate=1.0)
+def test_a_crawl_drops_items_repeated_across_pages_and_categories(simulator, crawl):
+    catalog = Catalog(sizes={41: 95, 42: 30})
+    in_41, in_42 = catalog.expected(41)[50], catalog.expected(42)[3]
+    # one item of category 42 is also listed in category 41 (as a string id)
+    same = f'{in_42.item_id}:item_id="{in_41.item_id}"'
+    sim = simulator(size=["41=95", "42=30"], repeat_rate=1.0, override_item=same)
     result = crawl(sim.url, {"cat_id": "41,42"})
     assert result.returncode == 0, result.log[-3000:]
     served = sum(c["items"] for c in sim.calls())
     ids = [i["item_id"] for i in result.items]
-    assert len(ids) == len(set(ids)) == 95 + 30 < served
+    assert len(ids) == len(set(ids)) == 95 + 29 < served
+    assert in_41.item_id in ids and in_42.item_id not in ids
     assert stat(result.log, "tmapi/items/duplicate") == served - len(ids)
 
 

@@ -154,7 +154,9 @@ def test_an_s3_feed_round_trip(simulator, crawl, s3_server):
 
 
 @pytest.mark.parametrize("failure", ["missing bucket", "bad credentials"])
-def test_an_s3_upload_that_fails_fails_the_run(simulator, crawl, s3_server, failure):
+def test_an_s3_upload_that_fails_fails_the_run_and_keeps_the_items(
+    simulator, crawl, s3_server, failure, tmp_path
+):
     if failure == "missing bucket":
         s3, error = s3_server(), "NoSuchBucket"
     else:  # every call but the first (creating the bucket) needs real keys
@@ -162,9 +164,16 @@ def test_an_s3_upload_that_fails_fails_the_run(simulator, crawl, s3_server, fail
         s3.client().create_bucket(Bucket="tmapi-items")
     sim = simulator(size="56=25")
     feeds = {"s3://tmapi-items/items.jsonl": {"format": "jsonlines"}}
-    settings = s3_settings(s3.url, FEEDS=json.dumps(feeds))
+    rescue = tmp_path / "unstored"
+    settings = s3_settings(
+        s3.url, FEEDS=json.dumps(feeds), TMAPI_FEED_RESCUE_DIR=str(rescue)
+    )
     result = crawl(sim.url, {"cat_id": "56"}, settings, output_name=None)
     assert result.returncode == 5, result.log[-3000:]
+    kept = rescue / "tmapi-items" / "items.jsonl"
+    assert f"the feed is kept in {kept}" in result.log
+    lines = kept.read_text("utf-8").splitlines()
+    assert len({json.loads(line)["item_id"] for line in lines}) == 25
     assert "Error storing jsonlines feed (25 items) in: s3://tmapi-items/" in (
         result.log
     )

@@ -13,22 +13,20 @@
   good ones (Scrapy's own ``item_classes`` feed option does the sorting).
 
 :func:`feed_problems` refuses, before any call, feeds Scrapy would reject;
-:class:`FeedFailureAlert` fails the run when a feed lost items;
-:class:`RescuingS3FeedStorage` keeps an S3 feed locally when its upload fails.
+:class:`FeedFailureAlert` fails the run when a feed lost items.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-import shutil
 from collections import Counter
 from functools import cached_property
-from pathlib import Path, PurePosixPath
-from typing import IO, TYPE_CHECKING, Any, Self
+from pathlib import PurePosixPath
+from typing import TYPE_CHECKING, Any
 
 from scrapy import signals
-from scrapy.extensions.feedexport import FeedExporter, S3FeedStorage
+from scrapy.extensions.feedexport import FeedExporter
 from scrapy.settings import SETTINGS_PRIORITIES
 
 if TYPE_CHECKING:
@@ -161,69 +159,3 @@ class FeedFailureAlert:
                 "reach them (see the errors above); exit code 5",
                 failed,
             )
-
-
-class _KeptOpen:
-    """A file whose ``close()`` does nothing, so it outlives a failed upload."""
-
-    def __init__(self, file: IO[bytes]) -> None:
-        self._file = file
-
-    def close(self) -> None:
-        pass
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._file, name)
-
-
-class RescuingS3FeedStorage(S3FeedStorage):
-    """Scrapy's S3 feed storage that keeps the file when the upload fails.
-
-    The items were paid for: instead of deleting the temporary file, it is
-    copied to ``TMAPI_FEED_RESCUE_DIR/<bucket>/<key>`` and the log says where;
-    the failure still counts (``feedexport/failed_count/...``, exit code 5).
-    """
-
-    rescue_dir = Path("out/unstored")
-
-    @classmethod
-    def from_crawler(
-        cls,
-        crawler: Crawler,
-        uri: str,
-        *,
-        feed_options: dict[str, Any] | None = None,
-    ) -> Self:
-        storage = super().from_crawler(crawler, uri, feed_options=feed_options)
-        rescue_dir = crawler.settings.get("TMAPI_FEED_RESCUE_DIR")
-        if rescue_dir:
-            storage.rescue_dir = Path(rescue_dir)
-        return storage
-
-    def _store_in_thread(self, file: IO[bytes]) -> None:
-        try:
-            super()._store_in_thread(_KeptOpen(file))  # type: ignore[arg-type]
-        except Exception:
-            self._rescue(file)
-            raise
-        finally:
-            file.close()
-
-    def _rescue(self, file: IO[bytes]) -> None:
-        path = self.rescue_dir / self.bucketname / self.keyname
-        while path.exists():
-            path = path.with_name(path.name + ".1")
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            file.seek(0)
-            with path.open("wb") as copy:
-                shutil.copyfileobj(file, copy)
-        except OSError as error:
-            logger.error("Could not keep the unstored feed in %s: %s", path, error)
-            return
-        logger.error(
-            "Upload to s3://%s/%s failed; the feed is kept in %s",
-            self.bucketname,
-            self.keyname,
-            path,
-        )

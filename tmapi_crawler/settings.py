@@ -79,7 +79,7 @@ ITEM_PIPELINES = {
     "tmapi_crawler.pipelines.DedupePipeline": 200,
 }
 FEED_EXPORTERS = {"csv": "tmapi_crawler.exporters.FlatCsvItemExporter"}
-FEED_STORAGES = {"s3": "tmapi_crawler.feeds.RescuingS3FeedStorage"}
+FEED_STORAGES = {"s3": "tmapi_crawler.storages.RescuingS3FeedStorage"}
 TMAPI_FEED_RESCUE_DIR = "out/unstored"  # where an S3 feed that failed to upload is kept
 TMAPI_QUARANTINE_FEED = None  # a path or URI: keep invalid items there
 TMAPI_DEDUPE_ACROSS_LANGUAGES = False  # True: one item in two languages is a dup

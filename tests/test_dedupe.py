@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 import re
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from redis import Redis
@@ -169,3 +170,38 @@ def test_when_redis_fails_mid_run_items_are_kept_not_lost(redis_server):
     assert crawler.stats.get_value("tmapi/dedupe/errors") == 1
     redis_server.start()  # empty again: no persistence
     pipeline.close_spider()
+
+
+def test_ids_left_by_a_killed_run_do_not_hide_items_from_the_next(
+    simulator, crawl, redis_server
+):
+    # a killed worker left its seen ids behind (its heartbeat key has expired)
+    client = Redis.from_url(redis_server.url)
+    stale = RedisSeenSet(client, "category:seen_items:en", expected_items=10**6)
+    for product in Catalog(sizes={47: 30}).expected(47):
+        stale.add(product.item_id)
+    sim = simulator(size="47=30")
+    result = crawl(sim.url, {"cat_id": "47"}, {"REDIS_URL": redis_server.url})
+    assert result.returncode == 0, result.log[-3000:]
+    assert len(result.items) == 30
+    assert client.keys("*") == []
+
+
+def test_workers_running_at_once_share_the_seen_set(simulator, crawl, redis_server):
+    # two workers crawl the same category at the same time (2 s per call keeps
+    # them overlapping); between them every item is delivered exactly once
+    sim = simulator(size="48=60", latency=2.0)
+    settings = {"REDIS_URL": redis_server.url}
+    with ThreadPoolExecutor(2) as pool:
+        runs = list(
+            pool.map(
+                lambda name: crawl(
+                    sim.url, {"cat_id": "48"}, settings, output_name=name
+                ),
+                ["one.jsonl", "two.jsonl"],
+            )
+        )
+    assert [r.returncode for r in runs] == [0, 0], runs[0].log[-2000:]
+    ids = [i["item_id"] for run in runs for i in run.items]
+    assert len(ids) == len(set(ids)) == 60
+    assert Redis.from_url(redis_server.url).keys("*") == []  # the last one cleared

@@ -116,13 +116,11 @@ class RedisSeenSet:
         return total
 
 
-def clear_redis_keys(client: Redis, prefix: str, keep: tuple[str, ...] = ()) -> int:
-    """Delete every key under ``<prefix>:`` but *keep*; how many were deleted."""
+def clear_redis_keys(client: Redis, prefix: str) -> int:
+    """Delete every key under ``<prefix>:``; how many were deleted."""
     deleted, batch = 0, []
     for key in client.scan_iter(match=f"{prefix}:*", count=DELETE_BATCH):
-        name = key.decode() if isinstance(key, bytes) else key
-        if name not in keep:
-            batch.append(name)
+        batch.append(key)
         if len(batch) >= DELETE_BATCH:
             deleted += client.delete(*batch)  # type: ignore[operator]
             batch = []

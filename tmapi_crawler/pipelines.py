@@ -17,12 +17,14 @@ earlier runs with ``TMAPI_DEDUPE_PERSIST``), counted in
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import TYPE_CHECKING, Any
 
 from itemadapter import ItemAdapter
 from pydantic import ValidationError
 from redis import Redis, RedisError
 from scrapy.exceptions import DropItem
+from twisted.internet.task import LoopingCall
 
 from tmapi_crawler.dedupe import (
     MemorySeenSet,
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
     from scrapy.statscollectors import StatsCollector
 
 logger = logging.getLogger(__name__)
+HEARTBEAT_TTL = 60  # seconds a worker counts as alive after its last heartbeat
 
 
 def _where(item: Any) -> str:
@@ -99,14 +102,25 @@ class DedupePipeline:
         self.expected_items = settings.getint("TMAPI_DEDUPE_EXPECTED_ITEMS", 10**6)
         self.redis: Redis | None = None
         self.seen: dict[str, SeenSet] = {}
+        self._worker_key = f"{self.key}:worker:{uuid.uuid4().hex}"
+        self._beat: LoopingCall | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> DedupePipeline:
         return cls(crawler)
 
-    @property
-    def _workers_key(self) -> str:
-        return f"{self.key}:workers"
+    def _live_workers(self) -> list[str]:
+        assert self.redis is not None
+        pattern = f"{self.key}:worker:*"
+        return [k.decode() for k in self.redis.scan_iter(match=pattern, count=1000)]
+
+    def _heartbeat(self) -> None:
+        """Say this worker is alive; a killed worker's key expires on its own."""
+        assert self.redis is not None
+        try:
+            self.redis.set(self._worker_key, 1, ex=HEARTBEAT_TTL)
+        except RedisError as error:
+            logger.warning("Redis heartbeat failed: %s", error)
 
     def open_spider(self) -> None:
         if not self.redis_url:
@@ -120,16 +134,24 @@ class DedupePipeline:
         self.redis = client
         where = "kept across runs" if self.persist else "cleared when the run ends"
         logger.info("Seen item ids in Redis under %s:* (%s)", self.key, where)
-        if not self.persist and self.redis.incr(self._workers_key) == 1:
+        if self.persist:
+            return
+        if not self._live_workers():
             # the first worker of a fresh run: forget what a killed run left
-            clear_redis_keys(self.redis, self.key, keep=(self._workers_key,))
+            clear_redis_keys(self.redis, self.key)
+        self._beat = LoopingCall(self._heartbeat)
+        self._beat.start(HEARTBEAT_TTL / 3, now=True)
 
     def close_spider(self) -> None:
         if self.redis is None:
             return
+        if self._beat is not None and self._beat.running:
+            self._beat.stop()
         try:
-            if not self.persist and int(self.redis.decr(self._workers_key)) <= 0:  # type: ignore[arg-type]
-                clear_redis_keys(self.redis, self.key)
+            if not self.persist:
+                self.redis.delete(self._worker_key)
+                if not self._live_workers():  # the last worker of the run
+                    clear_redis_keys(self.redis, self.key)
         except RedisError as error:
             logger.error("Could not clear the seen item ids in Redis: %s", error)
         self.redis.close()

@@ -121,3 +121,12 @@ def test_a_dense_price_moves_products_onto_it_and_keeps_the_rest():
     assert sum(p.price_fen == 990 for p in dense) >= 120
     assert all(p.fields["price"] == "9.90" for p in dense[:120])
     assert plain[120:] == dense[120:]
+
+
+def test_a_failed_band_page_makes_the_coverage_incomplete(simulator, crawl):
+    sim = simulator(size="82=2500", fault="82:2=422")
+    result = crawl(sim.url, {"cat_id": "82", "split": "price"})
+    assert result.returncode == 3, result.log[-3000:]
+    assert "category 82 (en): INCOMPLETE" in result.log
+    assert "1 failed page(s)" in result.log
+    assert stat(result.log, "tmapi/coverage/incomplete") == 1

@@ -30,6 +30,7 @@ class CategoryCoverage:
     band_items: int = 0  # items delivered by the pages of bands under the cap
     deliveries: int = 0  # every item delivered, probes' page 1 included
     item_ids: set[str] = field(default_factory=set)
+    failed_pages: int = 0  # pages (a band's page 1 included) that failed for good
 
     @property
     def expected(self) -> int:
@@ -37,7 +38,9 @@ class CategoryCoverage:
 
     @property
     def complete(self) -> bool:
-        return not self.gaps and self.band_items >= self.expected
+        return (
+            not self.gaps and not self.failed_pages and self.band_items >= self.expected
+        )
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -50,6 +53,7 @@ class CategoryCoverage:
             "distinct": len(self.item_ids),
             "duplicates": self.deliveries - len(self.item_ids),
             "gaps": [gap.to_dict() for gap in self.gaps],
+            "failed_pages": self.failed_pages,
             "complete": self.complete,
         }
 
@@ -96,6 +100,11 @@ class CoverageReport:
                 f"items in {len(entry.bands)} band(s), {len(entry.item_ids)} "
                 f"distinct, {entry.deliveries - len(entry.item_ids)} duplicate "
                 f"deliveries, {entry.split} band(s) split, {len(entry.gaps)} gap(s)"
+                + (
+                    f", {entry.failed_pages} failed page(s)"
+                    if entry.failed_pages
+                    else ""
+                )
             )
             for gap in entry.gaps:
                 yield (

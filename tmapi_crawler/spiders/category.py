@@ -22,7 +22,7 @@ from twisted.python.failure import Failure
 from tmapi_crawler import api
 from tmapi_crawler.arguments import ArgumentError, parse_arguments
 from tmapi_crawler.auth import token_problems
-from tmapi_crawler.coverage import CoverageReport
+from tmapi_crawler.coverage import CategoryCoverage, CoverageReport
 from tmapi_crawler.middlewares import CrawlStopped, PastLastPage
 from tmapi_crawler.pagination import CrawlProgress, pages_to_follow
 from tmapi_crawler.slicing import Band, Gap, plan_split, settings_problems, to_fen
@@ -180,6 +180,7 @@ class CategorySpider(scrapy.Spider):
         query = api.CategoryQuery.model_validate(meta["query"])
         progress = self.progress.category(query)
         progress.failed[meta["page"]] = failure.getErrorMessage()
+        self.coverage_entry(query, meta.get("band")).failed_pages += 1
         self.logger.error(
             "Page %d of %s failed: %s",
             meta["page"],
@@ -198,9 +199,7 @@ class CategorySpider(scrapy.Spider):
         plan: list[Band] | Gap | None,
     ) -> None:
         """Count what this page adds to its category's coverage."""
-        root = band["root"] if band else query.key
-        label = self.labels.get(root) or f"category {query.cat_id} ({query.language})"
-        entry = self.coverage_report.category(root, query.cat_id, label)
+        entry = self.coverage_entry(query, band)
         entry.deliveries += len(page.items)
         entry.item_ids.update(str(item.get("item_id")) for item in page.items)
         if isinstance(plan, list):
@@ -227,6 +226,14 @@ class CategorySpider(scrapy.Spider):
                 query.label,
                 page.total_count,
             )
+
+    def coverage_entry(
+        self, query: api.CategoryQuery, band: dict[str, Any] | None
+    ) -> CategoryCoverage:
+        """The coverage of the user's query this page (of a band) belongs to."""
+        root = band["root"] if band else query.key
+        label = self.labels.get(root) or f"category {query.cat_id} ({query.language})"
+        return self.coverage_report.category(root, query.cat_id, label)
 
     def plan_band(
         self, query: api.CategoryQuery, band: dict[str, Any], page: api.Page

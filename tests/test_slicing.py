@@ -151,3 +151,30 @@ def test_prices_in_fen_and_settings_checked():
         "TMAPI_RESULT_CAP",
         "TMAPI_SPLIT_WAYS",
     ]
+
+
+def test_coverage_sums_bands_and_says_what_is_missing():
+    from tmapi_crawler.coverage import CoverageReport
+
+    report = CoverageReport()
+    entry = report.category("k", 5, "category 5 (en)")
+    entry.bands.update({"a": 1500, "b": 900})
+    entry.band_items, entry.deliveries = 2400, 2420
+    entry.item_ids.update(str(n) for n in range(2400))
+    assert entry.summary()["complete"] is True
+    assert entry.summary()["duplicates"] == 20
+    entry.gaps.append(Gap(Band("k", 990, 991), CAP, "one price point"))
+    summary = report.summaries()["k"]
+    assert summary["complete"] is False
+    assert summary["gaps"] == [
+        {
+            "price_start": "9.9",
+            "price_end": "9.91",
+            "count": CAP,
+            "reason": "one price point",
+        }
+    ]
+    stats = report.stats()
+    assert stats["tmapi/coverage/expected"] == 2400
+    assert stats["tmapi/coverage/gap_count"] == CAP
+    assert "gap: price 9.9..9.91 holds 2000+ items" in "\n".join(report.lines())

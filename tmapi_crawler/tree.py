@@ -17,7 +17,8 @@ from tmapi_crawler.api import CategoryInfo
 @dataclass
 class TreeWalk:
     asked: set[int] = field(default_factory=set)
-    leaves: list[int] = field(default_factory=list)
+    leaves: list[int] = field(default_factory=list)  # in the order found
+    crawled: set[int] = field(default_factory=set)
 
     def ask(self, cat_id: int) -> bool:
         """Whether *cat_id* still needs an info call (it is then counted as asked)."""
@@ -36,6 +37,7 @@ class TreeWalk:
         ), to_ask
 
     def _new_leaves(self, ids: list[int]) -> list[int]:
-        fresh = [cat_id for cat_id in dict.fromkeys(ids) if cat_id not in self.leaves]
+        fresh = [cat_id for cat_id in dict.fromkeys(ids) if cat_id not in self.crawled]
+        self.crawled.update(fresh)
         self.leaves += fresh
         return fresh

@@ -154,3 +154,10 @@ def test_a_failed_tree_call_is_logged_and_marks_the_crawl_incomplete(simulator, 
     assert "Category info of 910 failed" in result.log
     items_calls = {c["cat_id"] for c in sim.calls() if c["path"] == api.ITEMS_PATH}
     assert items_calls == {920}
+
+
+def test_a_pinned_tree_may_reuse_seeded_ids():
+    tree = CategoryTree(seed=0, pinned={15: (1501,), 1501: (150101, 150102)})
+    assert 15 in tree.top_level()
+    assert tree.path(150102) == [15, 1501, 150102]
+    assert tree.info(1501)["children"][0]["has_children"] is False

@@ -31,9 +31,12 @@ class CategoryTree:
         }
         self._seeded_children = lru_cache(maxsize=4096)(self._seeded)
 
-    def top_level(self) -> tuple[int, ...]:
+    def _seeded_top(self) -> list[int]:
         rng = random.Random(f"{self.seed}:tree:top")
-        seeded = sorted(rng.sample(range(10, 100), TOP_LEVEL))
+        return sorted(rng.sample(range(10, 100), TOP_LEVEL))
+
+    def top_level(self) -> tuple[int, ...]:
+        seeded = self._seeded_top()
         roots = [p for p in self.pinned if self.parent(p) is None and p not in seeded]
         return (*seeded, *sorted(roots))
 
@@ -45,7 +48,7 @@ class CategoryTree:
     def _seeded_level(self, cat_id: int) -> int | None:
         """The level of a seeded category, None if the seeded tree lacks it."""
         if 10 <= cat_id < 100:
-            return 1 if cat_id in self.top_level() else None
+            return 1 if cat_id in self._seeded_top() else None
         parent = cat_id // 100
         level = self._seeded_level(parent) if cat_id >= 1000 else None
         if level is None or level >= LEVELS:

@@ -9,12 +9,18 @@ Free of Scrapy, so the enqueue command and the workers validate jobs the same wa
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
 
-from tmapi_crawler.api import LANGUAGES, CategoryQuery, Language, QueryOptions
+from tmapi_crawler.api import (
+    LANGUAGES,
+    CategoryQuery,
+    Language,
+    QueryOptions,
+    parse_boolean,
+)
 
 IGNORED_ARGUMENTS = frozenset({"_job"})  # scrapyd passes the job id as an argument
 
@@ -33,6 +39,13 @@ class CrawlArguments(QueryOptions):
     cat_id: tuple[int, ...] = Field(min_length=1)
     language: tuple[Language, ...] = ("en",)
     max_pages: int | None = Field(default=None, ge=1)
+    split: Literal["price", "none"] | None = None  # None: the TMAPI_SPLIT setting
+    subtree: bool = False  # crawl every leaf category under each cat_id
+
+    @field_validator("subtree", mode="before")
+    @classmethod
+    def _boolean_word(cls, value: object) -> bool:
+        return parse_boolean(value)
 
     @field_validator("cat_id", mode="before")
     @classmethod
@@ -86,6 +99,8 @@ _EXPECTED = {
     "max_pages": "a whole number, 1 or more",
     "price_start": "a number, 0 or more (such as 9.9)",
     "price_end": "a number, 0 or more (such as 9.9)",
+    "split": "'price' (slice categories past the result cap into price bands) "
+    "or 'none'",
 }
 
 

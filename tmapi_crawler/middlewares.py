@@ -75,6 +75,8 @@ class CrawlStopped(IgnoreRequest):
 def describe(request: Request) -> str:
     """``page N of category C (language, options)`` for log lines."""
     meta = request.meta["tmapi"]
+    if "page" not in meta:  # another endpoint (the category tree): its own label
+        return str(meta.get("label", request.url))
     query = api.CategoryQuery.model_validate(meta["query"])
     return f"page {meta['page']} of {query.label}"
 

@@ -36,6 +36,11 @@ TMAPI_CONCURRENCY_START = 4  # calls in flight at the start (doubles while all s
 TMAPI_CONCURRENCY_PROBE_AFTER = 32  # successes before trying one call more
 TMAPI_FAILED_PAGES_FILE = "out/%(name)s-%(time)s.failed.jsonl"
 
+# --- whole categories past the result cap (see tmapi_crawler.slicing) -----------
+TMAPI_SPLIT = None  # "price": slice every category at the cap into price bands
+TMAPI_RESULT_CAP = 2000  # total_count never exceeds this (api.RESULT_CAP)
+TMAPI_SPLIT_WAYS = 4  # bands a band at the cap is cut into
+
 # --- talking to it ----------------------------------------------------------
 USER_AGENT = "tmapi-crawler/0.1 (+https://github.com/tmapi-crawler)"
 ROBOTSTXT_OBEY = False  # a JSON API, not a web site

@@ -28,6 +28,33 @@ def _pairs(values: list[str], option: str) -> dict[int, int]:
     return pairs
 
 
+def _dense(values: list[str]) -> dict[int, tuple[int, int]]:
+    dense = {}
+    for value in values:
+        cat, sep, rest = value.partition("=")
+        price, colon, count = rest.partition(":")
+        try:
+            dense[int(cat)] = (round(float(price) * 100), int(count))
+        except ValueError:
+            sep = colon = ""
+        if not sep or not colon:
+            raise SystemExit(f"--dense-price {value!r}: expected CAT=PRICE:COUNT")
+    return dense
+
+
+def _tree(values: list[str]) -> dict[int, tuple[int, ...]]:
+    tree = {}
+    for value in values:
+        parent, sep, children = value.partition("=")
+        try:
+            tree[int(parent)] = tuple(int(c) for c in children.split(",") if c.strip())
+        except ValueError:
+            sep = ""
+        if not sep:
+            raise SystemExit(f"--tree {value!r}: expected PARENT=CHILD,CHILD...")
+    return tree
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="tmapi-simulator", description=__doc__.splitlines()[0]
@@ -41,6 +68,20 @@ def parser() -> argparse.ArgumentParser:
         default=[],
         metavar="CAT=N",
         help="pin a category's catalog size",
+    )
+    p.add_argument(
+        "--dense-price",
+        action="append",
+        default=[],
+        metavar="CAT=PRICE:COUNT",
+        help="put COUNT of the category's products on one price, e.g. 77=9.9:2500",
+    )
+    p.add_argument(
+        "--tree",
+        action="append",
+        default=[],
+        metavar="PARENT=CHILD,...",
+        help="pin a category's children in /1688/category/info (others: leaves)",
     )
     p.add_argument(
         "--miscount",
@@ -132,6 +173,8 @@ def config_from(args: argparse.Namespace) -> SimulatorConfig:
     return SimulatorConfig(
         seed=args.seed,
         sizes=_pairs(args.size, "--size"),
+        dense=_dense(args.dense_price),
+        tree=_tree(args.tree),
         miscounts=_pairs(args.miscount, "--miscount"),
         latency=args.latency,
         latency_jitter=args.latency_jitter,

@@ -192,7 +192,9 @@ def _sample_products() -> list[Product]:
     ]
 
 
-def _product(rng: random.Random, item_id: int, path: list[str]) -> Product:
+def _product(
+    rng: random.Random, item_id: int, path: list[str], forced_price: int | None = None
+) -> Product:
     words = [*rng.sample(ADJECTIVES, rng.randint(1, 3)), rng.choice(NOUNS)]
     code = str(rng.randint(100, 9999))
     titles = tuple(
@@ -205,6 +207,8 @@ def _product(rng: random.Random, item_id: int, path: list[str]) -> Product:
         price = rng.choice(PRICE_POINTS)
     else:
         price = max(10, round(math.exp(rng.gauss(math.log(2000), 1.0))))
+    if forced_price is not None:  # the draws above still happen: same catalog else
+        price = forced_price
     origin = "" if rng.random() < 0.7 else _yuan(price + rng.randint(1, price))
     sales = int(math.exp(rng.uniform(0, math.log(300_000))))
     moq = rng.choice((1, 1, 2, 2, 3, 5, 10, 20, 50, 100))
@@ -289,9 +293,11 @@ class Catalog:
         sizes: dict[int, int] | None = None,
         *,
         price_end_inclusive: bool = True,
+        dense: dict[int, tuple[int, int]] | None = None,
     ) -> None:
         self.seed = seed
         self.sizes = dict(sizes or {})
+        self.dense = dict(dense or {})  # cat_id: (price in fen, products on it)
         self.price_end_inclusive = price_end_inclusive
         self.products = lru_cache(maxsize=64)(self._products)
         self.select = lru_cache(maxsize=1024)(self._select)
@@ -305,7 +311,11 @@ class Catalog:
         count = max(0, self.size(cat_id) - len(products))
         path = [str(rng.randint(1, 99)), str(rng.randint(100, 999))]
         ids = rng.sample(range(500_000_000_000, 1_000_000_000_000), count)
-        products += [_product(rng, item_id, path) for item_id in ids]
+        dense_price, dense_count = self.dense.get(cat_id, (None, 0))
+        products += [
+            _product(rng, item_id, path, dense_price if n < dense_count else None)
+            for n, item_id in enumerate(ids)
+        ]
         return tuple(products)
 
     def _select(

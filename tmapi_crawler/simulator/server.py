@@ -1,5 +1,6 @@
-"""The TMAPI simulator's HTTP server: the items endpoint on loopback, with the
-documented auth, errors, cap and latency, and a request log of every call.
+"""The TMAPI simulator's HTTP server: the items endpoint and the category
+tree (``/1688/category/info``) on loopback, with the documented auth, errors,
+cap and latency, and a request log of every call.
 
 The log is JSON Lines, one object per call, written when the answer is sent:
 ``t`` (arrival, epoch seconds), ``dt`` (seconds), ``path``, ``cat_id``,
@@ -16,6 +17,7 @@ import asyncio
 import json
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -24,6 +26,7 @@ from typing import IO, Any
 from aiohttp import web
 
 from tmapi_crawler.api import (
+    CATEGORY_INFO_PATH,
     FILTER_FLAGS,
     ITEMS_PATH,
     LANGUAGES,
@@ -33,6 +36,7 @@ from tmapi_crawler.api import (
 )
 from tmapi_crawler.simulator.catalog import Catalog
 from tmapi_crawler.simulator.faults import MESSAGES, Fault, FaultPlan
+from tmapi_crawler.simulator.tree import CategoryTree
 
 HTML_502 = (
     b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
@@ -47,6 +51,8 @@ class SimulatorConfig:
 
     seed: int = 0
     sizes: dict[int, int] = field(default_factory=dict)
+    dense: dict[int, tuple[int, int]] = field(default_factory=dict)  # fen, count
+    tree: dict[int, tuple[int, ...]] = field(default_factory=dict)  # pinned children
     miscounts: dict[int, int] = field(default_factory=dict)  # total_count off by this
     latency: float = 0.0
     latency_jitter: float = 0.0
@@ -69,8 +75,12 @@ class Simulator:
     def __init__(self, config: SimulatorConfig) -> None:
         self.config = config
         self.catalog = Catalog(
-            config.seed, config.sizes, price_end_inclusive=config.price_end_inclusive
+            config.seed,
+            config.sizes,
+            price_end_inclusive=config.price_end_inclusive,
+            dense=config.dense,
         )
+        self.tree = CategoryTree(config.seed, config.tree)
         self.in_flight = 0
         self.rng = random.Random(config.seed)
         self.log_file: IO[str] | None = None
@@ -78,6 +88,7 @@ class Simulator:
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_get(ITEMS_PATH, self.items)
+        app.router.add_get(CATEGORY_INFO_PATH, self.category_info)
         app.router.add_get("/_simulator/health", self.health)
         app.router.add_post("/_simulator/faults", self.add_faults)
         app.router.add_delete("/_simulator/faults", self.clear_faults)
@@ -116,13 +127,27 @@ class Simulator:
         return web.json_response({"cleared": True})
 
     async def items(self, request: web.Request) -> web.StreamResponse:
+        return await self._serve(request, self.page_data, "items")
+
+    async def category_info(self, request: web.Request) -> web.StreamResponse:
+        return await self._serve(request, self.info_data, "children")
+
+    async def _serve(
+        self,
+        request: web.Request,
+        data_for: Callable[[dict[str, str]], dict[str, Any]],
+        counted: str,
+    ) -> web.StreamResponse:
+        """One call of an endpoint: auth, faults, latency, the log, then data."""
         self.in_flight += 1
         params = {k: v for k, v in request.query.items() if k != TOKEN_QUERY_FIELD}
         record: dict[str, Any] = {
             "t": round(time.time(), 4),
             "path": request.path,
             "cat_id": _int_or_none(params.get("cat_id")),
-            "page": _int_or_none(params.get("page", "1")),
+            "page": _int_or_none(params.get("page", "1"))
+            if request.path == ITEMS_PATH
+            else None,
             "params": params,
             "token": "query"
             if TOKEN_QUERY_FIELD in request.query
@@ -134,7 +159,7 @@ class Simulator:
         started = time.monotonic()
         record.update(outcome="dropped", status=None, code=None, items=0)
         try:
-            answer = await self._answer(request, params)
+            answer = await self._answer(request, params, data_for, counted)
             record.update(
                 outcome=answer.outcome,
                 status=answer.response.status,
@@ -147,7 +172,13 @@ class Simulator:
             record["dt"] = round(time.monotonic() - started, 4)
             self._log(record)
 
-    async def _answer(self, request: web.Request, params: dict[str, str]) -> Answer:
+    async def _answer(
+        self,
+        request: web.Request,
+        params: dict[str, str],
+        data_for: Callable[[dict[str, str]], dict[str, Any]],
+        counted: str,
+    ) -> Answer:
         config = self.config
         if config.max_concurrency and self.in_flight > config.max_concurrency:
             return _error_answer(Fault("503", "both"), "cap")
@@ -162,23 +193,30 @@ class Simulator:
             return _json(401, {"code": 4011, "message": MESSAGES[401]}, "auth")
         if config.tokens and token not in config.tokens:
             return _json(401, {"code": 4012, "message": "invalid API key"}, "auth")
-        cat_id, page = (
-            _int_or_none(params.get("cat_id")),
-            _int_or_none(params.get("page", "1")),
-        )
+        cat_id = _int_or_none(params.get("cat_id"))
+        page = _int_or_none(params.get("page", "1")) if counted == "items" else None
         fault = config.faults.next_fault(cat_id, page)
         if fault and fault.code is None:
-            response = await self._breakage(request, fault, params)
+            response = await self._breakage(request, fault, params, data_for)
             return Answer(response, f"fault:{fault.kind}")
         if fault:
             return _error_answer(fault, f"fault:{fault.kind}")
         try:
-            data = self.page_data(params)
+            data = data_for(params)
         except ValueError as exc:
             payload = {"code": 422, "msg": f"{MESSAGES[422]}: {exc}", "data": None}
             return _json(200, payload, "invalid")
         payload = {"code": 200, "msg": "success", "data": data}
-        return _json(200, payload, "ok", items=len(data["items"]))
+        return _json(200, payload, "ok", items=len(data[counted]))
+
+    def info_data(self, params: dict[str, str]) -> dict[str, Any]:
+        """The ``data`` of ``/1688/category/info``; ValueError if the id is bad."""
+        if "cat_id" not in params:
+            return self.tree.info(None)
+        cat_id = _int_or_none(params["cat_id"])
+        if not cat_id or cat_id < 1:
+            raise ValueError("cat_id must be a positive integer")
+        return self.tree.info(cat_id)
 
     def page_data(self, params: dict[str, str]) -> dict[str, Any]:
         """The ``data`` of one page for these query parameters; ValueError if bad."""
@@ -239,7 +277,11 @@ class Simulator:
         return draw < self.config.repeat_rate
 
     async def _breakage(
-        self, request: web.Request, fault: Fault, params: dict[str, str]
+        self,
+        request: web.Request,
+        fault: Fault,
+        params: dict[str, str],
+        data_for: Callable[[dict[str, str]], dict[str, Any]],
     ) -> web.StreamResponse:
         if fault.kind == "html502":
             return web.Response(status=502, body=HTML_502, content_type="text/html")
@@ -249,9 +291,7 @@ class Simulator:
             return web.Response(status=200, body=bytes(range(128, 256)) * 4)
         if fault.kind == "timeout":
             await asyncio.sleep(self.config.timeout_delay)
-        body = json.dumps(
-            {"code": 200, "msg": "success", "data": self.page_data(params)}
-        )
+        body = json.dumps({"code": 200, "msg": "success", "data": data_for(params)})
         full = body.encode()
         if fault.kind == "truncated":
             return web.Response(

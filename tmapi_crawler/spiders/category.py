@@ -4,6 +4,10 @@
 validates every argument and the token before the first call, fetches page 1
 of each category, then the remaining pages concurrently (see
 :mod:`tmapi_crawler.pagination`), and yields each item with its context.
+With ``split=price`` a category at the result cap is sliced into price bands
+(:mod:`tmapi_crawler.slicing`); with ``subtree=true`` each cat_id stands for
+every leaf category under it (:mod:`tmapi_crawler.tree`). What each category
+reached is in ``spider.coverage`` (:mod:`tmapi_crawler.coverage`).
 """
 
 from __future__ import annotations
@@ -18,9 +22,12 @@ from twisted.python.failure import Failure
 from tmapi_crawler import api
 from tmapi_crawler.arguments import ArgumentError, parse_arguments
 from tmapi_crawler.auth import token_problems
+from tmapi_crawler.coverage import CategoryCoverage, CoverageReport
 from tmapi_crawler.feeds import feed_problems
 from tmapi_crawler.middlewares import CrawlStopped, PastLastPage
 from tmapi_crawler.pagination import CrawlProgress, pages_to_follow
+from tmapi_crawler.slicing import Band, Gap, plan_split, settings_problems, to_fen
+from tmapi_crawler.tree import TreeWalk
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -39,7 +46,12 @@ def preflight(settings: BaseSettings, arguments: Mapping[str, Any]) -> list[str]
         parse_arguments(arguments)
     except ArgumentError as exc:
         problems.append(str(exc))
-    return problems + token_problems(settings) + feed_problems(settings)
+    return (
+        problems
+        + token_problems(settings)
+        + feed_problems(settings)
+        + settings_problems(settings)
+    )
 
 
 class CategorySpider(scrapy.Spider):
@@ -65,31 +77,66 @@ class CategorySpider(scrapy.Spider):
         super().__init__()
         self.queries = self.arguments.queries()
         self.progress = CrawlProgress()
+        self.coverage_report = CoverageReport()
+        self.tree_walk = TreeWalk()
+        self.labels: dict[str, str] = {}  # query key: label, of the user's queries
 
     @property
     def base_url(self) -> str:
         return self.settings.get("TMAPI_BASE_URL")
 
+    @property
+    def split(self) -> str | None:
+        """``price`` when categories at the cap are sliced, else None."""
+        chosen = self.arguments.split or self.settings.get("TMAPI_SPLIT") or "none"
+        return None if chosen == "none" else chosen
+
+    @property
+    def result_cap(self) -> int:
+        return self.settings.getint("TMAPI_RESULT_CAP", api.RESULT_CAP)
+
+    @property
+    def coverage(self) -> dict[str, dict[str, Any]]:
+        """Per category query: bands, items against their counts, gaps."""
+        return self.coverage_report.summaries()
+
     async def start(self) -> AsyncIterator[scrapy.Request]:
+        if self.arguments.subtree:
+            for cat_id in self.arguments.cat_id:
+                if self.tree_walk.ask(cat_id):
+                    yield self.info_request(cat_id)
+            return
         for query in self.queries:
-            yield self.page_request(query, 1, planned_last=1)
+            yield self.first_request(query)
+
+    def first_request(self, query: api.CategoryQuery) -> scrapy.Request:
+        """Page 1 of one of the user's queries: with split=price, its first band."""
+        self.labels[query.key] = query.label
+        band = Band.whole(query).to_meta() if self.split == "price" else None
+        return self.page_request(query, 1, planned_last=1, band=band)
 
     def page_request(
-        self, query: api.CategoryQuery, page_no: int, planned_last: int
+        self,
+        query: api.CategoryQuery,
+        page_no: int,
+        planned_last: int,
+        band: dict[str, Any] | None = None,
     ) -> scrapy.Request:
-        """A page request; meta ``tmapi`` says which page of which query it is."""
+        """A page request; meta ``tmapi`` says which page of which query it is
+        (and, with split=price, of which band: see :class:`Band`)."""
+        meta: dict[str, Any] = {
+            "query": query.model_dump(mode="json", exclude_defaults=True),
+            "page": page_no,
+            "last": planned_last,
+        }
+        if band is not None:
+            meta["band"] = band
         return scrapy.Request(
             api.page_url(self.base_url, query, page_no),
             callback=self.parse_page,
             errback=self.page_failed,
             priority=-page_no,
-            meta={
-                "tmapi": {
-                    "query": query.model_dump(mode="json", exclude_defaults=True),
-                    "page": page_no,
-                    "last": planned_last,
-                }
-            },
+            meta={"tmapi": meta},
         )
 
     def parse_page(self, response: Response) -> Iterator[Any]:
@@ -98,13 +145,26 @@ class CategorySpider(scrapy.Spider):
         query = api.CategoryQuery.model_validate(meta["query"])
         page_no = meta["page"]
         page: api.Page = response.meta["tmapi_page"]
-        followed = pages_to_follow(
-            page_no, meta["last"], page, self.arguments.max_pages
-        )
+        band = meta.get("band")
+        at_cap = page_no == 1 and (page.total_count or 0) >= self.result_cap
+        plan = self.plan_band(query, band, page) if at_cap and band else None
+        self.cover(query, band, page, at_cap, plan)
+        if isinstance(plan, list):  # split: the sub-bands' pages replace these
+            followed = range(0)
+            for child in plan:
+                yield self.page_request(
+                    child.query(query), 1, planned_last=1, band=child.to_meta()
+                )
+        else:
+            followed = pages_to_follow(
+                page_no, meta["last"], page, self.arguments.max_pages
+            )
         progress = self.progress.category(query)
         progress.planned = max(progress.planned, *followed, page_no)
         for next_no in followed:
-            yield self.page_request(query, next_no, planned_last=followed[-1])
+            yield self.page_request(
+                query, next_no, planned_last=followed[-1], band=band
+            )
         context = {
             "cat_id": query.cat_id,
             "language": query.language,
@@ -126,9 +186,144 @@ class CategorySpider(scrapy.Spider):
         query = api.CategoryQuery.model_validate(meta["query"])
         progress = self.progress.category(query)
         progress.failed[meta["page"]] = failure.getErrorMessage()
+        self.coverage_entry(query, meta.get("band")).failed_pages += 1
         self.logger.error(
             "Page %d of %s failed: %s",
             meta["page"],
             query.label,
+            failure.getErrorMessage(),
+        )
+
+    # --- coverage and price slicing ------------------------------------------
+
+    def cover(
+        self,
+        query: api.CategoryQuery,
+        band: dict[str, Any] | None,
+        page: api.Page,
+        at_cap: bool,
+        plan: list[Band] | Gap | None,
+    ) -> None:
+        """Count what this page adds to its category's coverage."""
+        entry = self.coverage_entry(query, band)
+        entry.deliveries += len(page.items)
+        entry.item_ids.update(str(item.get("item_id")) for item in page.items)
+        if isinstance(plan, list):
+            entry.split += 1  # its sub-bands count instead
+            return
+        entry.band_items += len(page.items)
+        if page.total_count is not None:
+            entry.bands[query.key] = page.total_count
+        elif query.key not in entry.bands:
+            entry.bands[query.key] = len(page.items)
+        if isinstance(plan, Gap):
+            entry.gaps.append(plan)
+        elif at_cap:
+            entry.gaps.append(
+                Gap(
+                    Band.whole(query),
+                    page.total_count or 0,
+                    "at the result cap; -a split=price reaches the rest",
+                )
+            )
+            self.logger.warning(
+                "%s reports %d results, the API's cap: only those are reachable "
+                "without -a split=price",
+                query.label,
+                page.total_count,
+            )
+
+    def coverage_entry(
+        self, query: api.CategoryQuery, band: dict[str, Any] | None
+    ) -> CategoryCoverage:
+        """The coverage of the user's query this page (of a band) belongs to."""
+        root = band["root"] if band else query.key
+        label = self.labels.get(root) or f"category {query.cat_id} ({query.language})"
+        return self.coverage_report.category(root, query.cat_id, label)
+
+    def plan_band(
+        self, query: api.CategoryQuery, band: dict[str, Any], page: api.Page
+    ) -> list[Band] | Gap:
+        """A band at the cap: its sub-bands, or a gap (paged to the cap like a
+        category crawled without splitting: what is reachable is delivered)."""
+        current = Band.from_meta(band)
+        label = self.labels.get(current.root) or query.label
+        plan = plan_split(
+            current,
+            page.total_count or 0,
+            [to_fen(item.get("price")) for item in page.items],
+            representative=query.sort in ("default", "sales"),
+            ways=self.settings.getint("TMAPI_SPLIT_WAYS", 4),
+        )
+        if isinstance(plan, Gap):
+            self.logger.warning(
+                "%s, %s: %d+ items, a coverage gap (%s); the first %d are fetched",
+                label,
+                current.describe(),
+                plan.count,
+                plan.reason,
+                plan.count,
+            )
+            return plan
+        self.crawler.stats.inc_value("tmapi/split/bands")
+        self.logger.info(
+            "%s, %s at the cap: split into %s",
+            label,
+            current.describe(),
+            ", ".join(child.describe() for child in plan),
+        )
+        return plan
+
+    def closed(self, reason: str) -> None:
+        """Coverage into stats (``tmapi/coverage/...``) and a summary in the log."""
+        report = self.coverage_report
+        for name, value in report.stats().items():
+            self.crawler.stats.set_value(name, value)
+        if report.categories:
+            self.logger.info("Coverage:\n%s", "\n".join(report.lines()))
+
+    # --- the category tree ---------------------------------------------------
+
+    def info_request(self, cat_id: int) -> scrapy.Request:
+        """The info of one category, to find the leaves under it. The error
+        contract (retries, stops) applies as to any call: meta ``tmapi``."""
+        label = f"category info of {cat_id}"
+        return scrapy.Request(
+            api.category_info_url(self.base_url, cat_id),
+            callback=self.parse_category_info,
+            errback=self.info_failed,
+            priority=1,
+            meta={"tmapi": {"info": cat_id, "label": label}},
+        )
+
+    def parse_category_info(self, response: Response) -> Iterator[scrapy.Request]:
+        """Ask the children that have children; crawl the leaves."""
+        cat_id = response.meta["tmapi"]["info"]
+        info = api.category_info_from_data(response.meta["tmapi_data"])
+        self.crawler.stats.inc_value("tmapi/tree/categories")
+        for problem in info.problems:
+            self.logger.warning("Category info of %d: %s", cat_id, problem)
+        leaves, to_ask = self.tree_walk.visit(cat_id, info)
+        for child in to_ask:
+            yield self.info_request(child)
+        self.crawler.stats.inc_value("tmapi/tree/leaves", len(leaves))
+        options = {
+            name: getattr(self.arguments, name)
+            for name in api.QueryOptions.model_fields
+        }
+        for leaf in leaves:
+            for language in self.arguments.language:
+                query = api.CategoryQuery(cat_id=leaf, language=language, **options)
+                yield self.first_request(query)
+
+    def info_failed(self, failure: Failure) -> None:
+        """A category whose children could not be learned: its subtree is lost."""
+        if failure.check(CrawlStopped):
+            return
+        request = failure.request  # type: ignore[attr-defined]
+        self.crawler.stats.inc_value("tmapi/tree/failed")
+        self.logger.error(
+            "Category info of %d failed: %s",
+            request.meta["tmapi"]["info"],
             failure.getErrorMessage(),
         )

@@ -1,0 +1,113 @@
+"""How much of each category a crawl reached, as plain data. Free of Scrapy.
+
+Per category query (the user's query, whatever bands it was sliced into):
+the bands under the cap and their ``total_count`` (their sum is what the
+API says there is), the items the bands' pages delivered against that sum,
+the distinct item ids, the duplicate deliveries (overlapping band boundaries,
+split bands' page 1, the API repeating itself), the bands split, and every
+gap: a price band still at the cap that could not be split, or a whole
+category at the cap crawled without ``split=price``.
+
+This is what one process saw; with several workers each reports its share.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from tmapi_crawler.slicing import Gap
+
+
+@dataclass
+class CategoryCoverage:
+    cat_id: int
+    label: str
+    bands: dict[str, int] = field(default_factory=dict)  # band key: total_count
+    split: int = 0  # bands found at the cap and split: their page 1 was a probe
+    gaps: list[Gap] = field(default_factory=list)
+    band_items: int = 0  # items delivered by the pages of bands under the cap
+    deliveries: int = 0  # every item delivered, probes' page 1 included
+    item_ids: set[str] = field(default_factory=set)
+    failed_pages: int = 0  # pages (a band's page 1 included) that failed for good
+
+    @property
+    def expected(self) -> int:
+        return sum(self.bands.values())
+
+    @property
+    def complete(self) -> bool:
+        return (
+            not self.gaps and not self.failed_pages and self.band_items >= self.expected
+        )
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "cat_id": self.cat_id,
+            "label": self.label,
+            "bands": len(self.bands),
+            "split": self.split,
+            "expected": self.expected,
+            "delivered": self.band_items,
+            "distinct": len(self.item_ids),
+            "duplicates": self.deliveries - len(self.item_ids),
+            "gaps": [gap.to_dict() for gap in self.gaps],
+            "failed_pages": self.failed_pages,
+            "complete": self.complete,
+        }
+
+
+@dataclass
+class CoverageReport:
+    """Coverage of every category query of this process, by query key."""
+
+    categories: dict[str, CategoryCoverage] = field(default_factory=dict)
+
+    def category(self, key: str, cat_id: int, label: str) -> CategoryCoverage:
+        if key not in self.categories:
+            self.categories[key] = CategoryCoverage(cat_id, label)
+        return self.categories[key]
+
+    def summaries(self) -> dict[str, dict[str, Any]]:
+        return {key: entry.summary() for key, entry in self.categories.items()}
+
+    def stats(self) -> dict[str, int]:
+        """Totals over all categories, under a bounded set of stat names."""
+        entries = list(self.categories.values())
+        gaps = [gap for entry in entries for gap in entry.gaps]
+        return {
+            "tmapi/coverage/categories": len(entries),
+            "tmapi/coverage/incomplete": sum(not e.complete for e in entries),
+            "tmapi/coverage/bands": sum(len(e.bands) for e in entries),
+            "tmapi/coverage/split": sum(e.split for e in entries),
+            "tmapi/coverage/expected": sum(e.expected for e in entries),
+            "tmapi/coverage/delivered": sum(e.band_items for e in entries),
+            "tmapi/coverage/distinct": sum(len(e.item_ids) for e in entries),
+            "tmapi/coverage/duplicates": sum(
+                e.deliveries - len(e.item_ids) for e in entries
+            ),
+            "tmapi/coverage/gaps": len(gaps),
+            "tmapi/coverage/gap_count": sum(gap.count for gap in gaps),
+        }
+
+    def lines(self) -> Iterable[str]:
+        """One human line per category, and one per gap."""
+        for entry in self.categories.values():
+            state = "complete" if entry.complete else "INCOMPLETE"
+            yield (
+                f"{entry.label}: {state}, {entry.band_items} of {entry.expected} "
+                f"items in {len(entry.bands)} band(s), {len(entry.item_ids)} "
+                f"distinct, {entry.deliveries - len(entry.item_ids)} duplicate "
+                f"deliveries, {entry.split} band(s) split, {len(entry.gaps)} gap(s)"
+                + (
+                    f", {entry.failed_pages} failed page(s)"
+                    if entry.failed_pages
+                    else ""
+                )
+            )
+            for gap in entry.gaps:
+                yield (
+                    f"  gap: {gap.band.describe()} holds {gap.count}+ items: "
+                    f"{gap.reason}"
+                )

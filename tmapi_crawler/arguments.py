@@ -14,7 +14,13 @@ from typing import Any
 from pydantic import Field, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
 
-from tmapi_crawler.api import LANGUAGES, CategoryQuery, Language, QueryOptions
+from tmapi_crawler.api import (
+    LANGUAGES,
+    CategoryQuery,
+    Language,
+    QueryOptions,
+    parse_boolean,
+)
 
 IGNORED_ARGUMENTS = frozenset({"_job"})  # scrapyd passes the job id as an argument
 
@@ -33,6 +39,12 @@ class CrawlArguments(QueryOptions):
     cat_id: tuple[int, ...] = Field(min_length=1)
     language: tuple[Language, ...] = ("en",)
     max_pages: int | None = Field(default=None, ge=1)
+    dry_run: bool = False  # page 1 of each category only: print the plan
+
+    @field_validator("dry_run", mode="before")
+    @classmethod
+    def _dry_run_word(cls, value: object) -> bool:
+        return parse_boolean(value)
 
     @field_validator("cat_id", mode="before")
     @classmethod

@@ -19,6 +19,7 @@ from tmapi_crawler import api
 from tmapi_crawler.arguments import ArgumentError, parse_arguments
 from tmapi_crawler.auth import token_problems
 from tmapi_crawler.middlewares import CrawlStopped, PastLastPage
+from tmapi_crawler.operator_settings import operator_setting_problems
 from tmapi_crawler.pagination import CrawlProgress, pages_to_follow
 
 if TYPE_CHECKING:
@@ -38,7 +39,7 @@ def preflight(settings: BaseSettings, arguments: Mapping[str, Any]) -> list[str]
         parse_arguments(arguments)
     except ArgumentError as exc:
         problems.append(str(exc))
-    return problems + token_problems(settings)
+    return problems + token_problems(settings) + operator_setting_problems(settings)
 
 
 class CategorySpider(scrapy.Spider):
@@ -57,13 +58,25 @@ class CategorySpider(scrapy.Spider):
         problems = cls.preflight(crawler.settings, kwargs)
         if problems:
             raise CrawlRefused("\n".join(problems))
-        return super().from_crawler(crawler, *args, **kwargs)
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        if spider.arguments.dry_run:  # no items: leave no empty feed behind
+            crawler.settings.set("FEED_STORE_EMPTY", False, priority="spider")
+        return spider
 
     def __init__(self, **kwargs: Any) -> None:
         self.arguments = parse_arguments(kwargs)
         super().__init__()
         self.queries = self.arguments.queries()
-        self.progress = CrawlProgress()
+        self._progress = CrawlProgress()
+
+    @property
+    def progress(self) -> CrawlProgress:
+        """Where each category stands; kept in the job directory (``spider.state``,
+        with ``-s JOBDIR=...``) so a resumed run carries on from the last one."""
+        state = getattr(self, "state", None)
+        if not isinstance(state, dict):
+            return self._progress
+        return state.setdefault("tmapi_progress", self._progress)
 
     @property
     def base_url(self) -> str:
@@ -101,7 +114,9 @@ class CategorySpider(scrapy.Spider):
             page_no, meta["last"], page, self.arguments.max_pages
         )
         progress = self.progress.category(query)
-        progress.planned = max(progress.planned, *followed, page_no)
+        progress.planned = max(progress.planned, *followed, page_no, meta["last"])
+        if self.arguments.dry_run:  # the plan is known from page 1: stop there
+            return
         for next_no in followed:
             yield self.page_request(query, next_no, planned_last=followed[-1])
         context = {

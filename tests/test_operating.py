@@ -72,8 +72,10 @@ def test_the_summary_matches_the_simulator_log_and_the_output(simulator, crawl):
 def test_the_budget_stops_after_exactly_the_allowed_calls_and_resumes(
     simulator, crawl, tmp_path
 ):
-    sim = simulator(size=["63=45", "64=310"], latency=0.02)
-    job = {"JOBDIR": str(tmp_path / "job"), "CONCURRENT_REQUESTS": 8}
+    sim = simulator(size=["63=45", "64=310"], latency=0.05)
+    # A window of one call at first: requests queue at the call gate while
+    # the budget runs out, and must be turned back without being sent.
+    job = {"JOBDIR": str(tmp_path / "job"), "TMAPI_CONCURRENCY_START": 1}
     first = crawl(
         sim.url,
         {"cat_id": "63,64"},

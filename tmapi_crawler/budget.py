@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from scrapy import signals
 from scrapy.exceptions import NotConfigured
 from scrapy.utils.defer import deferred_from_coro
 
@@ -32,6 +33,8 @@ FINISH_REASON = "tmapi_budget_exhausted"
 # After every built-in downloader middleware (HttpCache is 900) and the
 # project's own: nothing between it and the download handler can drop a request.
 ORDER = 990
+# Meta keys of a turned-back request that belong to the attempt, not the page.
+UNSENT_DROPS = frozenset({"tmapi_unsent", "tmapi_permit"})
 
 
 class CallBudget:
@@ -55,9 +58,26 @@ class CallBudget:
             self.admitted += 1
             return None
         self.stop()
-        # Back to the scheduler, never sent; dont_filter because the
-        # duplicate filter has already seen it.
-        return request.replace(dont_filter=True)
+        return self.turn_back(request)
+
+    def turn_back(self, request: Request) -> Request:
+        """*request*, unsent, as a copy to schedule again.
+
+        The copy is marked ``dont_filter`` (the duplicate filter has seen the
+        original) and holds no place among the calls in flight. The original
+        leaves the downloader here: ``request_left_downloader`` tells whoever
+        keeps it a place in flight (the error contract's call gate) to free
+        it, as it would after a call; ``meta["tmapi_unsent"]`` says no call
+        was made (the per-category tally skips it).
+        """
+        request.meta["tmapi_unsent"] = True
+        self.crawler.signals.send_catch_log(
+            signal=signals.request_left_downloader,
+            request=request,
+            spider=self.crawler.spider,
+        )
+        meta = {k: v for k, v in request.meta.items() if k not in UNSENT_DROPS}
+        return request.replace(dont_filter=True, meta=meta)
 
     def stop(self) -> None:
         if self.closing is not None:

@@ -50,7 +50,7 @@ class CategoryTally:
 
     def request_left(self, request: Request) -> None:
         category = self._category(request)
-        if category is None:
+        if category is None or request.meta.get("tmapi_unsent"):
             return
         page = request.meta["tmapi"]["page"]
         category.calls += 1

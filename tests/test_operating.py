@@ -51,6 +51,8 @@ def test_the_summary_matches_the_simulator_log_and_the_output(simulator, crawl):
         failed = {str(page) for page in pages_sent - pages_ok}
         assert set(row["failed_pages"]) == failed
     assert "3" in row_for(summary, 62)["failed_pages"]  # 422: never retried
+    assert row_for(summary, 62)["retries"] == 1  # page 5's 500, then success
+    assert summary["retries_by_reason"] == {"500": 1}
     totals = summary["totals"]
     assert totals["calls"] == summary["calls"] == len(calls)
     assert totals["items"] == summary["items_exported"] == len(result.items)

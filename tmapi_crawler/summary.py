@@ -57,6 +57,15 @@ STOP_ADVICE = {
 }
 
 
+def by_reason(stats: dict[str, Any], prefix: str) -> dict[str, int]:
+    """``{reason: count}`` from the stats named ``<prefix><reason>``."""
+    return {
+        key[len(prefix) :]: int(value)
+        for key, value in stats.items()
+        if key.startswith(prefix)
+    }
+
+
 def local_path(uri: str) -> Path | None:
     """The file a feed URI names, or None when it is not a local file."""
     parsed = urlparse(uri)
@@ -143,7 +152,6 @@ class RunSummary:
         total = figures.total
         reason = str(stats.get("finish_reason", "unknown"))
         complete = reason == "finished" and not (total.failed or total.left)
-        prefix = "tmapi/retry/"
         return {
             "spider": self.spider.name if self.spider else None,
             "dry_run": self.dry_run,
@@ -157,11 +165,8 @@ class RunSummary:
             "cost_per_call": self.money(1),
             "estimated_cost": self.money(figures.calls),
             "responses": figures.responses,
-            "retries_by_reason": {
-                key[len(prefix) :]: value
-                for key, value in stats.items()
-                if key.startswith(prefix)
-            },
+            "retries_by_reason": by_reason(stats, "tmapi/retry/reason_count/"),
+            "gave_up_by_reason": by_reason(stats, "tmapi/gave_up/"),
             "items_exported": int(stats.get("item_scraped_count", 0)),
             "job_dir": self.job_dir,  # with one, categories count every run
             "feeds": self.feeds,
@@ -204,9 +209,10 @@ class RunSummary:
                 for row in failed
             )
             steps.append(
-                f"{total.failed} pages failed for good ({listed}). A resume with "
-                "the same JOBDIR does not fetch them again; rerun their categories "
-                "(a new run, or a new JOBDIR)."
+                f"{total.failed} pages failed for good ({listed}; also in the "
+                "failed-pages file the log names, TMAPI_FAILED_PAGES_FILE). A "
+                "resume with the same JOBDIR does not fetch them again: rerun "
+                "their categories (a new run, or a new JOBDIR)."
             )
         if any(key.startswith("feedexport/failed_count") for key in stats):
             steps.append("Items were not stored: see 'Error storing' in the log.")

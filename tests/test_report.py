@@ -13,7 +13,12 @@ from tmapi_crawler.cost import CallCost, CostError
 from tmapi_crawler.operator_settings import operator_setting_problems
 from tmapi_crawler.pagination import CrawlProgress
 from tmapi_crawler.report import run_figures
-from tmapi_crawler.summary import local_path, summary_path_beside, text_table
+from tmapi_crawler.summary import (
+    local_path,
+    summary_path_beside,
+    text_table,
+    without_credentials,
+)
 
 
 @pytest.mark.parametrize(
@@ -78,8 +83,10 @@ def test_the_summary_file_goes_beside_a_local_feed():
     assert local_path("file:///tmp/x/items.jsonl") == Path("/tmp/x/items.jsonl")
     assert local_path("out/a.csv") == Path("out/a.csv")
     assert local_path("s3://bucket/items.jsonl") is None
-    beside = summary_path_beside(Path("/tmp/x/items.jsonl"))
-    assert beside == Path("/tmp/x/items.summary.json")
+    beside = summary_path_beside(Path("/tmp/x/items.2026-01-01T10-00.jsonl"))
+    assert beside == Path("/tmp/x/items.2026-01-01T10-00.summary.json")
+    secret = "s3://AKIAKEY:s3cr3t@bucket/items.jsonl"
+    assert without_credentials(secret) == "s3://bucket/items.jsonl"
 
 
 def test_operator_settings_are_checked_together():

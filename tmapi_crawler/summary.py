@@ -78,7 +78,15 @@ def local_path(uri: str) -> Path | None:
 
 def summary_path_beside(feed: Path) -> Path:
     """``out/items.jsonl`` -> ``out/items.summary.json``."""
-    return feed.with_name(feed.name.split(".", 1)[0] + ".summary.json")
+    return feed.with_name(feed.stem + ".summary.json")
+
+
+def without_credentials(uri: str) -> str:
+    """A feed URI without ``user:password@`` (S3 and FTP URIs may carry keys)."""
+    parsed = urlparse(uri)
+    if parsed.username is None and parsed.password is None:
+        return uri
+    return parsed._replace(netloc=parsed.netloc.rpartition("@")[2]).geturl()
 
 
 class RunSummary:
@@ -107,7 +115,7 @@ class RunSummary:
         self.started_at = datetime.now(UTC)
 
     def feed_slot_closed(self, slot: Any) -> None:
-        self.feeds.append(slot.uri)
+        self.feeds.append(without_credentials(slot.uri))
 
     @property
     def dry_run(self) -> bool:

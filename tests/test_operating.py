@@ -3,11 +3,17 @@ line; real ``scrapy crawl`` runs against the simulator."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
+import subprocess
+import sys
+import threading
 from collections import Counter, defaultdict
 from decimal import Decimal
 
+from tests.conftest import ROOT, SENTINEL_TOKEN
 from tmapi_crawler.simulator.catalog import Catalog
 
 
@@ -23,13 +29,19 @@ def row_for(summary: dict, cat_id: int) -> dict:
     return row
 
 
-def test_the_summary_matches_the_simulator_log_and_the_output(simulator, crawl):
+def test_the_summary_matches_the_simulator_log_and_the_output(
+    simulator, crawl, tmp_path
+):
     # 61: 3 pages; 62: 7 pages, page 3 refused for good (422), page 5 once 500.
     sim = simulator(size=["61=45", "62=130"], fault=["62:3=422*", "62:5=500"])
     result = crawl(
         sim.url,
         {"cat_id": "61,62"},
-        {"TMAPI_COST_PER_CALL": "0.0025 USD", "CONCURRENT_REQUESTS": 4},
+        {
+            "TMAPI_COST_PER_CALL": "0.0025 USD",
+            "CONCURRENT_REQUESTS": 4,
+            "TMAPI_FAILED_PAGES_FILE": str(tmp_path / "failed.jsonl"),
+        },
     )
     summary = summary_of(result)
     calls = sim.calls()
@@ -175,3 +187,34 @@ def test_bad_operator_settings_stop_the_run_before_any_call(simulator, crawl):
     ):
         assert named in result.log
     assert sim.calls() == []
+
+
+def test_on_a_terminal_a_live_display_and_a_table_replace_the_log_lines(
+    simulator, tmp_path
+):
+    sim = simulator(size="68=130", latency=0.05)
+    command = [sys.executable, "-m", "scrapy", "crawl", "category", "-a", "cat_id=68"]
+    command += ["-s", f"TMAPI_BASE_URL={sim.url}", "-O", str(tmp_path / "i.jsonl")]
+    env = {**os.environ, "TMAPI_TOKEN": SENTINEL_TOKEN, "COLUMNS": "160"}
+    leader, follower = os.openpty()  # stderr is a terminal, as a user's is
+    chunks: list[bytes] = []
+
+    def drain() -> None:
+        with contextlib.suppress(OSError):
+            while chunk := os.read(leader, 65536):
+                chunks.append(chunk)
+
+    reader = threading.Thread(target=drain)
+    reader.start()
+    result = subprocess.run(
+        command, cwd=ROOT, env=env, stderr=follower, stdout=subprocess.DEVNULL
+    )
+    os.close(follower)
+    reader.join(timeout=30)
+    os.close(leader)
+    screen = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", b"".join(chunks).decode())
+    assert result.returncode == 0, screen[-3000:]
+    assert re.search(r"pages .* 7/7 items 130 \| calls 7", screen)
+    assert "┃ category" in screen and "Run summary" in screen
+    assert "Progress: " not in screen  # the display, not the log line
+    assert (tmp_path / "i.summary.json").exists()

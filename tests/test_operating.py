@@ -188,6 +188,11 @@ def test_bad_operator_settings_stop_the_run_before_any_call(simulator, crawl):
         assert named in result.log
     assert sim.calls() == []
 
+    with_job = crawl(sim.url, {"cat_id": "5", "dry_run": "true"}, {"JOBDIR": "j"})
+    assert with_job.returncode == 2
+    assert "dry_run=true with JOBDIR" in with_job.log
+    assert sim.calls() == []
+
 
 def test_on_a_terminal_a_live_display_and_a_table_replace_the_log_lines(
     simulator, tmp_path

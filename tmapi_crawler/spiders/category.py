@@ -28,6 +28,12 @@ if TYPE_CHECKING:
     from scrapy.settings import BaseSettings
 
 
+DRY_RUN_WITH_JOBDIR = (
+    "dry_run=true with JOBDIR: a job directory would remember page 1 as fetched "
+    "and the real crawl with it would skip it; run the dry run without JOBDIR"
+)
+
+
 class CrawlRefused(ValueError):
     """The crawl cannot start: bad arguments or settings. Nothing was sent."""
 
@@ -36,7 +42,8 @@ def preflight(settings: BaseSettings, arguments: Mapping[str, Any]) -> list[str]
     """Every reason the crawl cannot start, checked before any paid call."""
     problems: list[str] = []
     try:
-        parse_arguments(arguments)
+        if parse_arguments(arguments).dry_run and settings.get("JOBDIR"):
+            problems.append(DRY_RUN_WITH_JOBDIR)
     except ArgumentError as exc:
         problems.append(str(exc))
     return problems + token_problems(settings) + operator_setting_problems(settings)

@@ -44,6 +44,7 @@ def test_the_summary_matches_the_simulator_log_and_the_output(
         },
     )
     summary = summary_of(result)
+    assert SENTINEL_TOKEN not in json.dumps(summary)
     calls = sim.calls()
     by_cat = defaultdict(list)
     for call in calls:

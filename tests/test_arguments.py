@@ -105,3 +105,14 @@ def test_every_bad_argument_is_reported_at_once_in_the_given_order():
         "language",
         "colour",
     ]
+
+
+@pytest.mark.parametrize(("word", "expected"), [("true", True), ("NO", False)])
+def test_dry_run_takes_boolean_words(word, expected):
+    assert parse_arguments({"cat_id": "1", "dry_run": word}).dry_run is expected
+    assert parse_arguments({"cat_id": "1"}).dry_run is False
+
+
+def test_a_dry_run_word_that_is_not_boolean_is_named():
+    with pytest.raises(ArgumentError, match=r"dry_run='maybe': must be one of true"):
+        parse_arguments({"cat_id": "1", "dry_run": "maybe"})

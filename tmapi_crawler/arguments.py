@@ -41,8 +41,9 @@ class CrawlArguments(QueryOptions):
     max_pages: int | None = Field(default=None, ge=1)
     split: Literal["price", "none"] | None = None  # None: the TMAPI_SPLIT setting
     subtree: bool = False  # crawl every leaf category under each cat_id
+    dry_run: bool = False  # page 1 of each category only: print the plan
 
-    @field_validator("subtree", mode="before")
+    @field_validator("subtree", "dry_run", mode="before")
     @classmethod
     def _boolean_word(cls, value: object) -> bool:
         return parse_boolean(value)

@@ -11,7 +11,9 @@ no process needs the state of another.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from tmapi_crawler.api import CategoryQuery, Page
 
@@ -43,7 +45,26 @@ class CategoryProgress:
     end: int | None = None  # the first page that said has_next_page false
     done: set[int] = field(default_factory=set)
     failed: dict[int, str] = field(default_factory=dict)
-    items: int = 0
+    items: int = 0  # items on the pages answered, before the item pipelines
+    # Counted by tmapi_crawler.tally: calls sent, calls that repeated a page
+    # already sent, items exported, items dropped as duplicates or invalid.
+    calls: int = 0
+    retries: int = 0
+    sent: set[int] = field(default_factory=set)
+    delivered: int = 0
+    duplicates: int = 0
+    invalid: int = 0
+
+    @property
+    def pages(self) -> int:
+        """The pages this category has: those planned, cut at a last page."""
+        return self.planned if self.end is None else min(self.planned, self.end)
+
+    @property
+    def left(self) -> int:
+        """Pages planned that are neither done nor failed (yet)."""
+        finished = {p for p in (*self.done, *self.failed) if p <= self.pages}
+        return max(self.pages - len(finished), 0)
 
     @property
     def label(self) -> str:
@@ -69,8 +90,20 @@ class CrawlProgress:
     """Every category query of this process, by query key."""
 
     categories: dict[str, CategoryProgress] = field(default_factory=dict)
+    _keys: dict[tuple[tuple[str, Any], ...], str] = field(
+        default_factory=dict, repr=False
+    )
 
     def category(self, query: CategoryQuery) -> CategoryProgress:
         if query.key not in self.categories:
             self.categories[query.key] = CategoryProgress(query)
         return self.categories[query.key]
+
+    def for_query(self, query: Mapping[str, Any]) -> CategoryProgress:
+        """The category of a request's ``meta["tmapi"]["query"]``."""
+        cache_key = tuple(sorted(query.items()))
+        key = self._keys.get(cache_key)
+        if key is None:
+            key = self.category(CategoryQuery.model_validate(query)).query.key
+            self._keys[cache_key] = key
+        return self.categories[key]

@@ -59,11 +59,15 @@ DOWNLOADER_MIDDLEWARES = {
     "tmapi_crawler.middlewares.TMAPIErrorMiddleware": 580,
     # TMAPI calls are retried by the API's contract, above; nothing else retries.
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+    "tmapi_crawler.budget.CallBudget": 990,  # last: right before the token handler
 }
 EXTENSIONS = {
     "tmapi_crawler.auth.TokenRedaction": 0,
+    "tmapi_crawler.tally.CategoryTally": 100,
     "tmapi_crawler.failures.FailedPagesFile": 500,
     "tmapi_crawler.feeds.FeedFailureAlert": 0,
+    "tmapi_crawler.progress.CrawlProgressDisplay": 500,
+    "tmapi_crawler.summary.RunSummary": 510,
 }
 ADDONS = {
     "tmapi_crawler.feeds.DefaultFeed": 0,
@@ -75,6 +79,14 @@ REMOTE_CONTROL_ENABLED = False
 # --- output -------------------------------------------------------------------
 FEED_EXPORT_ENCODING = "utf-8"  # Chinese titles stay readable
 TMAPI_DEFAULT_FEED = "out/%(name)s-%(time)s.jsonl"  # used unless -o/-O or FEEDS
+
+# --- operating a crawl (see README "Operating a crawl") -------------------------
+TMAPI_PROGRESS = True  # live display on a terminal, else a periodic log line
+TMAPI_PROGRESS_INTERVAL = 10  # seconds between two progress log lines
+TMAPI_COST_PER_CALL = None  # "0.002 USD": turns call counts into an estimated cost
+TMAPI_MAX_CALLS = None  # stop cleanly (finish reason tmapi_budget_exhausted)
+TMAPI_SUMMARY = True  # the end-of-run table and its JSON file
+TMAPI_SUMMARY_FILE = None  # default: beside the output file, NAME.summary.json
 
 LOG_LEVEL = "INFO"
 

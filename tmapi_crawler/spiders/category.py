@@ -25,6 +25,7 @@ from tmapi_crawler.auth import token_problems
 from tmapi_crawler.coverage import CategoryCoverage, CoverageReport
 from tmapi_crawler.feeds import feed_problems
 from tmapi_crawler.middlewares import CrawlStopped, PastLastPage
+from tmapi_crawler.operator_settings import operator_setting_problems
 from tmapi_crawler.pagination import CrawlProgress, pages_to_follow
 from tmapi_crawler.slicing import Band, Gap, plan_split, settings_problems, to_fen
 from tmapi_crawler.tree import TreeWalk
@@ -35,6 +36,12 @@ if TYPE_CHECKING:
     from scrapy.settings import BaseSettings
 
 
+DRY_RUN_WITH_JOBDIR = (
+    "dry_run=true with JOBDIR: a job directory would remember page 1 as fetched "
+    "and the real crawl with it would skip it; run the dry run without JOBDIR"
+)
+
+
 class CrawlRefused(ValueError):
     """The crawl cannot start: bad arguments or settings. Nothing was sent."""
 
@@ -43,7 +50,8 @@ def preflight(settings: BaseSettings, arguments: Mapping[str, Any]) -> list[str]
     """Every reason the crawl cannot start, checked before any paid call."""
     problems: list[str] = []
     try:
-        parse_arguments(arguments)
+        if parse_arguments(arguments).dry_run and settings.get("JOBDIR"):
+            problems.append(DRY_RUN_WITH_JOBDIR)
     except ArgumentError as exc:
         problems.append(str(exc))
     return (
@@ -51,6 +59,7 @@ def preflight(settings: BaseSettings, arguments: Mapping[str, Any]) -> list[str]
         + token_problems(settings)
         + feed_problems(settings)
         + settings_problems(settings)
+        + operator_setting_problems(settings)
     )
 
 
@@ -70,16 +79,28 @@ class CategorySpider(scrapy.Spider):
         problems = cls.preflight(crawler.settings, kwargs)
         if problems:
             raise CrawlRefused("\n".join(problems))
-        return super().from_crawler(crawler, *args, **kwargs)
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        if spider.arguments.dry_run:  # no items: leave no empty feed behind
+            crawler.settings.set("FEED_STORE_EMPTY", False, priority="spider")
+        return spider
 
     def __init__(self, **kwargs: Any) -> None:
         self.arguments = parse_arguments(kwargs)
         super().__init__()
         self.queries = self.arguments.queries()
-        self.progress = CrawlProgress()
+        self._progress = CrawlProgress()
         self.coverage_report = CoverageReport()
         self.tree_walk = TreeWalk()
         self.labels: dict[str, str] = {}  # query key: label, of the user's queries
+
+    @property
+    def progress(self) -> CrawlProgress:
+        """Where each category stands; kept in the job directory (``spider.state``,
+        with ``-s JOBDIR=...``) so a resumed run carries on from the last one."""
+        state = getattr(self, "state", None)
+        if not isinstance(state, dict):
+            return self._progress
+        return state.setdefault("tmapi_progress", self._progress)
 
     @property
     def base_url(self) -> str:
@@ -160,7 +181,9 @@ class CategorySpider(scrapy.Spider):
                 page_no, meta["last"], page, self.arguments.max_pages
             )
         progress = self.progress.category(query)
-        progress.planned = max(progress.planned, *followed, page_no)
+        progress.planned = max(progress.planned, *followed, page_no, meta["last"])
+        if self.arguments.dry_run:  # the plan is known from page 1: stop there
+            return
         for next_no in followed:
             yield self.page_request(
                 query, next_no, planned_last=followed[-1], band=band

@@ -71,24 +71,30 @@ class CategorySpider(scrapy.Spider):
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
         for query in self.queries:
-            yield self.page_request(query, 1, planned_last=1)
+            yield self.page_request(query, 1, 1, self.arguments.max_pages)
 
     def page_request(
-        self, query: api.CategoryQuery, page_no: int, planned_last: int
+        self,
+        query: api.CategoryQuery,
+        page_no: int,
+        planned_last: int,
+        max_pages: int | None = None,
     ) -> scrapy.Request:
-        """A page request; meta ``tmapi`` says which page of which query it is."""
+        """A page request; meta ``tmapi`` says which page of which query it is
+        and all its pagination needs, so any worker can handle its answer."""
+        meta: dict[str, Any] = {
+            "query": query.model_dump(mode="json", exclude_defaults=True),
+            "page": page_no,
+            "last": planned_last,
+        }
+        if max_pages is not None:
+            meta["max_pages"] = max_pages
         return scrapy.Request(
             api.page_url(self.base_url, query, page_no),
             callback=self.parse_page,
             errback=self.page_failed,
             priority=-page_no,
-            meta={
-                "tmapi": {
-                    "query": query.model_dump(mode="json", exclude_defaults=True),
-                    "page": page_no,
-                    "last": planned_last,
-                }
-            },
+            meta={"tmapi": meta},
         )
 
     def parse_page(self, response: Response) -> Iterator[Any]:
@@ -97,13 +103,12 @@ class CategorySpider(scrapy.Spider):
         query = api.CategoryQuery.model_validate(meta["query"])
         page_no = meta["page"]
         page: api.Page = response.meta["tmapi_page"]
-        followed = pages_to_follow(
-            page_no, meta["last"], page, self.arguments.max_pages
-        )
+        max_pages = meta.get("max_pages")
+        followed = pages_to_follow(page_no, meta["last"], page, max_pages)
         progress = self.progress.category(query)
         progress.planned = max(progress.planned, *followed, page_no)
         for next_no in followed:
-            yield self.page_request(query, next_no, planned_last=followed[-1])
+            yield self.page_request(query, next_no, followed[-1], max_pages)
         context = {
             "cat_id": query.cat_id,
             "language": query.language,

@@ -80,9 +80,7 @@ class RedisScheduler:
         self.idle_close = settings.getfloat("TMAPI_IDLE_CLOSE", 10)
         self.daemon = settings.getbool("TMAPI_DAEMON")
         self.slots = settings.getint("CONCURRENT_REQUESTS", 16)
-        self.df = build_from_crawler(
-            load_object(settings["DUPEFILTER_CLASS"]), crawler
-        )
+        self.df = build_from_crawler(load_object(settings["DUPEFILTER_CLASS"]), crawler)
         self.queue: LeasedQueue | None = None
         self.spider: Spider | None = None
         # entry id -> request, for every lease this worker holds

@@ -99,7 +99,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     key = CrawlKeys.of(options.crawl_id).jobs
     try:
-        connect(options.redis_url).rpush(key, *(json.dumps(json.loads(j)) for j in jobs))
+        connect(options.redis_url).rpush(
+            key, *(json.dumps(json.loads(j)) for j in jobs)
+        )
     except RedisError as exc:
         print(
             f"tmapi-enqueue: Redis at {safe_url(options.redis_url)}: {exc}; "

@@ -344,7 +344,13 @@ class LeasedQueue(ScrapyRedisQueue):
         keys = self.keys
         return bool(
             self._finish(
-                keys=[keys.queue, keys.leases, keys.jobs, keys.dupefilter, keys.requests]
+                keys=[
+                    keys.queue,
+                    keys.leases,
+                    keys.jobs,
+                    keys.dupefilter,
+                    keys.requests,
+                ]
             )
         )
 
@@ -357,7 +363,9 @@ class RedisDupeFilter(RFPDupeFilter):
     ``REQUEST_FINGERPRINTER`` and counting ``dupefilter/filtered``."""
 
     def __init__(self, crawler: Crawler, server: redis.Redis, key: str) -> None:
-        super().__init__(server, key, debug=crawler.settings.getbool("DUPEFILTER_DEBUG"))
+        super().__init__(
+            server, key, debug=crawler.settings.getbool("DUPEFILTER_DEBUG")
+        )
         self.crawler = crawler
 
     @classmethod
@@ -373,7 +381,9 @@ class RedisDupeFilter(RFPDupeFilter):
 
     def log(self, request: Request, spider: Spider) -> None:
         if self.debug or self.logdupes:
-            logger.debug("Filtered duplicate request: %(request)s", {"request": request})
+            logger.debug(
+                "Filtered duplicate request: %(request)s", {"request": request}
+            )
             self.logdupes = self.debug
         if self.crawler.stats:
             self.crawler.stats.inc_value("dupefilter/filtered")

@@ -25,9 +25,7 @@ from tmapi_crawler.spiders.category import CategorySpider
 if TYPE_CHECKING:
     from scrapy.settings import BaseSettings
 
-NO_REDIS = (
-    "category_jobs needs Redis: set REDIS_URL (environment or -s REDIS_URL=...)"
-)
+NO_REDIS = "category_jobs needs Redis: set REDIS_URL (environment or -s REDIS_URL=...)"
 
 
 class CategoryJobsSpider(CategorySpider):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -51,10 +52,9 @@ class Worker:
         lines = self.output.read_text(encoding="utf-8").splitlines()
         items = []
         for line in lines:
-            try:
+            # a killed worker's last line may be cut short
+            with contextlib.suppress(json.JSONDecodeError):
                 items.append(json.loads(line))
-            except json.JSONDecodeError:  # a killed worker's last, partial line
-                pass
         return items
 
 
@@ -113,10 +113,8 @@ class RedisWatcher(threading.Thread):
 
     def run(self) -> None:
         while not self.done.is_set():
-            try:
+            with contextlib.suppress(Exception):  # a restart: look again
                 self.snapshots.append(self.server.dump())
-            except Exception:  # the server restarting: look again
-                pass
             time.sleep(0.05)
 
     def stop(self) -> list[bytes]:
@@ -179,7 +177,14 @@ def test_a_rerun_of_a_finished_crawl_starts_afresh(simulator, redis_server, tmp_
 
 def enqueue(redis_url: str, *jobs: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "tmapi_crawler.enqueue", "--redis-url", redis_url, *jobs],
+        [
+            sys.executable,
+            "-m",
+            "tmapi_crawler.enqueue",
+            "--redis-url",
+            redis_url,
+            *jobs,
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -212,14 +217,12 @@ def test_redis_fed_workers_crawl_the_queued_jobs_and_skip_bad_ones(
     codes = [worker.wait() for worker in workers]
     assert codes == [0, 0], workers[0].log[-3000:]
     logs = "".join(worker.log for worker in workers)
-    assert "Skipped a bad job {\"cat_id\": \"x1\"}" in logs
+    assert 'Skipped a bad job {"cat_id": "x1"}' in logs
     assert "Skipped a bad job not json" in logs
 
     delivered = [item for worker in workers for item in worker.items]
     sales = expected_items({61: 300}, sort="sales", price_start=Decimal("1"))[61]
-    assert sorted(i["item_id"] for i in delivered if i["cat_id"] == 61) == sorted(
-        sales
-    )
+    assert sorted(i["item_id"] for i in delivered if i["cat_id"] == 61) == sorted(sales)
     for cat_id in (62, 63):
         got = [i for i in delivered if i["cat_id"] == cat_id]
         assert {i["language"] for i in got} == {"ja"}
@@ -259,7 +262,9 @@ def test_a_worker_killed_mid_crawl_loses_nothing(simulator, redis_server, tmp_pa
         c["t"] for c in sim.calls() if (c["cat_id"], c["page"]) in twice
     ]  # both calls of each page fetched twice
     if twice:
-        print(f"recovered {len(twice)} pages {max(redone) - killed_at:.1f} s after kill")
+        print(
+            f"recovered {len(twice)} pages {max(redone) - killed_at:.1f} s after kill"
+        )
     assert "Re-queued" in "".join(worker.log for worker in workers[1:]) or not twice
 
 
@@ -290,3 +295,73 @@ def test_workers_ride_out_a_redis_restart(simulator, redis_server, tmp_path):
     )
     assert b'"cat_id"' in written
     assert SENTINEL_TOKEN.encode() not in written
+
+
+def test_an_interrupted_crawl_resumes_where_it_stopped(
+    simulator, redis_server, tmp_path
+):
+    sim = simulator(size="55=1600", latency=0.1)  # 80 pages
+    server = redis_server()
+    first = start_worker(tmp_path, 0, sim.url, server.url, {"cat_id": "55"})
+    wait_for_calls(sim, 20)
+    first.process.send_signal(signal.SIGINT)  # Ctrl-C: a graceful stop
+    assert first.wait() == 4, first.log[-3000:]  # stopped before the end
+    assert len(sim.calls()) < 80
+    rest = start_worker(tmp_path, 1, sim.url, server.url, {"cat_id": "55"})
+    assert rest.wait() == 0, rest.log[-3000:]
+
+    called = pages_called(sim)
+    assert called == Counter({(55, page): 1 for page in range(1, 81)})
+    delivered = [i["item_id"] for i in first.items + rest.items]
+    assert sorted(delivered) == sorted(expected_items({55: 1600})[55])
+
+
+def test_a_daemon_worker_waits_for_jobs(simulator, redis_server, tmp_path):
+    sim = simulator(size="65=60")
+    server = redis_server()
+    worker = start_worker(
+        tmp_path,
+        0,
+        sim.url,
+        server.url,
+        settings={"TMAPI_DAEMON": True, "TMAPI_IDLE_CLOSE": 0.2},
+        spider="category_jobs",
+    )
+    try:
+        wait_for_log(worker, "Distributed crawl")
+        time.sleep(1)  # idle for five times TMAPI_IDLE_CLOSE: still there
+        assert worker.process.poll() is None, worker.log[-3000:]
+        assert enqueue(server.url, '{"cat_id": 65}').returncode == 0
+        deadline = time.monotonic() + 60
+        while len(worker.items) < 60:
+            assert time.monotonic() < deadline, worker.log[-3000:]
+            time.sleep(0.1)
+    finally:
+        worker.process.send_signal(signal.SIGINT)
+        worker.wait()
+    assert len({i["item_id"] for i in worker.items}) == 60
+
+
+def wait_for_log(worker: Worker, text: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while text not in worker.log:
+        assert worker.process.poll() is None, worker.log[-3000:]
+        assert time.monotonic() < deadline, worker.log[-3000:]
+        time.sleep(0.05)
+
+
+def test_the_jobs_spider_refuses_to_start_without_redis(tmp_path):
+    env = {**os.environ, "TMAPI_TOKEN": SENTINEL_TOKEN}
+    env.pop("REDIS_URL", None)
+    command = [sys.executable, "-m", "scrapy", "crawl", "category_jobs"]
+    result = subprocess.run(
+        [*command, "-a", "cat_id=5"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "category_jobs takes no arguments" in result.stderr
+    assert "needs Redis: set REDIS_URL" in result.stderr

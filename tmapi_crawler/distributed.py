@@ -105,6 +105,11 @@ class RedisScheduler:
     # --- Scrapy's scheduler interface ------------------------------------------
 
     def open(self, spider: Spider) -> None:
+        if not hasattr(getattr(self.crawler.engine, "_slot", None), "inprogress"):
+            raise RuntimeError(
+                "RedisScheduler needs the engine's set of requests in progress "
+                "(Scrapy 2.19); without it no page could be acknowledged safely"
+            )
         self.spider = spider
         self.queue = LeasedQueue(
             self.server, spider, self.keys, int(self.lease_seconds * 1000)
@@ -276,7 +281,7 @@ class RedisScheduler:
         assert self.queue is not None
         engine = self.crawler.engine
         free = self.slots - len(self.leases)
-        if free <= 0 or self.closing or engine is None:
+        if free <= 0 or self.closing or engine is None or engine.needs_backout():
             return
         if state.queued:
             for entry in self._lease(min(free, state.queued)):

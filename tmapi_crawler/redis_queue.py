@@ -128,6 +128,10 @@ def request_to_json(request: Request, spider: Spider) -> str:
 
 def request_from_json(text: str | bytes, spider: Spider) -> Request:
     data = json.loads(text)
+    data["headers"] = {
+        key.encode("latin-1"): [value.encode("latin-1") for value in values]
+        for key, values in data["headers"].items()
+    }
     data["body"] = data["body"].encode("latin-1")
     return request_from_dict(data, spider=spider)
 

@@ -263,6 +263,8 @@ class RedisScheduler:
             self._maybe_close(state, now)
         except REDIS_DOWN as exc:
             self._went_down(exc)
+        except Exception:  # a bug must not stop the loop that ends the worker
+            logger.exception("Error in the distributed scheduler's loop")
 
     def _upkeep(self) -> None:
         assert self.queue is not None

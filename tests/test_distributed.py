@@ -365,3 +365,11 @@ def test_the_jobs_spider_refuses_to_start_without_redis(tmp_path):
     assert result.returncode == 2
     assert "category_jobs takes no arguments" in result.stderr
     assert "needs Redis: set REDIS_URL" in result.stderr
+
+
+def test_a_bad_redis_url_stops_the_run_before_any_call(simulator, crawl):
+    sim = simulator()
+    result = crawl(sim.url, {"cat_id": "5"}, {"REDIS_URL": "http://127.0.0.1:1/0"})
+    assert result.returncode == 2
+    assert "REDIS_URL='http://127.0.0.1:1/0'" in result.log
+    assert sim.calls() == []

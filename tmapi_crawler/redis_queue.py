@@ -50,6 +50,18 @@ def redis_url(settings: BaseSettings) -> str | None:
     return settings.get("REDIS_URL") or os.environ.get("REDIS_URL") or None
 
 
+def redis_problems(settings: BaseSettings) -> list[str]:
+    """Why ``REDIS_URL`` cannot work, if it cannot; checked before any call."""
+    url = redis_url(settings)
+    if url is None:
+        return []
+    try:
+        redis.connection.parse_url(url)
+    except ValueError as exc:
+        return [f"REDIS_URL={safe_url(url)!r}: {exc}"]
+    return []
+
+
 def safe_url(url: str) -> str:
     """The URL for log lines, without a password."""
     return re.sub(r"//[^@/]*@", "//***@", url)

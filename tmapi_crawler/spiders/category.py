@@ -20,6 +20,7 @@ from tmapi_crawler.arguments import ArgumentError, parse_arguments
 from tmapi_crawler.auth import token_problems
 from tmapi_crawler.middlewares import CrawlStopped, PastLastPage
 from tmapi_crawler.pagination import CrawlProgress, pages_to_follow
+from tmapi_crawler.redis_queue import redis_problems
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -38,7 +39,7 @@ def preflight(settings: BaseSettings, arguments: Mapping[str, Any]) -> list[str]
         parse_arguments(arguments)
     except ArgumentError as exc:
         problems.append(str(exc))
-    return problems + token_problems(settings)
+    return problems + token_problems(settings) + redis_problems(settings)
 
 
 class CategorySpider(scrapy.Spider):

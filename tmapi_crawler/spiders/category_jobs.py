@@ -19,7 +19,7 @@ from tmapi_crawler.arguments import IGNORED_ARGUMENTS
 from tmapi_crawler.auth import token_problems
 from tmapi_crawler.enqueue import JobError, parse_job
 from tmapi_crawler.pagination import CrawlProgress
-from tmapi_crawler.redis_queue import redis_url
+from tmapi_crawler.redis_queue import redis_problems, redis_url
 from tmapi_crawler.spiders.category import CategorySpider
 
 if TYPE_CHECKING:
@@ -43,7 +43,7 @@ class CategoryJobsSpider(CategorySpider):
             )
         if not redis_url(settings):
             problems.append(NO_REDIS)
-        return problems + token_problems(settings)
+        return problems + token_problems(settings) + redis_problems(settings)
 
     def __init__(self, **kwargs: Any) -> None:
         scrapy.Spider.__init__(self)

@@ -66,6 +66,7 @@ def start_worker(
     arguments: dict[str, Any] | None = None,
     settings: dict[str, Any] | None = None,
     spider: str = "category",
+    token: str = SENTINEL_TOKEN,
 ) -> Worker:
     output = workdir / f"worker-{number}.jsonl"
     log_path = workdir / f"worker-{number}.log"
@@ -75,7 +76,7 @@ def start_worker(
     merged = {"TMAPI_BASE_URL": sim_url, **FAST, **(settings or {})}
     for name, value in merged.items():
         command += ["-s", f"{name}={value}"]
-    env = {**os.environ, "TMAPI_TOKEN": SENTINEL_TOKEN, "REDIS_URL": redis_url}
+    env = {**os.environ, "TMAPI_TOKEN": token, "REDIS_URL": redis_url}
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
@@ -373,3 +374,20 @@ def test_a_bad_redis_url_stops_the_run_before_any_call(simulator, crawl):
     assert result.returncode == 2
     assert "REDIS_URL='http://127.0.0.1:1/0'" in result.log
     assert sim.calls() == []
+
+
+def test_pages_not_sent_when_the_crawl_stopped_wait_for_the_resumed_crawl(
+    simulator, redis_server, tmp_path
+):
+    sim = simulator(size="56=300", token=SENTINEL_TOKEN)
+    server = redis_server()
+    wrong = start_worker(
+        tmp_path, 0, sim.url, server.url, {"cat_id": "56"}, token="wrong-token"
+    )
+    assert wrong.wait() == 4, wrong.log[-3000:]  # stopped: tmapi_bad_token
+    assert "tmapi_bad_token" in wrong.log
+    right = start_worker(tmp_path, 1, sim.url, server.url, {"cat_id": "56"})
+    assert right.wait() == 0, right.log[-3000:]
+    assert len({i["item_id"] for i in right.items}) == 300
+    answered = [(c["page"], c["status"]) for c in sim.calls()]
+    assert sorted(answered) == sorted([(1, 401)] + [(p, 200) for p in range(1, 16)])

@@ -16,7 +16,10 @@ the shared queue has stayed empty, with nothing in flight anywhere, for
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import time
+import uuid
 from collections import deque
 from typing import TYPE_CHECKING
 
@@ -37,6 +40,7 @@ from tmapi_crawler.redis_queue import (
     redis_url,
     safe_url,
 )
+from tmapi_crawler.spiders.category import NOT_SENT
 
 if TYPE_CHECKING:
     from scrapy import Request, Spider
@@ -111,9 +115,9 @@ class RedisScheduler:
                 "(Scrapy 2.19); without it no page could be acknowledged safely"
             )
         self.spider = spider
-        self.queue = LeasedQueue(
-            self.server, spider, self.keys, int(self.lease_seconds * 1000)
-        )
+        worker = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        lease_ms = int(self.lease_seconds * 1000)
+        self.queue = LeasedQueue(self.server, spider, self.keys, lease_ms, worker)
         self.crawler.signals.connect(self._spider_idle, signal=signals.spider_idle)
         try:
             state = self.queue.state()
@@ -136,7 +140,7 @@ class RedisScheduler:
             self._settle()
             self._push(self.unpushed)
             self.unpushed = []
-            left = {entry: self.leases[entry] for entry in self.leases}
+            left = list(self.leases)
             if left:
                 self.queue.release(left)
                 logger.info("Gave %d unprocessed requests back to Redis", len(left))
@@ -217,19 +221,26 @@ class RedisScheduler:
     def _settle(self) -> None:
         """Acknowledge requests the engine is done with, once their items are
         written: the engine holds a request until its answer's items went
-        through the pipelines and feeds, or until it failed for good."""
+        through the pipelines and feeds, or until it failed for good. A request
+        not sent because the crawl stopped goes back to the queue instead."""
         in_engine = self._in_engine()
         done = [e for e in self.handed_out if self.leases[e] not in in_engine]
         if not done and not self.unacked:
             return
+        unsent = []
         for entry in done:
             self.handed_out.discard(entry)
-            del self.leases[entry]
-        self.unacked += done
+            request = self.leases.pop(entry)
+            if request.meta.get(NOT_SENT):
+                unsent.append(entry)
+            else:
+                self.unacked.append(entry)
         self._flush_feeds()
         assert self.queue is not None
         self.queue.ack(self.unacked)
         self.unacked = []
+        if unsent:
+            self.queue.release(unsent)
 
     def _in_engine(self) -> set[Request]:
         # The engine's set of requests being downloaded or scraped; Scrapy has
@@ -352,7 +363,14 @@ class RedisScheduler:
             assert self.down_since is not None
             away = now - self.down_since
             self.down_since = None
-            self.queue.renew(list(self.leases))  # type: ignore[union-attr]
+            assert self.queue is not None
+            self.queue.renew(list(self.leases))
+            orphans = self.queue.orphans(set(self.leases))
+            if orphans:  # taken by a pop whose answer the outage swallowed
+                self.queue.release(orphans)
+                logger.info(
+                    "Gave back %d requests whose pop lost its answer", len(orphans)
+                )
             self._push(self.unpushed)
             self.unpushed = []
         except REDIS_DOWN as exc:

@@ -8,6 +8,7 @@ by default the spider name):
 ``requests``    hash   entry id -> the request as JSON (never the token)
 ``leases``      zset   entry id -> deadline (Redis server time, ms) while taken
 ``dupefilter``  set    request fingerprints (Scrapy's ``REQUEST_FINGERPRINTER``)
+``owners``      hash   entry id -> the worker holding its lease
 ``jobs``        list   JSON jobs for the ``category_jobs`` spider
 ==============  =====  =========================================================
 
@@ -42,7 +43,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-UNQUEUED_META = frozenset({"tmapi_page"})  # set per answer, meaningless elsewhere
+# set per call or answer, meaningless to another worker (tmapi_data: the answer)
+UNQUEUED_META = frozenset({"tmapi_page", "tmapi_data", "tmapi_sent", "tmapi_permit"})
 
 
 def redis_url(settings: BaseSettings) -> str | None:
@@ -122,6 +124,15 @@ class CrawlKeys:
     def jobs(self) -> str:
         return f"{self.prefix}:jobs"
 
+    @property
+    def owners(self) -> str:
+        return f"{self.prefix}:owners"
+
+    @property
+    def leased(self) -> list[str]:
+        """The keys the lease scripts work on."""
+        return [self.queue, self.leases, self.requests, self.owners]
+
 
 # --- requests as JSON ------------------------------------------------------
 
@@ -169,6 +180,20 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 """
 
+# KEYS of every script but PUSH and FINISH: queue, leases, requests, owners
+_REQUEUE = """
+local function requeue(id)
+  redis.call('HDEL', KEYS[4], id)
+  local data = redis.call('HGET', KEYS[3], id)
+  if data then
+    local ok, request = pcall(cjson.decode, data)
+    local score = 0
+    if ok and request.priority then score = -request.priority end
+    redis.call('ZADD', KEYS[1], score, id)
+  end
+end
+"""
+
 PUSH = """
 local queued = {}
 for i = 1, #ARGV, 4 do
@@ -195,6 +220,7 @@ for _, id in ipairs(ids) do
   local data = redis.call('HGET', KEYS[3], id)
   if data then
     redis.call('ZADD', KEYS[2], deadline, id)
+    redis.call('HSET', KEYS[4], id, ARGV[3])
     table.insert(out, id)
     table.insert(out, data)
   end
@@ -216,37 +242,35 @@ return #ARGV - 1
 
 REQUEUE_EXPIRED = (
     _NOW_MS
+    + _REQUEUE
     + """
 local ids = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, 500)
 for _, id in ipairs(ids) do
   redis.call('ZREM', KEYS[2], id)
-  local data = redis.call('HGET', KEYS[3], id)
-  if data then
-    local ok, request = pcall(cjson.decode, data)
-    local score = 0
-    if ok and request.priority then score = -request.priority end
-    redis.call('ZADD', KEYS[1], score, id)
-  end
+  requeue(id)
 end
 return #ids
 """
 )
 
-RELEASE = """
+RELEASE = (
+    _REQUEUE
+    + """
 local released = 0
-for i = 1, #ARGV, 2 do
+for i = 1, #ARGV do
   if redis.call('ZREM', KEYS[2], ARGV[i]) == 1 then
-    redis.call('ZADD', KEYS[1], ARGV[i + 1], ARGV[i])
+    requeue(ARGV[i])
     released = released + 1
   end
 end
 return released
 """
+)
 
 FINISH = """
 if redis.call('ZCARD', KEYS[1]) == 0 and redis.call('ZCARD', KEYS[2]) == 0
    and redis.call('LLEN', KEYS[3]) == 0 then
-  redis.call('DEL', KEYS[4], KEYS[5])
+  redis.call('DEL', KEYS[4], KEYS[5], KEYS[6])
   return 1
 end
 return 0
@@ -269,11 +293,17 @@ class LeasedQueue(ScrapyRedisQueue):
     lease instead of delete, so a worker's death loses nothing."""
 
     def __init__(
-        self, server: redis.Redis, spider: Spider, keys: CrawlKeys, lease_ms: int
+        self,
+        server: redis.Redis,
+        spider: Spider,
+        keys: CrawlKeys,
+        lease_ms: int,
+        worker: str,
     ) -> None:
         super().__init__(server, spider, keys.queue, serializer=json)
         self.keys = keys
         self.lease_ms = lease_ms
+        self.worker = worker
         self._push = server.register_script(PUSH)
         self._pop = server.register_script(POP)
         self._renew = server.register_script(RENEW)
@@ -311,8 +341,8 @@ class LeasedQueue(ScrapyRedisQueue):
 
     def lease(self, count: int) -> list[tuple[str, Request]]:
         """Up to *count* requests, each leased for ``lease_ms``: (entry, request)."""
-        keys = [self.keys.queue, self.keys.leases, self.keys.requests]
-        flat = self._pop(keys=keys, args=[count, self.lease_ms])
+        args = [count, self.lease_ms, self.worker]
+        flat = self._pop(keys=self.keys.leased, args=args)
         return [
             (flat[i].decode(), self._decode_request(flat[i + 1]))
             for i in range(0, len(flat), 2)
@@ -326,6 +356,7 @@ class LeasedQueue(ScrapyRedisQueue):
         pipe.zrem(self.keys.queue, *entries)
         pipe.zrem(self.keys.leases, *entries)
         pipe.hdel(self.keys.requests, *entries)
+        pipe.hdel(self.keys.owners, *entries)
         pipe.execute()
 
     def renew(self, entries: list[str]) -> None:
@@ -334,17 +365,20 @@ class LeasedQueue(ScrapyRedisQueue):
 
     def requeue_expired(self) -> int:
         """Put leases past their deadline back in the queue; how many."""
-        keys = [self.keys.queue, self.keys.leases, self.keys.requests]
-        return int(self._requeue(keys=keys))
+        return int(self._requeue(keys=self.keys.leased))
 
-    def release(self, requests: dict[str, Request]) -> int:
-        """Give leased, unprocessed requests back to the queue at once."""
-        if not requests:
+    def release(self, entries: list[str]) -> int:
+        """Give leased, unprocessed entries back to the queue at once."""
+        if not entries:
             return 0
-        args: list[Any] = []
-        for entry, request in requests.items():
-            args += [entry, -request.priority]
-        return int(self._release(keys=[self.keys.queue, self.keys.leases], args=args))
+        return int(self._release(keys=self.keys.leased, args=entries))
+
+    def orphans(self, held: set[str]) -> list[str]:
+        """Entries leased to this worker that it does not know of: taken by a
+        pop whose answer a lost connection swallowed."""
+        owners = self.server.hgetall(self.keys.owners)
+        mine = [e.decode() for e, w in owners.items() if w.decode() == self.worker]
+        return [entry for entry in mine if entry not in held]
 
     def state(self) -> SharedState:
         pipe = self.server.pipeline(transaction=False)
@@ -357,21 +391,12 @@ class LeasedQueue(ScrapyRedisQueue):
     def finish(self) -> bool:
         """Forget the crawl's seen-set if nothing is left anywhere, so the next
         crawl under this id starts afresh; whether it was finished."""
-        keys = self.keys
-        return bool(
-            self._finish(
-                keys=[
-                    keys.queue,
-                    keys.leases,
-                    keys.jobs,
-                    keys.dupefilter,
-                    keys.requests,
-                ]
-            )
-        )
+        k = self.keys
+        keys = [k.queue, k.leases, k.jobs, k.dupefilter, k.requests, k.owners]
+        return bool(self._finish(keys=keys))
 
     def clear(self) -> None:
-        self.server.delete(self.keys.queue, self.keys.leases, self.keys.requests)
+        self.server.delete(*self.keys.leased)
 
 
 class RedisDupeFilter(RFPDupeFilter):

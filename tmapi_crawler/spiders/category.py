@@ -28,6 +28,9 @@ if TYPE_CHECKING:
     from scrapy.settings import BaseSettings
 
 
+NOT_SENT = "tmapi_not_sent"  # meta flag: not sent because the crawl stopped
+
+
 class CrawlRefused(ValueError):
     """The crawl cannot start: bad arguments or settings. Nothing was sent."""
 
@@ -123,9 +126,13 @@ class CategorySpider(scrapy.Spider):
 
     def page_failed(self, failure: Failure) -> None:
         """A page that could not be fetched: logged with its category and page."""
-        if failure.check(PastLastPage, CrawlStopped):
-            return
         request = failure.request  # type: ignore[attr-defined]
+        if failure.check(CrawlStopped):
+            # still to do when the crawl resumes (a shared queue keeps it)
+            request.meta[NOT_SENT] = True
+            return
+        if failure.check(PastLastPage):
+            return
         meta = request.meta["tmapi"]
         self.crawler.stats.inc_value("tmapi/pages/failed")
         query = api.CategoryQuery.model_validate(meta["query"])

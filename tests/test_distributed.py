@@ -151,6 +151,10 @@ def test_three_workers_share_one_crawl_every_page_once(
         got = [i["item_id"] for i in delivered if i["cat_id"] == cat_id]
         assert sorted(got) == sorted(ids)  # every item, once
 
+    # Each worker asked for the three first pages; two of three were filtered.
+    filtered = [re.search(r"'dupefilter/filtered': (\d+)", w.log) for w in workers]
+    assert sum(int(found.group(1)) for found in filtered if found) == 6
+
     split = [worker.calls for worker in workers]
     print(f"pages per worker: {split}")
     assert sum(split) == len(called)

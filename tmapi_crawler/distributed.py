@@ -254,8 +254,9 @@ class RedisScheduler:
         for extension in self.crawler.extensions.middlewares:
             if isinstance(extension, FeedExporter):
                 for slot in extension.slots:
-                    if slot.file is not None and not slot.file.closed:
-                        slot.file.flush()
+                    flush = getattr(slot.file, "flush", None)
+                    if flush and not getattr(slot.file, "closed", False):
+                        flush()
 
     # --- the loop ------------------------------------------------------------
 

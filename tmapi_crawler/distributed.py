@@ -361,9 +361,6 @@ class RedisScheduler:
             return False
         try:
             self.server.ping()
-            assert self.down_since is not None
-            away = now - self.down_since
-            self.down_since = None
             assert self.queue is not None
             self.queue.renew(list(self.leases))
             orphans = self.queue.orphans(set(self.leases))
@@ -378,5 +375,7 @@ class RedisScheduler:
             logger.warning("Redis at %s still unavailable: %s", self.url, exc)
             self._went_down(exc)
             return False
-        logger.info("Redis at %s is back after %.1f s", self.url, away)
+        assert self.down_since is not None
+        logger.info("Redis at %s is back after %.1f s", self.url, now - self.down_since)
+        self.down_since = None
         return True

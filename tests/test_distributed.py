@@ -27,6 +27,20 @@ pytestmark = pytest.mark.timeout(120)
 FAST = {"TMAPI_IDLE_CLOSE": 1, "CONCURRENT_REQUESTS": 4, "TMAPI_POLL_INTERVAL": 0.05}
 
 
+STARTED: list[subprocess.Popen[bytes]] = []
+
+
+@pytest.fixture(autouse=True)
+def _stop_workers_left_running():
+    """A failed test leaves no worker behind."""
+    yield
+    while STARTED:
+        process = STARTED.pop()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
 @dataclass
 class Worker:
     process: subprocess.Popen[bytes]
@@ -81,6 +95,7 @@ def start_worker(
         process = subprocess.Popen(
             command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
         )
+    STARTED.append(process)
     return Worker(process, log_path, output)
 
 

@@ -143,7 +143,8 @@ def test_three_workers_share_one_crawl_every_page_once(
     simulator, redis_server, tmp_path
 ):
     sizes = {51: 1200, 52: 1000, 53: 800}  # 60 + 50 + 40 pages
-    sim = simulator(size=[f"{c}={n}" for c, n in sizes.items()], latency=0.1)
+    # slow enough calls that the crawl outlasts the workers' staggered start
+    sim = simulator(size=[f"{c}={n}" for c, n in sizes.items()], latency=0.3)
     server = redis_server()
     watcher = RedisWatcher(server)
     watcher.start()

@@ -144,7 +144,7 @@ def test_three_workers_share_one_crawl_every_page_once(
 ):
     sizes = {51: 1200, 52: 1000, 53: 800}  # 60 + 50 + 40 pages
     # slow enough calls that the crawl outlasts the workers' staggered start
-    sim = simulator(size=[f"{c}={n}" for c, n in sizes.items()], latency=0.3)
+    sim = simulator(size=[f"{c}={n}" for c, n in sizes.items()], latency=0.5)
     server = redis_server()
     watcher = RedisWatcher(server)
     watcher.start()

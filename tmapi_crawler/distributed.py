@@ -158,7 +158,6 @@ class RedisScheduler:
 
     def enqueue_request(self, request: Request) -> bool:
         if id(request) in self.arriving:  # pulled by the loop, already leased
-            self.arriving.discard(id(request))
             return True
         if self.down_since is not None:
             self.unpushed.append(request)
@@ -302,7 +301,10 @@ class RedisScheduler:
                 self.buffer.append(entry)
                 request = self.leases[entry]
                 self.arriving.add(id(request))
-                engine.crawl(request)  # wakes the engine; stays in self.buffer
+                try:
+                    engine.crawl(request)  # wakes the engine; stays in the buffer
+                finally:
+                    self.arriving.discard(id(request))
         elif state.jobs and hasattr(self.spider, "requests_from_job"):
             job = self.server.lpop(self.keys.jobs)
             if job is not None:

@@ -71,6 +71,8 @@ EXTENSIONS = {
 }
 ADDONS = {
     "tmapi_crawler.feeds.DefaultFeed": 0,
+    # with REDIS_URL set: one crawl shared by many workers (see distributed.py)
+    "tmapi_crawler.distributed.DistributedCrawl": 0,
 }
 # Scrapy's remote control runs any Python code sent to a local port, token in
 # reach: not for a crawler holding a paid account's key.
@@ -87,6 +89,13 @@ TMAPI_COST_PER_CALL = None  # "0.002 USD": turns call counts into an estimated c
 TMAPI_MAX_CALLS = None  # stop cleanly (finish reason tmapi_budget_exhausted)
 TMAPI_SUMMARY = True  # the end-of-run table and its JSON file
 TMAPI_SUMMARY_FILE = None  # default: beside the output file, NAME.summary.json
+
+# --- distributed crawling (with REDIS_URL set; see tmapi_crawler/distributed.py) --
+TMAPI_CRAWL_ID = ""  # workers with the same id share a crawl; default: spider name
+TMAPI_LEASE_SECONDS = 60  # a dead worker's requests go back to the queue after this
+TMAPI_IDLE_CLOSE = 10  # seconds the whole crawl must stay idle before workers end
+TMAPI_DAEMON = False  # True: workers wait for more requests or jobs for ever
+TMAPI_POLL_INTERVAL = 0.1  # seconds between looks at the shared queue
 
 LOG_LEVEL = "INFO"
 

@@ -27,6 +27,7 @@ from tmapi_crawler.feeds import feed_problems
 from tmapi_crawler.middlewares import CrawlStopped, PastLastPage
 from tmapi_crawler.operator_settings import operator_setting_problems
 from tmapi_crawler.pagination import CrawlProgress, pages_to_follow
+from tmapi_crawler.redis_queue import redis_problems
 from tmapi_crawler.slicing import Band, Gap, plan_split, settings_problems, to_fen
 from tmapi_crawler.tree import TreeWalk
 
@@ -40,6 +41,7 @@ DRY_RUN_WITH_JOBDIR = (
     "dry_run=true with JOBDIR: a job directory would remember page 1 as fetched "
     "and the real crawl with it would skip it; run the dry run without JOBDIR"
 )
+NOT_SENT = "tmapi_not_sent"  # meta flag: not sent because the crawl stopped
 
 
 class CrawlRefused(ValueError):
@@ -60,6 +62,7 @@ def preflight(settings: BaseSettings, arguments: Mapping[str, Any]) -> list[str]
         + feed_problems(settings)
         + settings_problems(settings)
         + operator_setting_problems(settings)
+        + redis_problems(settings)
     )
 
 
@@ -134,7 +137,9 @@ class CategorySpider(scrapy.Spider):
         """Page 1 of one of the user's queries: with split=price, its first band."""
         self.labels[query.key] = query.label
         band = Band.whole(query).to_meta() if self.split == "price" else None
-        return self.page_request(query, 1, planned_last=1, band=band)
+        return self.page_request(
+            query, 1, planned_last=1, band=band, max_pages=self.arguments.max_pages
+        )
 
     def page_request(
         self,
@@ -142,9 +147,11 @@ class CategorySpider(scrapy.Spider):
         page_no: int,
         planned_last: int,
         band: dict[str, Any] | None = None,
+        max_pages: int | None = None,
     ) -> scrapy.Request:
         """A page request; meta ``tmapi`` says which page of which query it is
-        (and, with split=price, of which band: see :class:`Band`)."""
+        (and, with split=price, of which band: see :class:`Band`) and all its
+        pagination needs, so any worker can handle its answer."""
         meta: dict[str, Any] = {
             "query": query.model_dump(mode="json", exclude_defaults=True),
             "page": page_no,
@@ -152,6 +159,8 @@ class CategorySpider(scrapy.Spider):
         }
         if band is not None:
             meta["band"] = band
+        if max_pages is not None:
+            meta["max_pages"] = max_pages
         return scrapy.Request(
             api.page_url(self.base_url, query, page_no),
             callback=self.parse_page,
@@ -167,6 +176,7 @@ class CategorySpider(scrapy.Spider):
         page_no = meta["page"]
         page: api.Page = response.meta["tmapi_page"]
         band = meta.get("band")
+        max_pages = meta.get("max_pages")
         at_cap = page_no == 1 and (page.total_count or 0) >= self.result_cap
         plan = self.plan_band(query, band, page) if at_cap and band else None
         self.cover(query, band, page, at_cap, plan)
@@ -174,19 +184,25 @@ class CategorySpider(scrapy.Spider):
             followed = range(0)
             for child in plan:
                 yield self.page_request(
-                    child.query(query), 1, planned_last=1, band=child.to_meta()
+                    child.query(query),
+                    1,
+                    planned_last=1,
+                    band=child.to_meta(),
+                    max_pages=max_pages,
                 )
         else:
-            followed = pages_to_follow(
-                page_no, meta["last"], page, self.arguments.max_pages
-            )
+            followed = pages_to_follow(page_no, meta["last"], page, max_pages)
         progress = self.progress.category(query)
         progress.planned = max(progress.planned, *followed, page_no, meta["last"])
         if self.arguments.dry_run:  # the plan is known from page 1: stop there
             return
         for next_no in followed:
             yield self.page_request(
-                query, next_no, planned_last=followed[-1], band=band
+                query,
+                next_no,
+                planned_last=followed[-1],
+                band=band,
+                max_pages=max_pages,
             )
         context = {
             "cat_id": query.cat_id,
@@ -201,9 +217,13 @@ class CategorySpider(scrapy.Spider):
 
     def page_failed(self, failure: Failure) -> None:
         """A page that could not be fetched: logged with its category and page."""
-        if failure.check(PastLastPage, CrawlStopped):
-            return
         request = failure.request  # type: ignore[attr-defined]
+        if failure.check(CrawlStopped):
+            # still to do when the crawl resumes (a shared queue keeps it)
+            request.meta[NOT_SENT] = True
+            return
+        if failure.check(PastLastPage):
+            return
         meta = request.meta["tmapi"]
         self.crawler.stats.inc_value("tmapi/pages/failed")
         query = api.CategoryQuery.model_validate(meta["query"])

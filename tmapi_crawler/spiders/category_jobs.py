@@ -1,0 +1,72 @@
+"""The ``category_jobs`` spider: workers that crawl the jobs queued in Redis.
+
+``REDIS_URL=redis://host:6379/0 scrapy crawl category_jobs`` on any number of
+machines; ``tmapi-enqueue '{"cat_id": 1031922, "sort": "sales"}'`` feeds them.
+Each job is a crawl of the ``category`` spider (same arguments, same checks);
+its pages spread over all workers through the shared queue. A bad job is
+logged and skipped. Workers end once everything has been idle for
+``TMAPI_IDLE_CLOSE`` seconds, or wait for more jobs with ``TMAPI_DAEMON``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+import scrapy
+
+from tmapi_crawler.arguments import IGNORED_ARGUMENTS, CrawlArguments
+from tmapi_crawler.auth import token_problems
+from tmapi_crawler.enqueue import JobError, parse_job
+from tmapi_crawler.redis_queue import redis_problems, redis_url
+from tmapi_crawler.spiders.category import CategorySpider
+
+if TYPE_CHECKING:
+    from scrapy.settings import BaseSettings
+
+NO_REDIS = "category_jobs needs Redis: set REDIS_URL (environment or -s REDIS_URL=...)"
+
+
+class CategoryJobsSpider(CategorySpider):
+    name = "category_jobs"
+
+    @classmethod
+    def preflight(
+        cls, settings: BaseSettings, arguments: Mapping[str, Any]
+    ) -> list[str]:
+        problems = []
+        if unknown := sorted(set(arguments) - IGNORED_ARGUMENTS):
+            problems.append(
+                f"category_jobs takes no arguments (got {', '.join(unknown)}): "
+                "queue jobs with tmapi-enqueue"
+            )
+        if not redis_url(settings):
+            problems.append(NO_REDIS)
+        return problems + token_problems(settings) + redis_problems(settings)
+
+    def __init__(self, **kwargs: Any) -> None:
+        # No crawl-wide arguments: every job brings its own (validated per job).
+        super().__init__(cat_id="1")
+        self.arguments = CrawlArguments.model_construct(cat_id=())
+        self.queries = []
+
+    async def start(self) -> AsyncIterator[scrapy.Request]:
+        """Nothing: the scheduler pops jobs while it has room."""
+        return
+        yield
+
+    def requests_from_job(self, job: bytes) -> list[scrapy.Request]:
+        """Page 1 of each query of a job; none for a bad job (logged, counted)."""
+        text = job.decode("utf-8", errors="replace")
+        try:
+            arguments = parse_job(job)
+        except JobError as exc:
+            self.logger.error("Skipped a bad job %s: %s", text, exc)
+            self.crawler.stats.inc_value("tmapi/jobs/rejected")
+            return []
+        self.logger.info("Job %s: %d queries", text, len(arguments.queries()))
+        self.crawler.stats.inc_value("tmapi/jobs/accepted")
+        return [
+            self.page_request(query, 1, 1, max_pages=arguments.max_pages)
+            for query in arguments.queries()
+        ]

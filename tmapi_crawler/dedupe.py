@@ -106,6 +106,10 @@ class RedisSeenSet:
         bucket, member = item_id % self.buckets, item_id // self.buckets
         return bool(self.client.sismember(f"{self.key}:{bucket}", member))
 
+    def discard(self, item_id: int) -> None:
+        bucket, member = item_id % self.buckets, item_id // self.buckets
+        self.client.srem(f"{self.key}:{bucket}", member)
+
     def __len__(self) -> int:
         total = 0
         for start in range(0, self.buckets, DELETE_BATCH):

@@ -16,6 +16,7 @@ earlier runs with ``TMAPI_DEDUPE_PERSIST``), counted in
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
 from typing import TYPE_CHECKING, Any
@@ -165,6 +166,16 @@ class DedupePipeline:
                 key = f"{self.key}:{scope}"
                 self.seen[scope] = RedisSeenSet(self.redis, key, self.expected_items)
         return self.seen[scope]
+
+    def forget(self, item_ids: list[Any], language: str | None) -> None:
+        """Let these ids through once more: a page taken back from a worker that
+        died may have marked them seen without its feed ever writing them."""
+        seen = self._seen_set(language)
+        if not isinstance(seen, RedisSeenSet):
+            return
+        for raw in item_ids:
+            with contextlib.suppress(ValueError, TypeError, RedisError):
+                seen.discard(int(str(raw).strip()))
 
     def process_item(self, item: Any) -> Any:
         if not isinstance(item, ProductItem):

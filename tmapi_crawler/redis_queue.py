@@ -189,6 +189,11 @@ local function requeue(id)
     local ok, request = pcall(cjson.decode, data)
     local score = 0
     if ok and request.priority then score = -request.priority end
+    if ok and type(request.meta) == 'table' then
+      -- taken back from a worker: its items may be marked seen but never written
+      request.meta.tmapi_redelivered = true
+      redis.call('HSET', KEYS[3], id, cjson.encode(request))
+    end
     redis.call('ZADD', KEYS[1], score, id)
   end
 end

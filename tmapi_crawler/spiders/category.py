@@ -27,6 +27,7 @@ from tmapi_crawler.feeds import feed_problems
 from tmapi_crawler.middlewares import CrawlStopped, PastLastPage
 from tmapi_crawler.operator_settings import operator_setting_problems
 from tmapi_crawler.pagination import CrawlProgress, pages_to_follow
+from tmapi_crawler.pipelines import DedupePipeline
 from tmapi_crawler.redis_queue import redis_problems
 from tmapi_crawler.slicing import Band, Gap, plan_split, settings_problems, to_fen
 from tmapi_crawler.tree import TreeWalk
@@ -212,6 +213,12 @@ class CategorySpider(scrapy.Spider):
             "page": page_no,
             "crawled_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
+        if response.meta.get("tmapi_redelivered"):
+            self.crawler.stats.inc_value("tmapi/pages/redelivered")
+            dedupe = self.crawler.get_item_pipeline(DedupePipeline)
+            if dedupe is not None:
+                ids = [item.get("item_id") for item in page.items]
+                dedupe.forget(ids, query.language)
         for position, item in enumerate(page.items, 1):
             yield {**item, **context, "position": position}
 

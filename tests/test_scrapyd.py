@@ -90,7 +90,7 @@ def test_deployed_to_scrapyd_the_spider_delivers_a_category(
     assert deploy.returncode == 0, deploy.stdout + deploy.stderr
     project_name = "tmapi_crawler"
     listed = api(url + "listspiders.json?project=" + project_name)
-    assert listed["spiders"] == ["category"]
+    assert "category" in listed["spiders"]
 
     job = api(
         url + "schedule.json",

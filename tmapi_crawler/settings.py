@@ -73,6 +73,8 @@ ADDONS = {
     "tmapi_crawler.feeds.DefaultFeed": 0,
     # with REDIS_URL set: one crawl shared by many workers (see distributed.py)
     "tmapi_crawler.distributed.DistributedCrawl": 0,
+    # whole-line JSON Lines; with JOBDIR, the job journal (see resume.py)
+    "tmapi_crawler.resume.ResumableJob": 10,
 }
 # Scrapy's remote control runs any Python code sent to a local port, token in
 # reach: not for a crawler holding a paid account's key.

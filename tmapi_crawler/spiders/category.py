@@ -29,6 +29,7 @@ from tmapi_crawler.operator_settings import operator_setting_problems
 from tmapi_crawler.pagination import CrawlProgress, pages_to_follow
 from tmapi_crawler.pipelines import DedupePipeline
 from tmapi_crawler.redis_queue import redis_problems
+from tmapi_crawler.resume import request_settled
 from tmapi_crawler.slicing import Band, Gap, plan_split, settings_problems, to_fen
 from tmapi_crawler.tree import TreeWalk
 
@@ -226,9 +227,14 @@ class CategorySpider(scrapy.Spider):
         """A page that could not be fetched: logged with its category and page."""
         request = failure.request  # type: ignore[attr-defined]
         if failure.check(CrawlStopped):
-            # still to do when the crawl resumes (a shared queue keeps it)
+            # still to do when the crawl resumes (a shared queue or a JOBDIR
+            # journal keeps it)
             request.meta[NOT_SENT] = True
             return
+        outcome = "past_end" if failure.check(PastLastPage) else "failed"
+        self.crawler.signals.send_catch_log(
+            request_settled, request=request, outcome=outcome
+        )
         if failure.check(PastLastPage):
             return
         meta = request.meta["tmapi"]

@@ -16,12 +16,21 @@ from typing import Any
 
 import pytest
 import redis
+from hypothesis import settings as hypothesis_settings
 
 from tests.servers import RedisServer, S3Server
 from tmapi_crawler.simulator.process import SimulatorProcess
 
 ROOT = Path(__file__).resolve().parents[1]
 SENTINEL_TOKEN = "tok-SENTINEL-5f3a9c"
+
+# Property-based tests: a fixed seed and enough examples to mean something in CI;
+# HYPOTHESIS_PROFILE=explore searches with fresh random examples.
+hypothesis_settings.register_profile(
+    "ci", derandomize=True, max_examples=300, deadline=None, database=None
+)
+hypothesis_settings.register_profile("explore", max_examples=3000, deadline=None)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture

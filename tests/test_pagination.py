@@ -6,8 +6,10 @@ from tmapi_crawler.api import CategoryQuery, Page
 from tmapi_crawler.pagination import CategoryProgress, pages_to_follow
 
 
-def page(no: int, total: int | None, has_next: bool, size: int = 20) -> Page:
-    return Page(no, size, total, has_next, [])
+def page(
+    no: int, total: int | None, has_next: bool, size: int = 20, items: int = 1
+) -> Page:
+    return Page(no, size, total, has_next, [{"item_id": i} for i in range(items)])
 
 
 def test_page_one_plans_every_page_total_count_promises():
@@ -42,3 +44,12 @@ def test_a_page_saying_it_is_the_last_ends_the_category_early():
     progress.record(4, page(4, 200, False))
     assert progress.end == 4
     assert progress.past_end(5) and not progress.past_end(4)
+
+
+def test_an_empty_page_that_says_more_follow_ends_the_walk():
+    """An API that keeps saying has_next_page on empty pages is not followed for
+    ever: the frontier page being empty ends the category."""
+    assert pages_to_follow(3, 3, page(3, 45, True, items=0)) == range(0)
+    assert pages_to_follow(3, 3, page(3, 45, True, items=20)) == range(4, 5)
+    # page 1 still plans what total_count promises, at least page 2
+    assert pages_to_follow(1, 1, page(1, 0, True, items=0)) == range(2, 3)

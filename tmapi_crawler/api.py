@@ -257,11 +257,24 @@ def _as_int(value: object) -> int | None:
     return None
 
 
-def _decode(body: bytes) -> Any:
+# Set in ``data`` when its text had bytes that are not UTF-8 (replaced by U+FFFD);
+# page_from_data turns it into a problem of the page.
+REPAIRED_TEXT = "__tmapi_replaced_bytes__"
+
+
+def _decode(body: bytes) -> tuple[Any, int]:
+    """The JSON of *body*, and how many bytes that are not UTF-8 were replaced."""
     try:
-        return json.loads(body)
+        return json.loads(body), 0
+    except UnicodeDecodeError:
+        text = body.decode("utf-8", "replace")
+        replaced = text.count("\ufffd") - body.decode("utf-8", "ignore").count("\ufffd")
+        try:
+            return json.loads(text), max(replaced, 1)
+        except (ValueError, RecursionError):
+            return None, 0
     except (ValueError, RecursionError):
-        return None
+        return None, 0
 
 
 def _message(payload: dict[str, Any]) -> str:
@@ -275,7 +288,7 @@ def parse_data(body: bytes, http_status: int = 200) -> dict[str, Any]:
     A body code that is not success wins over HTTP 200; an HTTP error status
     wins over a body that claims success.
     """
-    payload = _decode(body)
+    payload, replaced = _decode(body)
     body_code = _as_int(payload.get("code")) if isinstance(payload, dict) else None
     if not 200 <= http_status < 300:
         if isinstance(payload, dict) and body_code not in (None, *SUCCESS_CODES):
@@ -296,6 +309,8 @@ def parse_data(body: bytes, http_status: int = 200) -> dict[str, Any]:
     data = payload.get("data")
     if not isinstance(data, dict):
         raise malformed(f"data is not an object: {_snippet(body)}", http_status)
+    if replaced:
+        data[REPAIRED_TEXT] = replaced
     return data
 
 
@@ -323,6 +338,8 @@ def page_from_data(
     :attr:`Page.problems` instead of failing the page.
     """
     problems: list[str] = []
+    if replaced := data.pop(REPAIRED_TEXT, 0):
+        problems.append(f"{replaced} invalid UTF-8 sequences replaced by U+FFFD")
 
     def number(name: str, fallback: int | None) -> int | None:
         value = _as_int(data.get(name))
@@ -354,6 +371,8 @@ def page_from_data(
         problems.append(
             f"has_next_page is true but total_count {total_count} ends at this page"
         )
+    if has_next and not raw_items:
+        problems.append("items is empty but has_next_page is true")
     return Page(page, page_size, total_count, has_next, items, tuple(problems))
 
 

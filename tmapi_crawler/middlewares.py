@@ -233,8 +233,9 @@ class TMAPIErrorMiddleware:
             page = api.page_from_data(
                 data, meta["page"], meta["query"].get("page_size")
             )
-            for problem in page.problems:
-                logger.warning("%s: %s", describe(request), problem)
+            if page.problems:  # one line per page, however many problems
+                self.stats.inc_value("tmapi/pages/with_problems")
+                logger.warning("%s: %s", describe(request), "; ".join(page.problems))
             if progress := self._progress(request):
                 progress.record(meta["page"], page)
             request.meta["tmapi_page"] = page

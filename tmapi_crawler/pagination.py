@@ -24,6 +24,8 @@ def pages_to_follow(
     """The pages this answer adds to the plan (empty when it adds none)."""
     if not page.has_next_page:
         return range(0)
+    if not page.items and page_no >= planned_last and page_no > 1:
+        return range(0)  # an empty page that says more follow: never an endless walk
     if page_no == 1:
         last = max(page.last_page or 2, 2)
     elif page_no >= planned_last:

@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tmapi_crawler.simulator.faults import STYLES, FaultPlan
+from tmapi_crawler.simulator.faults import QUIRKS, STYLES, FaultPlan, Quirk
 from tmapi_crawler.simulator.server import Simulator, SimulatorConfig
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
@@ -142,6 +142,14 @@ def parser() -> argparse.ArgumentParser:
         metavar="ITEM_ID:FIELD=JSON",
         help='serve a field of one item as given, e.g. 123:price="-1" (bad items)',
     )
+    p.add_argument(
+        "--quirk",
+        action="append",
+        default=[],
+        metavar="CAT:PAGE=KINDS",
+        help="answers that succeed but bend the documented shape; kinds: "
+        + ", ".join(QUIRKS),
+    )
     p.add_argument("--timeout-delay", type=float, default=70.0)
     p.add_argument("--request-log", type=Path, help="JSON Lines log of every call")
     return p
@@ -168,6 +176,7 @@ def config_from(args: argparse.Namespace) -> SimulatorConfig:
             faults.add(spec)
         for spec in args.error_rate:
             faults.add_rate(spec)
+        quirks = [Quirk.parse(spec) for spec in args.quirk]
     except ValueError as exc:
         raise SystemExit(f"tmapi-simulator: {exc}") from None
     return SimulatorConfig(
@@ -186,6 +195,7 @@ def config_from(args: argparse.Namespace) -> SimulatorConfig:
         repeat_rate=args.repeat_rate,
         timeout_delay=args.timeout_delay,
         faults=faults,
+        quirks=quirks,
         request_log=args.request_log,
         item_overrides=_overrides(args.override_item),
     )

@@ -10,9 +10,10 @@ Rates (``503=0.05``) inject a fault into that share of all calls.
 
 from __future__ import annotations
 
+import json
 import random
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 Style = Literal["status", "body", "both"]
 STYLES: tuple[Style, ...] = ("status", "body", "both")
@@ -119,3 +120,86 @@ class FaultPlan:
                 return Fault(kind, self.style)
             draw -= rate
         return None
+
+
+# --- quirks: answers that succeed but bend the documented shape ---------------
+# Each applies to every answer for its category and page (``*`` for any):
+# ``--quirk CAT:PAGE=KIND[,KIND...]``.
+QUIRKS = {
+    "item_id_string": "the first item's item_id as a string",
+    "null_strings": "null for the first item's title, price and shop_info.shop_name",
+    "missing_nested": "the first item without shop_info and delivery_info",
+    "extra_fields": "undocumented fields in data and in every item",
+    "not_object": "the first item replaced by a string",
+    "huge": "10 MB of padding in an undocumented field of data",
+    "non_utf8": "bytes that are not UTF-8 inside the first item object's title",
+    "endless": "has_next_page true on every page, also past the last (empty ones)",
+}
+HUGE_PADDING = 10 * 1024 * 1024
+NON_UTF8 = b"\xff\xfe\xc3("  # not UTF-8 in any reading
+
+
+@dataclass(frozen=True, slots=True)
+class Quirk:
+    cat_id: int | None
+    page: int | None
+    kinds: tuple[str, ...]
+
+    @classmethod
+    def parse(cls, spec: str) -> Quirk:
+        where, sep, what = spec.partition("=")
+        cat, colon, page = where.partition(":")
+        kinds = tuple(kind.strip() for kind in what.split(",") if kind.strip())
+        if not sep or not colon or not kinds:
+            raise ValueError(f"quirk {spec!r} is not CAT:PAGE=KIND[,KIND...]")
+        for kind in kinds:
+            if kind not in QUIRKS:
+                raise ValueError(
+                    f"unknown quirk {kind!r}; allowed: {', '.join(QUIRKS)}"
+                )
+        return cls(
+            None if cat.strip() == "*" else int(cat),
+            None if page.strip() == "*" else int(page),
+            kinds,
+        )
+
+    def matches(self, cat_id: int | None, page: int | None) -> bool:
+        return self.cat_id in (None, cat_id) and self.page in (None, page)
+
+
+def quirks_for(quirks: list[Quirk], cat_id: int | None, page: int | None) -> list[str]:
+    return [kind for q in quirks if q.matches(cat_id, page) for kind in q.kinds]
+
+
+def apply_quirks(data: dict[str, Any], kinds: list[str]) -> dict[str, Any]:
+    """*data* bent by the shape quirks (``huge`` and ``non_utf8`` act on the body)."""
+    items = data["items"]
+    first = items[0] if items else None
+    if "item_id_string" in kinds and first:
+        first["item_id"] = str(first["item_id"])
+    if "null_strings" in kinds and first:
+        first.update(title=None, price=None)
+        if isinstance(first.get("shop_info"), dict):
+            first["shop_info"]["shop_name"] = None
+    if "missing_nested" in kinds and first:
+        first.pop("shop_info", None)
+        first.pop("delivery_info", None)
+    if "extra_fields" in kinds:
+        data["x_trace_id"] = "a1b2c3"
+        for item in items:
+            item["x_rank_debug"] = {"score": 0.5, "bucket": [1, 2]}
+    if "not_object" in kinds and first:
+        items[0] = "item removed"
+    if "endless" in kinds:
+        data["has_next_page"] = True
+    if "huge" in kinds:
+        data["x_padding"] = "x" * HUGE_PADDING
+    objects = [item for item in items if isinstance(item, dict)]
+    if "non_utf8" in kinds and objects and isinstance(objects[0].get("title"), str):
+        objects[0]["title"] = "\x00NON_UTF8\x00" + objects[0]["title"]
+    return data
+
+
+def encode_quirky(payload: dict[str, Any]) -> bytes:
+    body = json.dumps(payload, ensure_ascii=False).encode()
+    return body.replace(b"\\u0000NON_UTF8\\u0000", NON_UTF8)

@@ -35,7 +35,15 @@ from tmapi_crawler.api import (
     TOKEN_QUERY_FIELD,
 )
 from tmapi_crawler.simulator.catalog import Catalog
-from tmapi_crawler.simulator.faults import MESSAGES, Fault, FaultPlan
+from tmapi_crawler.simulator.faults import (
+    MESSAGES,
+    Fault,
+    FaultPlan,
+    Quirk,
+    apply_quirks,
+    encode_quirky,
+    quirks_for,
+)
 from tmapi_crawler.simulator.tree import CategoryTree
 
 HTML_502 = (
@@ -64,6 +72,7 @@ class SimulatorConfig:
     repeat_rate: float = 0.0  # share of pages that repeat an item of the page before
     timeout_delay: float = 70.0  # how long a "timeout" fault keeps the caller waiting
     faults: FaultPlan = field(default_factory=FaultPlan)
+    quirks: list[Quirk] = field(default_factory=list)  # answers that bend the shape
     request_log: Path | None = None
     # item_id -> fields served instead of the catalog's (to serve invalid items)
     item_overrides: dict[int, dict[str, Any]] = field(default_factory=dict)
@@ -207,6 +216,14 @@ class Simulator:
             payload = {"code": 422, "msg": f"{MESSAGES[422]}: {exc}", "data": None}
             return _json(200, payload, "invalid")
         payload = {"code": 200, "msg": "success", "data": data}
+        kinds = quirks_for(config.quirks, cat_id, page) if counted == "items" else []
+        if kinds:
+            apply_quirks(data, kinds)
+            body = encode_quirky(payload)
+            response = web.Response(
+                status=200, body=body, content_type="application/json"
+            )
+            return Answer(response, "ok", 200, len(data["items"]))
         return _json(200, payload, "ok", items=len(data[counted]))
 
     def info_data(self, params: dict[str, str]) -> dict[str, Any]:

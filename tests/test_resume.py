@@ -11,8 +11,11 @@ import sys
 import time
 import urllib.request
 from collections import Counter
+from functools import partial
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from tests.conftest import ROOT, SENTINEL_TOKEN
 from tmapi_crawler import journal
@@ -24,9 +27,18 @@ ARGUMENTS = {"cat_id": "41,42", "page_size": "10"}
 
 
 def start_crawl(
-    url: str, jobdir: Path, output: Path, log: Path, arguments: dict[str, Any]
+    url: str,
+    jobdir: Path,
+    output: Path,
+    log: Path,
+    arguments: dict[str, Any],
+    default_feed: str | None = None,
 ) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "scrapy", "crawl", "category", "-O", str(output)]
+    """``scrapy crawl`` writing to *output* (``-O``), or with no ``-O`` to the
+    default feed *default_feed*."""
+    command = [sys.executable, "-m", "scrapy", "crawl", "category"]
+    if default_feed is None:
+        command += ["-O", str(output)]
     for name, value in arguments.items():
         command += ["-a", f"{name}={value}"]
     settings = {
@@ -34,6 +46,7 @@ def start_crawl(
         "JOBDIR": jobdir,
         "CONCURRENT_REQUESTS": 4,
         "TMAPI_CONCURRENCY_START": 4,
+        **({"TMAPI_DEFAULT_FEED": default_feed} if default_feed else {}),
     }
     for name, value in settings.items():
         command += ["-s", f"{name}={value}"]
@@ -133,20 +146,29 @@ def test_sigkill_at_three_moments_loses_nothing(simulator, tmp_path):
     )
 
 
-def test_ctrl_c_then_resume_fetches_no_page_twice(simulator, tmp_path):
+@pytest.mark.parametrize("stop", ["SIGINT", "SIGTERM"])
+def test_ctrl_c_or_sigterm_then_resume_fetches_no_page_twice(simulator, tmp_path, stop):
     sim = simulator(size=[f"{c}={n}" for c, n in SIZES.items()], latency=0.05)
-    jobdir, output, log = tmp_path / "job", tmp_path / "items.jsonl", tmp_path / "log"
-    crawl = start_crawl(sim.url, jobdir, output, log, ARGUMENTS)
+    jobdir, log = tmp_path / "job", tmp_path / "log"
+    # SIGTERM: the default feed, a new name per start time; SIGINT: -O items.jsonl
+    default_feed = None
+    if stop == "SIGTERM":
+        default_feed = str(tmp_path / "out" / "%(name)s-%(time)s.jsonl")
+    start = partial(start_crawl, sim.url, jobdir, tmp_path / "items.jsonl", log)
+    crawl = start(ARGUMENTS, default_feed)
     wait_until(crawl, lambda: settled(jobdir) >= 30)
-    crawl.send_signal(signal.SIGINT)
+    crawl.send_signal(getattr(signal, stop))
     assert crawl.wait(timeout=60) == 4  # stopped before the end: resumable
     stopped_at = settled(jobdir)
-    crawl = start_crawl(sim.url, jobdir, output, log, ARGUMENTS)
+    time.sleep(1.1)  # a later start time: a new default file name, were it not kept
+    crawl = start(ARGUMENTS, default_feed)
     assert crawl.wait(timeout=120) == 0, log.read_text()[-3000:]
     called = pages_called(sim)
     assert len(called) == 99
     assert max(called.values()) == 1  # no page fetched twice
-    assert_catalog_delivered_once(output)
+    outputs = list((tmp_path / "out").glob("*.jsonl")) if default_feed else []
+    assert len(outputs) == (1 if default_feed else 0)  # one file for the job
+    assert_catalog_delivered_once(outputs[0] if outputs else tmp_path / "items.jsonl")
     summary = [line for line in log.read_text().splitlines() if "Resuming" in line]
     assert f"{stopped_at} pages done before" in summary[0]
 

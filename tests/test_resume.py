@@ -48,6 +48,7 @@ def start_crawl(
         "TMAPI_CONCURRENCY_START": 4,
         **({"TMAPI_DEFAULT_FEED": default_feed} if default_feed else {}),
     }
+    settings["TMAPI_BALANCE_RETRIES"] = 0  # a 439 stops the crawl at once
     for name, value in settings.items():
         command += ["-s", f"{name}={value}"]
     env = {**os.environ, "TMAPI_TOKEN": SENTINEL_TOKEN}
@@ -184,3 +185,30 @@ def test_a_finished_job_run_again_sends_nothing(simulator, tmp_path):
     assert len(list(read_items(output))) == 35  # kept, not overwritten by -O
     feeds = json.loads((jobdir / "tmapi-feeds.json").read_text())
     assert output.resolve().as_uri() in feeds.values()
+
+
+def test_pages_a_stop_refused_are_sent_by_the_next_run(simulator, tmp_path):
+    """No balance: the crawl stops and refuses what is queued; after a top-up
+    the same command sends exactly the pages that were not answered."""
+    sim = simulator(
+        size=[f"{c}={n}" for c, n in SIZES.items()], latency=0.02, fault="41:20=439*"
+    )
+    jobdir, output, log = tmp_path / "job", tmp_path / "items.jsonl", tmp_path / "log"
+    arguments = {**ARGUMENTS, "cat_id": "41"}
+    stopped = start_crawl(
+        sim.url, jobdir, output, log, {**arguments, "max_pages": "40"}
+    )
+    assert stopped.wait(timeout=60) == 4
+    assert "tmapi_insufficient_balance" in log.read_text()
+    urllib.request.urlopen(
+        urllib.request.Request(f"{sim.url}/_simulator/faults", method="DELETE")
+    )
+    resumed = start_crawl(
+        sim.url, jobdir, output, log, {**arguments, "max_pages": "40"}
+    )
+    assert resumed.wait(timeout=120) == 0, log.read_text()[-3000:]
+    answered = pages_called(sim)
+    assert set(answered) == {(41, page) for page in range(1, 41)}
+    assert max(answered.values()) == 1  # every page paid for once
+    items = list(read_items(output))
+    assert len(items) == len({i["item_id"] for i in items}) == 400

@@ -27,6 +27,7 @@ import logging
 import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -232,11 +233,13 @@ class ResumeJournal:
         self.state.apply({"e": event, **fields})
 
     def queued(self, request: Request, spider: Spider) -> None:
-        self._write(
-            "queued",
-            fp=self.fingerprint(request),
-            request=_json_request(request, spider),
-        )
+        try:
+            data = _json_request(request, spider)
+        except ValueError as exc:  # a callback that is not a spider method
+            self.stats.inc_value("tmapi/resume/unjournaled")  # type: ignore[union-attr]
+            logger.warning("Not kept in the job journal: %s (%s)", request, exc)
+            return
+        self._write("queued", fp=self.fingerprint(request), request=data)
 
     def leased(self, request: Request) -> None:
         self._write("leased", fp=self.fingerprint(request))
@@ -433,6 +436,10 @@ class PageOutputCounter:
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
 
+    @cached_property
+    def journal(self) -> ResumeJournal | None:
+        return ResumeJournal.of(self.crawler)
+
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> PageOutputCounter:
         return cls(crawler)
@@ -447,8 +454,8 @@ class PageOutputCounter:
                     count += 1
                 yield output
         finally:
-            if journal_ := ResumeJournal.of(self.crawler):
-                journal_.output_complete(response, count)
+            if self.journal is not None:
+                self.journal.output_complete(response, count)
 
 
 class AlreadyDelivered(DropItem):
@@ -469,12 +476,16 @@ class ReplayedItemFilter:
     def from_crawler(cls, crawler: Crawler) -> ReplayedItemFilter:
         return cls(crawler)
 
+    @cached_property
+    def journal(self) -> ResumeJournal | None:
+        return ResumeJournal.of(self.crawler)
+
     def process_item(self, item: Any) -> Any:
-        journal_ = ResumeJournal.of(self.crawler)
         if (
-            journal_ is not None
+            self.journal is not None
+            and self.journal.replayed
             and isinstance(item, dict)
-            and journal_.already_delivered(item)
+            and self.journal.already_delivered(item)
         ):
             self.crawler.stats.inc_value("tmapi/resume/items_already_delivered")  # type: ignore[union-attr]
             raise AlreadyDelivered("already in the feed before the last run ended")

@@ -12,7 +12,9 @@ run started with a job directory that has a journal:
   ``requests.seen`` rebuilt from the journal, so both agree with it even after
   a SIGKILL. Only requests that were in flight are sent a second time;
 * drops the items of those in-flight pages that already reached the feed
-  (:class:`ReplayedItemFilter`), read from the feed file itself;
+  (:class:`ReplayedItemFilter`), read from the feed file itself, and tells
+  item pipelines that dedupe (``remember_delivered(item)``) every item the
+  feed holds, so the dedupe state always agrees with what was written;
 * appends to the feed files of the first run (:mod:`tmapi_crawler.feedfile`),
   after removing a line a kill cut short;
 * says what it resumes at the start and what is left at the end.
@@ -303,7 +305,7 @@ class ResumeJournal:
         if not self.resumed:
             return
         self._restore_last_pages(spider)
-        self._find_replayed_items(feeds)
+        self._read_back_feeds(feeds)
         before = self.before
         replayed_items = sum(map(len, self.replayed.values()))
         for name, value in (
@@ -361,14 +363,19 @@ class ResumeJournal:
             page = meta["page"]
             category.end = page if category.end is None else min(category.end, page)
 
-    def _find_replayed_items(self, feeds: list[str]) -> None:
-        """Items of the in-flight pages that already reached the feed."""
+    def _read_back_feeds(self, feeds: list[str]) -> None:
+        """What the feed files already hold: the items of the in-flight pages
+        (not to be written twice), and every item id for the item pipelines
+        that dedupe (``remember_delivered(item)``), so a resumed job dedupes
+        as one run would."""
         for fp in self.before.in_flight & set(self.before.pending):
             key = _request_page_key(self.before.queued[fp])
             if key is not None:
                 self.replayed[key] = set()
-        if not self.replayed:
+        dedupers = self._dedupers()
+        if not self.replayed and not dedupers:
             return
+        remembered = 0
         for uri in feeds:
             path = local_path(uri)
             if path is None:
@@ -377,6 +384,22 @@ class ResumeJournal:
                 ids = self.replayed.get(_item_page_key(item))
                 if ids is not None and item.get("item_id") is not None:
                     ids.add(str(item["item_id"]))
+                for remember in dedupers:
+                    remember(item)
+                remembered += bool(dedupers)
+        if dedupers:
+            logger.info(
+                "Item dedupe: %d items already delivered remembered", remembered
+            )
+
+    def _dedupers(self) -> list[Any]:
+        engine = self.crawler.engine
+        itemproc = getattr(getattr(engine, "scraper", None), "itemproc", None)
+        return [
+            pipeline.remember_delivered
+            for pipeline in getattr(itemproc, "middlewares", ())
+            if callable(getattr(pipeline, "remember_delivered", None))
+        ]
 
     def already_delivered(self, item: dict[str, Any]) -> bool:
         ids = self.replayed.get(_item_page_key(item))

@@ -7,6 +7,8 @@ plus the shapes seen in the wild, in a real crawl against the simulator."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import re
 from typing import Any
@@ -14,10 +16,27 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from scrapy.exceptions import DropItem
+from scrapy.utils.test import get_crawler
 
 from tmapi_crawler import api
 from tmapi_crawler.arguments import ARGUMENT_NAMES, ArgumentError, parse_arguments
-from tmapi_crawler.simulator.catalog import Catalog
+from tmapi_crawler.enqueue import JobError, parse_job
+from tmapi_crawler.feedfile import LineFlushingJsonLinesExporter
+from tmapi_crawler.pipelines import DedupePipeline, ValidationPipeline
+from tmapi_crawler.simulator.catalog import SAMPLE_RESPONSE, Catalog
+from tmapi_crawler.spiders.category import CategorySpider
+
+SAMPLE_ITEM = {
+    **json.loads(SAMPLE_RESPONSE.read_text("utf-8"))["data"]["items"][0],
+    "cat_id": 1031922,
+    "language": "en",
+    "sort": "default",
+    "filters": {},
+    "page": 1,
+    "position": 1,
+    "crawled_at": "2026-11-27T00:00:00+00:00",
+}
 
 json_scalars = (
     st.none()
@@ -170,6 +189,27 @@ def test_any_arguments_parse_or_name_every_bad_one(arguments):
     assert parsed.queries()
 
 
+@given(
+    job=st.binary(max_size=300)
+    | json_values.map(lambda value: json.dumps(value).encode())
+    | st.dictionaries(argument_names, argument_values, max_size=5).map(
+        lambda job: json.dumps(job, default=str).encode()
+    )
+)
+def test_any_enqueued_job_parses_or_is_refused_with_a_reason(job):
+    try:
+        parsed = parse_job(job)
+    except JobError as error:
+        assert str(error)
+    else:
+        assert parsed.queries()
+
+
+def test_a_job_nested_too_deep_is_refused():
+    with pytest.raises(JobError, match="not JSON"):
+        parse_job("[" * 100_000)
+
+
 @given(cat_id=st.text(max_size=15))
 def test_any_category_text_parses_or_names_cat_id(cat_id):
     try:
@@ -202,8 +242,12 @@ def test_quirky_pages_are_logged_once_counted_and_their_valid_items_kept(
     delivered = {(i["cat_id"], str(i["item_id"])) for i in result.items}
     expected = {(c, str(p.item_id)) for c in (44, 45) for p in catalog.expected(c)}
     replaced = {(44, str(catalog.expected(44)[40].item_id))}  # page 3's first item
-    assert delivered == expected - replaced
+    untitled = {(44, str(catalog.expected(44)[20].item_id))}  # null title: invalid
+    assert delivered == expected - replaced - untitled
     assert len(result.items) == len(delivered)
+    assert "'tmapi/items/invalid': 1," in result.log  # logged and counted
+    invalid = [line for line in result.log.splitlines() if "Invalid item" in line]
+    assert len(invalid) == 1 and "category 44" in invalid[0] and "page 2" in invalid[0]
     warnings = [line for line in result.log.splitlines() if "WARNING" in line]
     page_3 = [line for line in warnings if "page 3 of category 44" in line]
     assert len(page_3) == 1  # once, however many problems
@@ -221,3 +265,46 @@ def test_item_shapes_never_crash_the_crawl(simulator, crawl, quirk):
     result = crawl(sim.url, {"cat_id": "46"})
     assert result.returncode == 0, result.log[-3000:]
     assert "Traceback" not in result.log
+
+
+# --- the item pipeline ------------------------------------------------------------
+
+ITEM_FIELDS = [
+    "item_id",
+    "title",
+    "price",
+    "img",
+    "product_url",
+    "shop_info",
+    "price_info",
+    "sale_info",
+    "delivery_info",
+    "cat_id",
+    "page",
+]
+
+
+@given(
+    fields=st.dictionaries(
+        st.sampled_from(ITEM_FIELDS) | st.text(max_size=8), json_values, max_size=12
+    ),
+    base=st.booleans(),
+)
+def test_any_item_is_delivered_or_dropped_and_counted(fields, base):
+    """Validation and dedupe never crash: an item passes (typed) or is dropped
+    with DropItem and counted as invalid or duplicate."""
+    crawler = get_crawler(CategorySpider)
+    validation = ValidationPipeline.from_crawler(crawler)
+    dedupe = DedupePipeline.from_crawler(crawler)
+    dedupe.open_spider()
+    raw = {**(SAMPLE_ITEM if base else {}), **fields}
+    feed = io.BytesIO()
+    exporter = LineFlushingJsonLinesExporter(feed)
+    for _ in range(2):  # the second time, a duplicate if valid
+        with contextlib.suppress(DropItem):
+            exporter.export_item(dedupe.process_item(validation.process_item(raw)))
+    assert feed.getvalue().count(b"\n") <= 1  # what passes can be written
+    stats = crawler.stats.get_stats()
+    assert (
+        stats.get("tmapi/items/invalid", 0) + stats.get("tmapi/items/duplicate", 0) >= 1
+    )

@@ -105,7 +105,11 @@ def assert_catalog_delivered_once(output: Path) -> None:
 
 
 def test_sigkill_at_three_moments_loses_nothing(simulator, tmp_path):
-    sim = simulator(size=[f"{c}={n}" for c, n in SIZES.items()], latency=0.05)
+    # a fifth of the pages repeat an item of the page before: the crawler's
+    # dedupe must drop each repeat, whichever run delivered the first one
+    sim = simulator(
+        size=[f"{c}={n}" for c, n in SIZES.items()], latency=0.05, repeat_rate=0.2
+    )
     jobdir, output, log = tmp_path / "job", tmp_path / "items.jsonl", tmp_path / "log"
     total_pages = 99
     kills: list[tuple[set[tuple[int, int]], Counter]] = []  # in flight, calls

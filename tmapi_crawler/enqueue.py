@@ -35,6 +35,8 @@ def parse_job(text: str | bytes) -> CrawlArguments:
         job: Any = json.loads(text)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise JobError(f"not JSON ({exc})") from None
+    except RecursionError:
+        raise JobError("not JSON (nested too deep)") from None
     if not isinstance(job, dict):
         raise JobError("not a JSON object of crawl arguments")
     try:

@@ -27,6 +27,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from types import MappingProxyType
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -387,6 +388,13 @@ class ApiModelAdapter(PydanticAdapter):
 
     def __setitem__(self, field_name: str, value: Any) -> None:
         setattr(self.item, field_name, value)
+
+    def get_field_meta(self, field_name: str) -> MappingProxyType[str, Any]:
+        """Extra fields have no metadata (the stock adapter raises KeyError,
+        which makes every feed exporter fail on them)."""
+        if field_name in (self.item.model_extra or {}):
+            return MappingProxyType({})
+        return super().get_field_meta(field_name)
 
     def __iter__(self) -> Iterator[str]:
         yield from type(self.item).model_fields

@@ -177,6 +177,15 @@ class DedupePipeline:
             with contextlib.suppress(ValueError, TypeError, RedisError):
                 seen.discard(int(str(raw).strip()))
 
+    def remember_delivered(self, item: dict[str, Any]) -> None:
+        """An item an earlier run of the job wrote (read back from the feed by
+        :mod:`tmapi_crawler.resume`): its id counts as seen."""
+        try:
+            item_id = int(item["item_id"])
+            self._seen_set(item.get("language")).add(item_id)
+        except (KeyError, TypeError, ValueError, RedisError):
+            return
+
     def process_item(self, item: Any) -> Any:
         if not isinstance(item, ProductItem):
             return item

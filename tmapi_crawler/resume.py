@@ -511,5 +511,5 @@ class ReplayedItemFilter:
             and self.journal.already_delivered(item)
         ):
             self.crawler.stats.inc_value("tmapi/resume/items_already_delivered")  # type: ignore[union-attr]
-            raise AlreadyDelivered("already in the feed before the last run ended")
+            raise AlreadyDelivered("duplicate: in the feed before the last run ended")
         return item

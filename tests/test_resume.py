@@ -176,6 +176,7 @@ def test_ctrl_c_or_sigterm_then_resume_fetches_no_page_twice(simulator, tmp_path
     assert_catalog_delivered_once(outputs[0] if outputs else tmp_path / "items.jsonl")
     summary = [line for line in log.read_text().splitlines() if "Resuming" in line]
     assert f"{stopped_at} pages done before" in summary[0]
+    assert f"Resumed: {stopped_at} pages done" in log.read_text()  # run summary
 
 
 def test_a_finished_job_run_again_sends_nothing(simulator, tmp_path):

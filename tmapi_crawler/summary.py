@@ -66,6 +66,12 @@ def by_reason(stats: dict[str, Any], prefix: str) -> dict[str, int]:
     }
 
 
+def resumed(stats: dict[str, Any]) -> dict[str, int] | None:
+    """What earlier runs of the job had done (tmapi_crawler.resume), if any."""
+    found = by_reason(stats, "tmapi/resume/")
+    return found if "pages_done_before" in found else None
+
+
 def local_path(uri: str) -> Path | None:
     """The file a feed URI names, or None when it is not a local file."""
     parsed = urlparse(uri)
@@ -177,6 +183,7 @@ class RunSummary:
             "gave_up_by_reason": by_reason(stats, "tmapi/gave_up/"),
             "items_exported": int(stats.get("item_scraped_count", 0)),
             "job_dir": self.job_dir,  # with one, categories count every run
+            "resumed": resumed(stats),
             "feeds": self.feeds,
             "categories": [row.as_dict() for row in figures.rows],
             "totals": total.as_dict(),
@@ -230,6 +237,13 @@ class RunSummary:
         columns = PLAN_COLUMNS if self.dry_run else COLUMNS
         rows = [*figures.rows, figures.total]
         lines = [self.headline(figures, summary)]
+        if before := summary["resumed"]:
+            lines.append(
+                f"Resumed: {before['pages_done_before']} pages done and "
+                f"{before['items_before']} items delivered by earlier runs; "
+                f"{before['pages_left_before']} pages were left, "
+                f"{before['pages_in_flight_before']} of them in flight."
+            )
         if any(row.capped for row in figures.rows):
             lines.append(
                 f"(cap): the API reports at most {RESULT_CAP} results per query; "

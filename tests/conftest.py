@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 import redis
+from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 
 from tests.servers import RedisServer, S3Server
@@ -27,7 +28,13 @@ SENTINEL_TOKEN = "tok-SENTINEL-5f3a9c"
 # Property-based tests: a fixed seed and enough examples to mean something in CI;
 # HYPOTHESIS_PROFILE=explore searches with fresh random examples.
 hypothesis_settings.register_profile(
-    "ci", derandomize=True, max_examples=300, deadline=None, database=None
+    "ci",
+    derandomize=True,
+    max_examples=300,
+    deadline=None,
+    database=None,
+    # a loaded CI machine must not turn slow example generation into a failure
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 hypothesis_settings.register_profile("explore", max_examples=3000, deadline=None)
 hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

@@ -27,6 +27,7 @@ from bench.redis_server import RedisServer
 from bench.seen_bytes import random_ids
 
 TARGET_BYTES = 16
+BUDGET_SECONDS = 300  # CPU allowed for one item-path run
 BATCH = 10_000
 
 
@@ -126,8 +127,19 @@ def run(size: str, workdir: Path, repeat: int | None = None) -> Section:
         reproduce="python -m bench --only 4",
     )
     small = p.crawl_items[0]
-    rss = {n: crawl_rss(n, workdir) for n in p.crawl_items}
+    rss: dict[int, tuple[int, float]] = {}
+    for n in p.crawl_items:
+        if rss and rss[small][1] / small * n > BUDGET_SECONDS:
+            section.notes.append(
+                f"{n:,} items skipped: the item path costs "
+                f"{rss[small][1] / small * 1e6:.0f} us of CPU per item here, "
+                f"{rss[small][1] / small * n / 60:.0f} min for {n:,}, over this "
+                f"run's budget of {BUDGET_SECONDS / 60:.0f} min."
+            )
+            continue
+        rss[n] = crawl_rss(n, workdir)
     base_rss = rss[small][0]
+    largest = max(rss)
     for n, (peak, cpu) in rss.items():
         growth = (peak - base_rss) / max(1, n - small)
         row = Row(
@@ -137,11 +149,17 @@ def run(size: str, workdir: Path, repeat: int | None = None) -> Section:
             f"{peak / base_rss:.2f}",
         )
         if n != small:
-            row.measure += f" - growth {growth:.1f} bytes/item over {small:,}"
-            row.target = f"growth ≤ {TARGET_BYTES} bytes/item (dedupe state)"
+            row.measure += f"; growth {growth:.1f} bytes/item over {small:,}"
+        if n == largest and n != small:
+            row.target = f"growth <= {TARGET_BYTES} bytes/item (the dedupe state)"
             row.met = growth <= TARGET_BYTES
         section.rows.append(row)
         section.notes.append(f"{n:,} items: {cpu:.0f} s CPU in the item path.")
+    section.notes.append(
+        "The in-process seen-set has a fixed part (its bucket table, a few MB) "
+        "that fills in between 10k and 100k ids; so growth per item is judged "
+        "on the largest run, where that fixed part is spread over every item."
+    )
 
     if importlib.util.find_spec("tmapi_crawler.dedupe") is None:
         section.notes.append(

@@ -47,7 +47,7 @@ class Params:
 SIZES = {
     "tiny": Params(categories=2, concurrency=8, repeat=1),
     "quick": Params(categories=10, concurrency=16, repeat=2),
-    "full": Params(categories=30, concurrency=16, repeat=5),
+    "full": Params(categories=20, concurrency=16, repeat=5),
 }
 
 

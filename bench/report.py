@@ -80,17 +80,16 @@ def render(sections: list[Section], size: str, started: datetime, took: float) -
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for section in sections:
-        if section.pending:
-            lines.append(
-                f"| {section.number} | {section.title} | pending | - | - | - | - "
-                f"| {section.pending} |"
-            )
-            continue
-        for row in section.targets or section.rows[:1]:
+        for row in section.targets or ([] if section.pending else section.rows[:1]):
             lines.append(
                 f"| {section.number} | {section.title} | {row.measure} | "
                 f"{row.figure} | {row.baseline} | {row.ratio} | {row.target} | "
                 f"{_met(row.met)} |"
+            )
+        if section.pending:
+            lines.append(
+                f"| {section.number} | {section.title} | **pending**: "
+                f"{section.pending} | - | - | - | - | - |"
             )
     for section in sections:
         lines += ["", f"## {section.number}. {section.title}", ""]

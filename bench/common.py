@@ -41,13 +41,15 @@ def run_process(
     argv: list[str],
     *,
     cwd: Path | None = None,
-    env: dict[str, str] | None = None,
+    env: dict[str, str | None] | None = None,
     timeout: float = 900,
     log: Path | None = None,
 ) -> ProcessRun:
     """Run *argv* to the end; peak RSS and CPU time come from ``wait4``, so
-    they are this child's alone (its own children are not counted)."""
+    they are this child's alone (its own children are not counted). *env* adds
+    to the environment (None removes a variable)."""
     merged = {**os.environ, "TMAPI_TOKEN": BENCH_TOKEN, **(env or {})}
+    merged = {name: value for name, value in merged.items() if value is not None}
     log = log or Path(os.devnull)
     started = time.monotonic()
     with log.open("w", encoding="utf-8") as sink:

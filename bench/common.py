@@ -235,6 +235,7 @@ class Section:
     notes: list[str] = field(default_factory=list)
     reproduce: str = ""
     pending: str = ""  # why it could not be measured (yet)
+    measured: str = ""  # when, at which size, how long it took
 
     @property
     def targets(self) -> list[Row]:

@@ -68,7 +68,8 @@ def render(sections: list[Section], size: str, started: datetime, took: float) -
         "the same invocation, interleaved with it, and quoted as the median "
         "(lowest-highest in brackets).",
         "",
-        f"Run: {started:%Y-%m-%d %H:%M} UTC, size `{size}`, {took / 60:.1f} min.",
+        f"Last run: {started:%Y-%m-%d %H:%M} UTC, size `{size}`, {took / 60:.1f} "
+        "min (each benchmark says when it was measured).",
         "",
         "| machine | |",
         "| --- | --- |",
@@ -95,6 +96,7 @@ def render(sections: list[Section], size: str, started: datetime, took: float) -
         lines += ["", f"## {section.number}. {section.title}", ""]
         if section.pending:
             lines += [f"**Pending:** {section.pending}", ""]
+        lines += [f"Measured: {section.measured}", ""]
         lines += [f"Setup: {section.setup}", "", f"Baseline: {section.baseline}", ""]
         if section.rows:
             lines += [

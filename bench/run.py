@@ -2,20 +2,24 @@
 
 ``--size tiny`` only checks that each benchmark runs (what ``make test``
 does); ``quick`` gives rough figures in a few minutes; ``full`` (the default)
-is what BENCHMARKS.md quotes. ``--only 1,3`` picks benchmarks.
+is what BENCHMARKS.md quotes. ``--only 1,3`` picks benchmarks; the others
+keep the figures of the last run (kept beside it in ``BENCHMARKS.json``), so
+one benchmark can be measured again without the rest.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
+import json
 import tempfile
 import time
 import traceback
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.common import ROOT, Section
+from bench.common import ROOT, Row, Section
 from bench.report import render
 
 MODULES = {
@@ -30,9 +34,23 @@ MODULES = {
 def run_one(number: int, size: str, workdir: Path, repeat: int | None) -> Section:
     module = importlib.import_module(MODULES[number])
     started = time.monotonic()
+    when = datetime.now(UTC)
     section: Section = module.run(size, workdir, repeat)
-    print(f"benchmark {number} took {time.monotonic() - started:.0f} s", flush=True)
+    took = time.monotonic() - started
+    section.measured = f"{when:%Y-%m-%d %H:%M} UTC, size `{size}`, {took:.0f} s"
+    print(f"benchmark {number} took {took:.0f} s", flush=True)
     return section
+
+
+def load_sections(path: Path) -> dict[int, Section]:
+    """The sections of the last run, by number (none if there was none)."""
+    if not path.exists():
+        return {}
+    sections = {}
+    for data in json.loads(path.read_text("utf-8")):
+        rows = [Row(**row) for row in data.pop("rows")]
+        sections[data["number"]] = Section(**data, rows=rows)
+    return sections
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -55,7 +73,13 @@ def main(argv: list[str] | None = None) -> None:
             except Exception as exc:
                 traceback.print_exc()
                 raise SystemExit(f"benchmark {number} failed: {exc}") from exc
-    text = render(sections, args.size, started, time.monotonic() - clock)
+    kept = args.output.with_suffix(".json")
+    merged = {**load_sections(kept), **{s.number: s for s in sections}}
+    ordered = [merged[number] for number in sorted(merged)]
+    kept.write_text(
+        json.dumps([dataclasses.asdict(s) for s in ordered], indent=1), "utf-8"
+    )
+    text = render(ordered, args.size, started, time.monotonic() - clock)
     args.output.write_text(text, encoding="utf-8")
     print(text)
 

@@ -2,9 +2,8 @@
 extra): ``python -m bench.profile_crawl [CATEGORIES] [OUTPUT.txt]``.
 
 Prints where a zero-latency crawl spends its CPU (frames under 3% hidden,
-library frames shown), so
-what dominates can be told apart: the crawler's own code, Scrapy's item path,
-the reactor, JSON.
+library frames shown), so what dominates can be told apart: the crawler's own
+code, Scrapy's item path, the reactor, JSON.
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 # One command to see it work, one to check it: `make demo`, `make test`.
+# `make bench` measures it and writes BENCHMARKS.md (BENCH_ARGS=--quick for a rough run).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint clean
+.PHONY: demo test lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +19,11 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@ $(VENV)/.installed-base
 
+# Plus the benchmarks' extras (profiler).
+$(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test,bench]'
+	touch $@ $(VENV)/.installed-test $(VENV)/.installed-base
+
 demo: $(VENV)/.installed-base
 	$(BIN)/python -m tmapi_crawler.demo
 
@@ -27,6 +33,9 @@ lint: $(VENV)/.installed-test
 
 test: lint
 	$(BIN)/pytest
+
+bench: $(VENV)/.installed-bench
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .ruff_cache

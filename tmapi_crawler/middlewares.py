@@ -177,9 +177,20 @@ class TMAPIErrorMiddleware:
             self.stats.inc_value("tmapi/pages/unsent")
             raise
         request.meta["tmapi_permit"] = True
+        try:  # it may have waited at the gate while the category's end was learnt
+            self._refuse_if_stopped_or_past_end(request)
+        except IgnoreRequest:
+            request.meta.pop("tmapi_permit")
+            self.gate.release()
+            raise
 
     def request_left_downloader(self, request: Request) -> None:
-        """The call is over (answer, error or cancel): free its place."""
+        """The call is over (answer, error or cancel): free its place, once the
+        answer has been read (:meth:`process_response` runs next and frees it
+        first), so the next call knows whether this page was the last."""
+        asyncio.get_running_loop().call_soon(self._release, request)
+
+    def _release(self, request: Request) -> None:
         if request.meta.pop("tmapi_permit", False):
             self.gate.release()
 
@@ -210,6 +221,14 @@ class TMAPIErrorMiddleware:
         downloader = self.crawler.engine.downloader  # type: ignore[union-attr]
         slot_settings = downloader.per_slot_settings.setdefault(SLOT, {})
         slot_settings["concurrency"] = self.window.ceiling
+        # Scrapy hands the engine's next request to the downloader only once it
+        # has finished with an answer (parsed it, exported its items); with as
+        # many requests in the downloader as calls may fly, a call's successor
+        # waited for that. Twice as many: successors wait at the gate and go
+        # out the moment a call ends (bench/, benchmark 1: 0.78 -> 0.93 of ideal).
+        downloader.total_concurrency = max(
+            downloader.total_concurrency, 2 * self.window.ceiling
+        )
         self.gate.set_limit(self.window.size)
         self.stats.set_value("tmapi/concurrency/current", self.window.size)
         self.stats.min_value("tmapi/concurrency/min", self.window.size)
@@ -220,6 +239,12 @@ class TMAPIErrorMiddleware:
     def process_response(self, request: Request, response: Response) -> Any:
         if not is_tmapi_request(request):
             return response
+        try:
+            return self._read_answer(request, response)
+        finally:
+            self._release(request)
+
+    def _read_answer(self, request: Request, response: Response) -> Any:
         try:
             data = api.parse_data(response.body, response.status)
         except api.ApiError as error:
@@ -245,6 +270,7 @@ class TMAPIErrorMiddleware:
     def process_exception(self, request: Request, exception: Exception) -> Any:
         if not is_tmapi_request(request) or isinstance(exception, IgnoreRequest):
             return None
+        self._release(request)
         name = type(exception).__name__
         self.stats.inc_value(f"tmapi/exception/{name}")
         if not isinstance(exception, self.network_errors):

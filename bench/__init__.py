@@ -1,0 +1,1 @@
+"""Benchmarks of tmapi-crawler against the bundled simulator (``python -m bench``)."""

@@ -1,0 +1,169 @@
+"""Benchmark 1: latency-bound fan-out.
+
+One category of 100 pages, 200 ms a call, no cap. The ideal is page 1, then
+ceil(99 / concurrency) rounds of calls. Baseline: a plain Scrapy spider that
+follows ``has_next_page`` one page at a time (bench/baseline_spider.py).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.common import (
+    ROOT,
+    CallLog,
+    Row,
+    Section,
+    check,
+    count_lines,
+    crawl_argv,
+    interleaved,
+    median_of,
+    paired,
+    run_process,
+    span,
+)
+from tmapi_crawler.simulator.process import SimulatorProcess
+
+CAT_ID = 7001
+TARGET = 0.8
+
+
+@dataclass(frozen=True)
+class Params:
+    items: int  # catalog size (page_size 20)
+    latency: float
+    concurrency: int
+    repeat: int
+
+
+SIZES = {
+    "tiny": Params(items=200, latency=0.02, concurrency=8, repeat=1),
+    "quick": Params(items=2000, latency=0.2, concurrency=16, repeat=2),
+    "full": Params(items=2000, latency=0.2, concurrency=16, repeat=5),
+}
+
+
+def ideal_seconds(pages: int, concurrency: int, latency: float) -> float:
+    return (1 + math.ceil((pages - 1) / concurrency)) * latency
+
+
+def run(size: str, workdir: Path, repeat: int | None = None) -> Section:
+    p = SIZES[size]
+    repeat = repeat or p.repeat
+    pages = math.ceil(p.items / 20)
+    ideal = ideal_seconds(pages, p.concurrency, p.latency)
+    sim = SimulatorProcess(
+        request_log=workdir / "fanout-simulator.jsonl",
+        latency=p.latency,
+        size=f"{CAT_ID}={p.items}",
+    ).start()
+    calls = CallLog(sim.request_log)
+
+    def measured(argv: list[str], cwd: Path, output: Path, name: str) -> float:
+        calls.mark()
+        run = run_process(argv, cwd=cwd, log=workdir / f"fanout-{name}.log")
+        answered = calls.since_mark()
+        check(run.returncode == 0, f"{name} exited {run.returncode}", run)
+        check(count_lines(output) == p.items, f"{name} missed items", run)
+        check(len(answered) == pages, f"{name} made {len(answered)} calls", run)
+        return span(answered)
+
+    def crawler(start: int) -> dict[str, float]:
+        output = workdir / "fanout-crawler.jsonl"
+        settings = {
+            "TMAPI_BASE_URL": sim.url,
+            "CONCURRENT_REQUESTS": p.concurrency,
+            "TMAPI_CONCURRENCY_START": start,
+        }
+        argv = crawl_argv(output, {"cat_id": CAT_ID}, settings)
+        seconds = measured(argv, ROOT, output, f"crawler-start{start}")
+        return {"seconds": seconds, "ideal": ideal / seconds}
+
+    def naive() -> dict[str, float]:
+        output = workdir / "fanout-naive.jsonl"
+        argv = [
+            sys.executable, "-m", "scrapy", "runspider",
+            str(ROOT / "bench" / "baseline_spider.py"), "-O", str(output),
+            "-a", f"base_url={sim.url}", "-a", f"cat_id={CAT_ID}",
+            "-a", "follow=next",
+            "-s", f"CONCURRENT_REQUESTS={p.concurrency}",
+            "-s", f"CONCURRENT_REQUESTS_PER_DOMAIN={p.concurrency}",
+            "-s", "FEED_EXPORT_ENCODING=utf-8",
+        ]  # fmt: skip
+        seconds = measured(argv, workdir, output, "naive")
+        return {"seconds": seconds, "ideal": ideal / seconds}
+
+    try:
+        base, default, eager = interleaved(
+            repeat, naive, lambda: crawler(4), lambda: crawler(p.concurrency)
+        )
+    finally:
+        sim.stop()
+
+    section = Section(
+        number=1,
+        title="Latency-bound fan-out",
+        setup=(
+            f"Simulator latency {p.latency * 1000:.0f} ms, no cap; one category of "
+            f"{pages} pages (`--size {CAT_ID}={p.items}`, page_size 20); "
+            f"`CONCURRENT_REQUESTS={p.concurrency}`. Ideal = (1 + ceil({pages - 1}"
+            f" / {p.concurrency})) x {p.latency:g} s = {ideal:.2f} s. Time = first "
+            f"call's arrival to last answer, from the simulator's request log. "
+            f"{repeat} runs each, interleaved."
+        ),
+        baseline=(
+            "A plain `scrapy.Spider` (bench/baseline_spider.py, `-a follow=next`) "
+            "that follows `has_next_page` one page at a time, same concurrency "
+            "settings, token in the query."
+        ),
+        reproduce="python -m bench --only 1",
+    )
+    for label, runs in (
+        ("TMAPI_CONCURRENCY_START=4 (default)", default),
+        (f"TMAPI_CONCURRENCY_START={p.concurrency}", eager),
+    ):
+        ratio = median_of(runs, "ideal")
+        section.rows += [
+            Row(
+                f"crawl time, s - {label}",
+                median_of(runs, "seconds").show(),
+                median_of(base, "seconds").show(),
+                paired(runs, base, "seconds", invert=True).show() + "x faster",
+            ),
+            Row(
+                f"fraction of ideal (ideal / time) - {label}",
+                ratio.show(),
+                median_of(base, "ideal").show(),
+                "-",
+                f"≥ {TARGET}",
+                ratio.median >= TARGET,
+            ),
+        ]
+    section.notes.append(
+        "The crawler's window of calls in flight starts at "
+        "`TMAPI_CONCURRENCY_START` (4) and doubles after each window's worth of "
+        "successes, so with the default the first rounds carry 4 and 8 calls "
+        f"before reaching {p.concurrency}; starting at {p.concurrency} removes "
+        "that ramp (at the cost of more 503s on an account whose limit is low)."
+    )
+    section.notes.append(
+        "Where the time goes (seen in the request log's timeline): with the "
+        "default start, slow start spends about two extra rounds (4, then 8 "
+        "calls) before 16 fly; page 1 pays for opening the first connection; "
+        "answers of one round are processed one after another in the reactor "
+        "(several ms of CPU per page, benchmark 3), which spreads the next round."
+    )
+    section.notes.append(
+        "Fixed while building this benchmark: Scrapy hands a new request to "
+        "the downloader only once it has finished with an answer (callback and "
+        "every item exported), so each call's successor waited for that; both "
+        "starts measured ~0.78. Now the downloader admits twice the window's "
+        "ceiling, the extra requests wait at the call gate, and a place is freed "
+        "as soon as the answer has been read (tmapi_crawler/middlewares.py): "
+        "~0.92 with the window started at 16."
+    )
+    return section

@@ -1,0 +1,188 @@
+"""Benchmark 5: scale-out on one Redis.
+
+1, 2 and 4 ``scrapy crawl category_jobs`` workers share one Redis (issue 5,
+``REDIS_URL``) and crawl the same jobs from the simulator at 200 ms a call.
+Workers are started first and jobs queued once every worker is up, so the
+figure is the crawl's, not the workers' start-up; the crawl is over when the
+simulator has answered every page, then the workers are stopped (Ctrl-C).
+Baseline: one worker, in the same invocation.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.common import (
+    BENCH_TOKEN,
+    ROOT,
+    CallLog,
+    Row,
+    Section,
+    check,
+    count_lines,
+    interleaved,
+    median_of,
+    ok_pages,
+    paired,
+    span,
+)
+from bench.redis_server import RedisServer
+from tmapi_crawler.simulator.process import SimulatorProcess
+
+FIRST_CAT = 6001
+TARGET = 3.2
+READY = "Spider opened"
+
+
+@dataclass(frozen=True)
+class Params:
+    categories: int
+    items_per_cat: int
+    latency: float
+    concurrency: int  # per worker
+    workers: tuple[int, ...]
+    repeat: int
+
+
+SIZES = {
+    "tiny": Params(2, 100, 0.02, 2, (1, 2), 1),
+    "quick": Params(8, 1000, 0.2, 4, (1, 2, 4), 1),
+    "full": Params(8, 1000, 0.2, 4, (1, 2, 4), 3),
+}
+
+
+def start_workers(
+    count: int, sim_url: str, redis_url: str, p: Params, workdir: Path
+) -> list[tuple[subprocess.Popen[bytes], Path, Path]]:
+    workers = []
+    for number in range(count):
+        output = workdir / f"worker-{number}.jsonl"
+        log = workdir / f"worker-{number}.log"
+        argv = [
+            sys.executable, "-m", "scrapy", "crawl", "category_jobs",
+            "-O", str(output),
+            "-s", f"TMAPI_BASE_URL={sim_url}",
+            "-s", f"CONCURRENT_REQUESTS={p.concurrency}",
+            "-s", f"TMAPI_CONCURRENCY_START={p.concurrency}",
+            "-s", "TMAPI_DAEMON=True",
+        ]  # fmt: skip
+        env = {**os.environ, "TMAPI_TOKEN": BENCH_TOKEN, "REDIS_URL": redis_url}
+        with log.open("wb") as sink:
+            process = subprocess.Popen(
+                argv, cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT
+            )
+        workers.append((process, log, output))
+    return workers
+
+
+def wait_until(condition: object, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"benchmark run invalid: {what}")
+        time.sleep(0.05)
+
+
+def run(size: str, workdir: Path, repeat: int | None = None) -> Section:
+    p = SIZES[size]
+    repeat = repeat or p.repeat
+    cat_ids = [FIRST_CAT + n for n in range(p.categories)]
+    pages = p.categories * -(-p.items_per_cat // 20)
+    section = Section(
+        number=5,
+        title="Scale-out on one Redis",
+        setup=(
+            f"{p.categories} categories of {p.items_per_cat} items ({pages} pages), "
+            f"one job each (`tmapi-enqueue`), simulator latency "
+            f"{p.latency * 1000:.0f} ms, no cap; each worker "
+            f"`CONCURRENT_REQUESTS={p.concurrency}` (and starts its window there), "
+            "`TMAPI_DAEMON=True`. Throughput = distinct pages answered / span of "
+            "the calls in the simulator's log. Workers are up before the jobs are "
+            f"queued. {repeat} runs of each worker count, interleaved."
+        ),
+        baseline="One worker, same settings, same invocation.",
+        reproduce="python -m bench --only 5",
+    )
+    if importlib.util.find_spec("tmapi_crawler.distributed") is None:
+        section.pending = "distributed crawl (issue 5, branch `redis`) not on main yet"
+        return section
+    sim = SimulatorProcess(
+        request_log=workdir / "scaleout-simulator.jsonl",
+        latency=p.latency,
+        size=[f"{c}={p.items_per_cat}" for c in cat_ids],
+    ).start()
+    calls = CallLog(sim.request_log)
+
+    def crawl(count: int) -> dict[str, float]:
+        rundir = workdir / f"run-{count}-{time.monotonic_ns()}"
+        rundir.mkdir()
+        with RedisServer() as server:
+            workers = start_workers(count, sim.url, server.url, p, rundir)
+            try:
+                wait_until(
+                    lambda: all(
+                        READY in log.read_text("utf-8", "replace")
+                        for _, log, _ in workers
+                    ),
+                    120,
+                    "workers did not start",
+                )
+                calls.mark()
+                jobs = [json.dumps({"cat_id": c}) for c in cat_ids]
+                enqueue = [
+                    sys.executable, "-m", "tmapi_crawler.enqueue",
+                    "--redis-url", server.url, *jobs,
+                ]  # fmt: skip
+                subprocess.run(enqueue, cwd=ROOT, check=True, capture_output=True)
+                wait_until(
+                    lambda: ok_pages(calls.since_mark()) >= pages,
+                    600,
+                    f"{count} workers did not finish the crawl",
+                )
+                answered = calls.since_mark()
+            finally:
+                for process, _, _ in workers:
+                    process.send_signal(signal.SIGINT)
+                for process, _, _ in workers:
+                    try:
+                        process.wait(timeout=60)
+                    except subprocess.TimeoutExpired:
+                        process.kill()
+                        process.wait()
+        items = sum(count_lines(output) for _, _, output in workers)
+        check(items == p.categories * p.items_per_cat, f"{count} workers lost items")
+        check(len(answered) == pages, f"{count} workers made {len(answered)} calls")
+        return {"pages/s": ok_pages(answered) / span(answered)}
+
+    try:
+        results = interleaved(repeat, *(lambda n=n: crawl(n) for n in p.workers))
+    finally:
+        sim.stop()
+    one = results[0]
+    for count, runs in zip(p.workers, results, strict=True):
+        ratio = paired(runs, one, "pages/s")
+        row = Row(
+            f"{count} worker{'s' if count > 1 else ''}, pages/s",
+            median_of(runs, "pages/s").show(),
+            median_of(one, "pages/s").show(),
+            ratio.show() + "x",
+        )
+        if count == max(p.workers) and count > 1:
+            row.target, row.met = f"≥ {TARGET}x one worker", ratio.median >= TARGET
+        section.rows.append(row)
+    ideal = p.concurrency / p.latency
+    section.notes.append(
+        f"One worker can at best do {p.concurrency} calls per {p.latency:g} s = "
+        f"{ideal:g} pages/s. Per-worker concurrency is kept low so that 4 "
+        "workers, the simulator and Redis fit on this machine's 2 cores: the "
+        "figure measures the cost of sharing one queue, not of more CPUs."
+    )
+    return section

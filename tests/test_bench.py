@@ -1,0 +1,63 @@
+"""Each benchmark runs at a tiny size: the harness works, its runs are valid.
+
+No timing is asserted here (that is what ``make bench`` is for). A benchmark
+raises when one of its measured runs did not do its job (exit code, items
+delivered, calls made), so these tests fail if a benchmark measures a broken
+crawl or cannot run at all.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+import pytest
+
+from bench import capped, cpu, fanout, memory, scaleout
+from bench.report import render
+
+pytestmark = pytest.mark.timeout(240)
+
+NUMBER = re.compile(r"-?[\d,]+(\.\d+)?")
+
+
+def assert_measured(section) -> None:
+    assert section.rows, section
+    for row in section.rows:
+        assert NUMBER.match(row.figure), row
+        assert NUMBER.match(row.baseline), row
+    text = render([section], "tiny", datetime.now(UTC), 1.0)
+    assert f"## {section.number}. {section.title}" in text
+    assert "| Scrapy |" in text
+
+
+def test_fanout_benchmark_runs(tmp_path):
+    section = fanout.run("tiny", tmp_path)
+    assert_measured(section)
+    assert [row.met for row in section.rows if row.target != "-"] != []
+
+
+def test_capped_benchmark_runs(tmp_path):
+    section = capped.run("tiny", tmp_path)
+    assert_measured(section)
+    lost = next(row for row in section.rows if row.measure.startswith("pages lost"))
+    assert lost.figure == "0"  # the crawler delivers every page under the cap
+
+
+def test_cpu_benchmark_runs(tmp_path):
+    assert_measured(cpu.run("tiny", tmp_path))
+
+
+def test_memory_benchmark_runs(tmp_path):
+    section = memory.run("tiny", tmp_path)
+    assert_measured(section)
+    if section.pending:
+        assert "issue 4" in section.pending
+
+
+def test_scaleout_benchmark_runs(tmp_path):
+    section = scaleout.run("tiny", tmp_path)
+    if section.pending:
+        assert "issue 5" in section.pending
+    else:
+        assert_measured(section)

@@ -164,6 +164,7 @@ def run(size: str, workdir: Path, repeat: int | None = None) -> Section:
         "starts measured ~0.78. Now the downloader admits twice the window's "
         "ceiling, the extra requests wait at the call gate, and a place is freed "
         "as soon as the answer has been read (tmapi_crawler/middlewares.py): "
-        "~0.92 with the window started at 16."
+        "~0.92 with the window started at 16, measured before the item pipelines "
+        "(issue 4) landed; with them each page costs ~3x the CPU (benchmark 3)."
     )
     return section

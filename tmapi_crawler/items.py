@@ -93,7 +93,10 @@ def parse_price(value: object) -> Decimal | None:
         raise _error("negative", "a price cannot be negative")
     exponent = price.as_tuple().exponent
     if isinstance(exponent, int) and exponent > 0:  # "1E+2" -> 100
-        price = price.quantize(Decimal(1))
+        try:
+            price = price.quantize(Decimal(1))
+        except InvalidOperation:  # more digits than any price (1e28)
+            raise _error("range", "a price cannot be that large") from None
     return price
 
 

@@ -100,6 +100,8 @@ class CrawlProgressDisplay:
         if self.live:
             self.live.update(self.figures())
             self.live.stop()
+        else:  # the last figures, even for a crawl shorter than one interval
+            logger.info("Progress: %s", self.figures().progress_line())
 
 
 class TerminalProgress:

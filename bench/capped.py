@@ -8,15 +8,14 @@ plain Scrapy spider with the same fan-out and Scrapy's own RetryMiddleware
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from bench.common import (
-    ROOT,
     CallLog,
     Row,
     Section,
+    baseline_argv,
     check,
     count_lines,
     crawl_argv,
@@ -91,15 +90,7 @@ def run(size: str, workdir: Path, repeat: int | None = None) -> Section:
 
     def plain() -> dict[str, float]:
         output = workdir / "capped-plain.jsonl"
-        argv = [
-            sys.executable, "-m", "scrapy", "runspider",
-            str(ROOT / "bench" / "baseline_spider.py"), "-O", str(output),
-            "-a", f"base_url={sim.url}", "-a", f"cat_id={cat_ids}",
-            "-a", "follow=all",
-            "-s", f"CONCURRENT_REQUESTS={p.concurrency}",
-            "-s", f"CONCURRENT_REQUESTS_PER_DOMAIN={p.concurrency}",
-            "-s", "FEED_EXPORT_ENCODING=utf-8",
-        ]  # fmt: skip
+        argv = baseline_argv(output, sim.url, cat_ids, "all", p.concurrency)
         calls.mark()
         run = run_process(argv, cwd=workdir, log=workdir / "capped-plain.log")
         check(run.returncode == 0, f"plain spider exited {run.returncode}", run)

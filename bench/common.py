@@ -99,6 +99,22 @@ def crawl_argv(
     return argv
 
 
+def baseline_argv(
+    output: Path, base_url: str, cat_ids: object, follow: str, concurrency: int
+) -> list[str]:
+    """``scrapy runspider`` of bench/baseline_spider.py: the plain spider a user
+    would write, ``follow=next`` (has_next_page only) or ``follow=all``."""
+    return [
+        sys.executable, "-m", "scrapy", "runspider",
+        str(ROOT / "bench" / "baseline_spider.py"), "-O", str(output),
+        "-a", f"base_url={base_url}", "-a", f"cat_id={cat_ids}",
+        "-a", f"follow={follow}",
+        "-s", f"CONCURRENT_REQUESTS={concurrency}",
+        "-s", f"CONCURRENT_REQUESTS_PER_DOMAIN={concurrency}",
+        "-s", "FEED_EXPORT_ENCODING=utf-8",
+    ]  # fmt: skip
+
+
 def count_lines(path: Path) -> int:
     if not path.exists():
         return 0

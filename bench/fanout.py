@@ -8,7 +8,6 @@ follows ``has_next_page`` one page at a time (bench/baseline_spider.py).
 from __future__ import annotations
 
 import math
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from bench.common import (
     CallLog,
     Row,
     Section,
+    baseline_argv,
     check,
     count_lines,
     crawl_argv,
@@ -85,15 +85,7 @@ def run(size: str, workdir: Path, repeat: int | None = None) -> Section:
 
     def naive() -> dict[str, float]:
         output = workdir / "fanout-naive.jsonl"
-        argv = [
-            sys.executable, "-m", "scrapy", "runspider",
-            str(ROOT / "bench" / "baseline_spider.py"), "-O", str(output),
-            "-a", f"base_url={sim.url}", "-a", f"cat_id={CAT_ID}",
-            "-a", "follow=next",
-            "-s", f"CONCURRENT_REQUESTS={p.concurrency}",
-            "-s", f"CONCURRENT_REQUESTS_PER_DOMAIN={p.concurrency}",
-            "-s", "FEED_EXPORT_ENCODING=utf-8",
-        ]  # fmt: skip
+        argv = baseline_argv(output, sim.url, CAT_ID, "next", p.concurrency)
         seconds = measured(argv, workdir, output, "naive")
         return {"seconds": seconds, "ideal": ideal / seconds}
 

@@ -66,10 +66,14 @@ def run(size: str, workdir: Path, repeat: int | None = None) -> Section:
 
     def figures(answered: list[dict], delivered: int) -> dict[str, float]:
         throughput = ok_pages(answered) / span(answered)
+        start = min(c["t"] for c in answered)
+        early = sum(c["status"] == 503 and c["t"] < start + 1 for c in answered)
         return {
             "pages/s": throughput,
             "limit": throughput / limit,
             "503": share(answered, 503),
+            "503 early": early,
+            "503 later": sum(c["status"] == 503 for c in answered) - early,
             "calls": len(answered),
             "lost": pages - delivered,
         }
@@ -157,14 +161,15 @@ def run(size: str, workdir: Path, repeat: int | None = None) -> Section:
             median_of(base, "lost").show(),
         ),
     ]
+    early, later = median_of(ours, "503 early"), median_of(ours, "503 later")
     section.notes.append(
-        "Where the limit is lost (seen in the request log): slow start doubles "
-        "the window from 4 to 8 once, costing a burst of 503s in the first "
-        "second; then the window tries one call more after every "
-        "`TMAPI_CONCURRENCY_PROBE_AFTER` (32) successes, each try costing one or "
-        "two 503s (~3% of calls); a page answered 503 is retried after the "
-        "backoff (`TMAPI_BACKOFF_BASE` 1 s with jitter), so the crawl's last "
-        "pages wait about a second at the end. The gaps between an answer and "
-        "the next call are the CPU per page of benchmark 3."
+        "Where the 503s come from (the request log): slow start doubles the "
+        f"window from 4 to 8 once, a burst of {early.show()} 503s in the first "
+        "second; after that the window probes one call more after "
+        "`TMAPI_CONCURRENCY_PROBE_AFTER` (32) successes, and each probe that "
+        "meets the limit doubles the successes before the next (32, 64, 128, "
+        f"...): {later.show()} 503s in the rest of the crawl. A page answered "
+        "503 is retried after the backoff (`TMAPI_BACKOFF_BASE` 1 s with "
+        "jitter), so the crawl's last pages may wait about a second at the end."
     )
     return section

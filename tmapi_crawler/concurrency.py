@@ -6,7 +6,10 @@ calls succeed (slow start); a 503 for a call sent while *n* calls were in
 flight proves the limit is below *n*, so the window drops to *n - 1* at once
 (503s for calls sent before that cut say nothing new and are ignored); then
 it probes one call higher only after a run of successes, so a crawl settles
-at the account's limit and spends few calls on 503s. Never above the ceiling
+at the account's limit and spends few calls on 503s. Each probe that fails
+doubles the run of successes before the next one (up to
+:data:`MAX_PROBE_AFTER`): a limit that has held is tried ever more rarely,
+since every probe that meets it is a paid 503. Never above the ceiling
 (``CONCURRENT_REQUESTS`` or ``TMAPI_MAX_CONCURRENCY``). :class:`CallGate`
 holds calls back to the window's size. Free of Scrapy.
 """
@@ -16,6 +19,8 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from dataclasses import dataclass, field
+
+MAX_PROBE_AFTER = 1024  # successes: the longest wait between two probes
 
 
 @dataclass
@@ -28,18 +33,27 @@ class ConcurrencyWindow:
     slow_start: bool = field(init=False, default=True)
     last_cut: float = field(init=False, default=float("-inf"))
     successes: int = field(init=False, default=0)
+    wait: int = field(init=False)  # successes before the next probe
+    probing: bool = field(init=False, default=False)  # the size is a probe's
 
     def __post_init__(self) -> None:
         self.ceiling = max(self.floor, self.ceiling)
         self.size = max(self.floor, min(self.start, self.ceiling))
+        self.wait = self.probe_after
 
     def on_success(self, sent_at: float) -> None:
         """A call sent at *sent_at* came back without a 503."""
         if sent_at < self.last_cut or self.size >= self.ceiling:
             return
         self.successes += 1
-        threshold = self.size if self.slow_start else self.probe_after
+        if self.slow_start:
+            threshold = self.size
+        else:  # a probe holds after probe_after successes; then try higher soon
+            threshold = self.probe_after if self.probing else self.wait
         if self.successes >= threshold:
+            if self.probing:  # the probed size held: the limit may be higher
+                self.wait = self.probe_after
+            self.probing = not self.slow_start
             self.size = min(
                 self.ceiling, self.size * 2 if self.slow_start else self.size + 1
             )
@@ -51,6 +65,9 @@ class ConcurrencyWindow:
 
         if sent_at < self.last_cut:  # sent before the last cut: nothing new
             return
+        if self.probing:  # the probe met the limit: probe again later
+            self.wait = min(MAX_PROBE_AFTER, self.wait * 2)
+            self.probing = False
         self.slow_start = False
         self.successes = 0
         self.last_cut = now

@@ -83,7 +83,14 @@ class RedisScheduler:
         self.poll_interval = settings.getfloat("TMAPI_POLL_INTERVAL", 0.1)
         self.idle_close = settings.getfloat("TMAPI_IDLE_CLOSE", 10)
         self.daemon = settings.getbool("TMAPI_DAEMON")
-        self.slots = settings.getint("CONCURRENT_REQUESTS", 16)
+        # Requests this worker holds: as many as calls may fly, and as many
+        # again waiting at the call gate, so a call's successor is at hand the
+        # moment it ends, not once its items are written (as in one process:
+        # tmapi_crawler/middlewares.py; BENCHMARKS.md, benchmark 5).
+        calls = settings.getint("TMAPI_MAX_CONCURRENCY") or settings.getint(
+            "CONCURRENT_REQUESTS", 16
+        )
+        self.slots = 2 * calls
         self.df = build_from_crawler(load_object(settings["DUPEFILTER_CLASS"]), crawler)
         self.queue: LeasedQueue | None = None
         self.spider: Spider | None = None

@@ -5,7 +5,8 @@ Run with ``scrapy runspider`` outside the project (Scrapy's defaults plus the
 documents. ``-a follow=next`` follows ``has_next_page`` one page at a time (the
 usual tutorial spider); ``-a follow=all`` schedules every page once page 1
 gives ``total_count`` (the same fan-out as the crawler, minus its error
-contract: Scrapy's own RetryMiddleware is all it has).
+contract: Scrapy's own RetryMiddleware is all it has). ``-a items=none``
+parses each answer and yields no item: what Scrapy's request path costs alone.
 """
 
 from __future__ import annotations
@@ -32,12 +33,14 @@ class BaselineSpider(scrapy.Spider):
         cat_id: str,
         follow: str = "next",
         page_size: str = "20",
+        items: str = "all",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.base_url = base_url.rstrip("/")
         self.cat_ids = [int(c) for c in cat_id.split(",")]
         self.follow = follow
+        self.yield_items = items != "none"
         self.page_size = int(page_size)
         self.token = os.environ["TMAPI_TOKEN"]
 
@@ -67,6 +70,8 @@ class BaselineSpider(scrapy.Spider):
             last = math.ceil(data["total_count"] / data["page_size"])
             for number in range(2, last + 1):
                 yield self.page_request(cat_id, number)
+        if not self.yield_items:
+            return
         context = {
             "cat_id": cat_id,
             "language": "en",

@@ -100,10 +100,16 @@ def crawl_argv(
 
 
 def baseline_argv(
-    output: Path, base_url: str, cat_ids: object, follow: str, concurrency: int
+    output: Path,
+    base_url: str,
+    cat_ids: object,
+    follow: str,
+    concurrency: int,
+    *extra: str,
 ) -> list[str]:
     """``scrapy runspider`` of bench/baseline_spider.py: the plain spider a user
-    would write, ``follow=next`` (has_next_page only) or ``follow=all``."""
+    would write, ``follow=next`` (has_next_page only) or ``follow=all``; *extra*
+    are more ``-a``/``-s`` options."""
     return [
         sys.executable, "-m", "scrapy", "runspider",
         str(ROOT / "bench" / "baseline_spider.py"), "-O", str(output),
@@ -112,6 +118,7 @@ def baseline_argv(
         "-s", f"CONCURRENT_REQUESTS={concurrency}",
         "-s", f"CONCURRENT_REQUESTS_PER_DOMAIN={concurrency}",
         "-s", "FEED_EXPORT_ENCODING=utf-8",
+        *extra,
     ]  # fmt: skip
 
 

@@ -143,11 +143,11 @@ def run(size: str, workdir: Path, repeat: int | None = None) -> Section:
         "that ramp (at the cost of more 503s on an account whose limit is low)."
     )
     section.notes.append(
-        "Where the time goes (seen in the request log's timeline): with the "
-        "default start, slow start spends about two extra rounds (4, then 8 "
-        "calls) before 16 fly; page 1 pays for opening the first connection; "
-        "answers of one round are processed one after another in the reactor "
-        "(several ms of CPU per page, benchmark 3), which spreads the next round."
+        "Where the time goes (the request log's timeline): with the default "
+        "start, slow start spends about one round more than the ideal (4, then "
+        "8 calls) before 16 fly; page 1 pays for opening the first connection; "
+        "the answers of one round are processed one after another in one "
+        "thread (the CPU per page of benchmark 3), which spreads the next round."
     )
     section.notes.append(
         "Fixed while building this benchmark: Scrapy hands a new request to "
@@ -155,8 +155,9 @@ def run(size: str, workdir: Path, repeat: int | None = None) -> Section:
         "every item exported), so each call's successor waited for that; both "
         "starts measured ~0.78. Now the downloader admits twice the window's "
         "ceiling, the extra requests wait at the call gate, and a place is freed "
-        "as soon as the answer has been read (tmapi_crawler/middlewares.py): "
-        "~0.92 with the window started at 16, measured before the item pipelines "
-        "(issue 4) landed; with them each page costs ~3x the CPU (benchmark 3)."
+        "as soon as the answer has been read (tmapi_crawler/middlewares.py). "
+        "With the item pipelines the default start fell to 0.48 (2026-11-27, a "
+        "loaded machine); cutting the CPU per page about 2.5x (benchmark 3) "
+        "brought it back above 0.8."
     )
     return section

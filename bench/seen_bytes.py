@@ -15,6 +15,8 @@ import random
 import sys
 from typing import Any
 
+from tmapi_crawler.dedupe import MemorySeenSet
+
 LOW, SPAN = 500_000_000_000, 500_000_000_000
 
 
@@ -30,13 +32,7 @@ def resident_bytes() -> int:
 
 
 def make(kind: str) -> Any:
-    if kind == "set":
-        return set()
-    from tmapi_crawler.dedupe import (
-        MemorySeenSet,  # issue 4: on main once `items` lands
-    )
-
-    return MemorySeenSet()
+    return set() if kind == "set" else MemorySeenSet()
 
 
 def main() -> None:

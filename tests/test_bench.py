@@ -51,13 +51,9 @@ def test_cpu_benchmark_runs(tmp_path):
 def test_memory_benchmark_runs(tmp_path):
     section = memory.run("tiny", tmp_path)
     assert_measured(section)
-    if section.pending:
-        assert "issue 4" in section.pending
+    judged = [row for row in section.rows if row.met is not None]
+    assert any("peak RSS" in row.measure and "growth" in row.measure for row in judged)
 
 
 def test_scaleout_benchmark_runs(tmp_path):
-    section = scaleout.run("tiny", tmp_path)
-    if section.pending:
-        assert "issue 5" in section.pending
-    else:
-        assert_measured(section)
+    assert_measured(scaleout.run("tiny", tmp_path))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 import re
+import tracemalloc
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -13,7 +14,12 @@ from scrapy.exceptions import DropItem
 from scrapy.utils.test import get_crawler
 
 from tests.servers import free_port
-from tmapi_crawler.dedupe import MemorySeenSet, RedisSeenSet, redis_buckets
+from tmapi_crawler.dedupe import (
+    DistinctIds,
+    MemorySeenSet,
+    RedisSeenSet,
+    redis_buckets,
+)
 from tmapi_crawler.items import ProductItem
 from tmapi_crawler.pipelines import DedupePipeline
 from tmapi_crawler.simulator.catalog import SAMPLE_RESPONSE, Catalog
@@ -47,6 +53,42 @@ def test_memory_seen_set_takes_ids_too_large_for_its_buckets():
     assert all(seen.add(i) for i in huge)
     assert not any(seen.add(i) for i in huge)
     assert len(seen) == 4
+
+
+def test_a_small_seen_set_keeps_whole_ids_in_its_few_buckets():
+    seen = MemorySeenSet(buckets=61, member_bytes=8)
+    ids = [*some_ids(5000), 2**60 + 1, 1]
+    assert all(seen.add(i) for i in ids)
+    assert not any(seen.add(i) for i in ids)
+    assert len(seen) == len(ids) and all(i in seen for i in ids)
+    assert not seen._overflow  # 8-byte members: every id fits
+
+
+def test_distinct_ids_count_an_id_once_however_the_api_wrote_it():
+    distinct = DistinctIds()
+    distinct.update([991188728585, "991188728585", " 991188728585 ", 5])
+    distinct.update([None, "abc", None, True, "abc"])  # broken ids, as text
+    assert len(distinct) == 5  # two ids, and None, "abc", True
+    distinct.update(some_ids(3000))
+    assert len(distinct) == 3005
+
+
+def test_distinct_ids_are_compact():
+    """The coverage report counts every category's distinct ids: a few KB per
+    category and 8 bytes per id, where a set of the ids as text cost ~100."""
+    ids = some_ids(100_000)
+    tracemalloc.start()
+    distinct = DistinctIds()
+    distinct.update(ids)
+    compact, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    tracemalloc.start()
+    as_text = {str(i) for i in ids}
+    plain, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert len(distinct) == len(as_text) == 100_000
+    assert compact / len(ids) < 12
+    assert plain / compact > 8
 
 
 def test_redis_seen_set_is_shared_and_stored_as_intsets(redis_server):
@@ -205,3 +247,23 @@ def test_workers_running_at_once_share_the_seen_set(simulator, crawl, redis_serv
     ids = [i["item_id"] for run in runs for i in run.items]
     assert len(ids) == len(set(ids)) == 60
     assert Redis.from_url(redis_server.url).keys("*") == []  # the last one cleared
+
+
+def test_coverage_counts_the_repeats_the_dedupe_drops_category_by_category(
+    simulator, crawl
+):
+    """Pages repeat items of the page before (within a category); categories
+    finish one after another and let their ids go, and the coverage still
+    counts every repeat the item dedupe drops."""
+    sizes = {61: 900, 62: 450, 63: 1000, 64: 30}
+    sim = simulator(size=[f"{c}={n}" for c, n in sizes.items()], repeat_rate=0.5)
+    result = crawl(
+        sim.url, {"cat_id": ",".join(map(str, sizes))}, {"CONCURRENT_REQUESTS": 4}
+    )
+    assert result.returncode == 0, result.log[-3000:]
+    assert len(result.items) == len({i["item_id"] for i in result.items}) == 2380
+    served = sum(c["items"] for c in sim.calls())
+    duplicates = stat(result.log, "tmapi/items/duplicate")
+    assert duplicates == served - 2380 > 0
+    assert stat(result.log, "tmapi/coverage/duplicates") == duplicates
+    assert stat(result.log, "tmapi/coverage/distinct") == 2380

@@ -17,6 +17,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from scrapy.exceptions import DropItem
+from scrapy.exporters import JsonLinesItemExporter
 from scrapy.utils.test import get_crawler
 
 from tmapi_crawler import api
@@ -145,6 +146,23 @@ def test_bytes_that_are_not_utf8_in_a_title_keep_the_page_and_are_reported():
     assert [item["item_id"] for item in page.items] == [1, 2]
     assert page.items[0]["title"] == "A\ufffd\ufffdB"
     assert any("UTF-8" in problem for problem in page.problems)
+
+
+def test_a_lone_surrogate_escape_is_replaced_so_the_item_can_be_written():
+    """``"\\ud800"`` is valid JSON but decodes to a character no UTF-8 file
+    can hold: the item would be lost at export. It becomes U+FFFD, reported
+    once; a pair (an emoji) is left as it is."""
+    body = sample([{**SAMPLE_ITEM, "item_id": 1, "title": "A\ud800B \U0001f600"}])
+    assert b"\\ud800" in body and b"\\ud83d\\ude00" in body
+    page = api.parse_page(body)
+    assert page.items[0]["title"] == "A\ufffdB \U0001f600"
+    assert any("surrogate" in problem for problem in page.problems)
+    item = ValidationPipeline.from_crawler(get_crawler(CategorySpider)).process_item(
+        page.items[0]
+    )
+    feed = io.BytesIO()
+    LineFlushingJsonLinesExporter(feed, encoding="utf-8").export_item(item)
+    assert json.loads(feed.getvalue())["title"] == "A\ufffdB \U0001f600"
 
 
 def test_an_empty_items_list_that_says_more_follow_is_reported():
@@ -308,3 +326,37 @@ def test_any_item_is_delivered_or_dropped_and_counted(fields, base):
     assert (
         stats.get("tmapi/items/invalid", 0) + stats.get("tmapi/items/duplicate", 0) >= 1
     )
+
+
+@given(
+    fields=st.dictionaries(
+        st.sampled_from(ITEM_FIELDS) | st.text(max_size=8), json_values, max_size=12
+    ),
+    encoding=st.sampled_from(["utf-8", None]),
+)
+def test_a_typed_item_is_written_as_scrapys_own_exporter_writes_it(fields, encoding):
+    """The JSON Lines exporter encodes typed items with pydantic, not Scrapy's
+    generic path: for any item that validates, the line holds the same JSON
+    (the same keys in the same order, the same values), or both fail. One
+    difference, on purpose: a number JSON cannot hold (an API value of 1e999,
+    kept in an extra field) is null, where Scrapy writes Infinity, which JSON
+    readers refuse."""
+    validation = ValidationPipeline.from_crawler(get_crawler(CategorySpider))
+    try:
+        item = validation.process_item({**SAMPLE_ITEM, **fields})
+    except DropItem:
+        return
+
+    def line(exporter_class: type) -> Any:
+        feed = io.BytesIO()
+        try:
+            exporter_class(feed, encoding=encoding).export_item(item)
+        except (TypeError, ValueError) as error:  # UnicodeEncodeError among them
+            return type(error).__mro__[-2]
+        raw = feed.getvalue()
+        assert raw.endswith(b"\n") and raw.count(b"\n") == 1
+        if encoding is None:
+            assert raw.isascii()
+        return json.loads(raw, object_pairs_hook=list, parse_constant=lambda _: None)
+
+    assert line(LineFlushingJsonLinesExporter) == line(JsonLinesItemExporter)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tmapi_crawler.api import CategoryQuery, Page
-from tmapi_crawler.pagination import CategoryProgress, pages_to_follow
+from tmapi_crawler.pagination import CategoryProgress, PageSet, pages_to_follow
 
 
 def page(
@@ -53,3 +55,19 @@ def test_an_empty_page_that_says_more_follow_ends_the_walk():
     assert pages_to_follow(3, 3, page(3, 45, True, items=20)) == range(4, 5)
     # page 1 still plans what total_count promises, at least page 2
     assert pages_to_follow(1, 1, page(1, 0, True, items=0)) == range(2, 3)
+
+
+def test_a_page_set_holds_each_page_once_in_a_few_bytes():
+    import sys
+
+    pages = PageSet([3, 1, 3])
+    for page in (100, 2, 100, 9):
+        pages.add(page)
+    assert len(pages) == 5
+    assert list(pages) == [1, 2, 3, 9, 100]
+    assert 9 in pages and 4 not in pages and 1000 not in pages and -1 not in pages
+    full = PageSet(range(1, 101))
+    assert len(full) == 100 and list(full) == list(range(1, 101))
+    assert sys.getsizeof(full._bits) < 100 < sys.getsizeof(set(range(1, 101))) / 50
+    with pytest.raises(ValueError):
+        pages.add(-1)

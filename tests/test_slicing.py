@@ -178,3 +178,32 @@ def test_coverage_sums_bands_and_says_what_is_missing():
     assert stats["tmapi/coverage/expected"] == 2400
     assert stats["tmapi/coverage/gap_count"] == CAP
     assert "gap: price 9.9..9.91 holds 2000+ items" in "\n".join(report.lines())
+
+
+def test_a_category_lets_its_ids_go_once_every_page_it_asked_for_is_in():
+    from tmapi_crawler.coverage import CategoryCoverage
+
+    entry = CategoryCoverage(5, "category 5 (en)")
+    entry.asked()  # page 1
+    entry.item_ids.update([1, 2, 3])
+    entry.asked(), entry.asked()  # page 1 plans pages 2 and 3
+    entry.settled()  # page 1 done
+    entry.item_ids.update([3, 4])
+    entry.settled()  # page 2
+    assert entry.distinct == 4 and len(entry.item_ids) == 4
+    entry.item_ids.update([5])
+    entry.settled()  # page 3: the last page asked for
+    assert entry.distinct == 5
+    assert len(entry.item_ids) == 0  # let go: the count is final
+
+
+def test_a_category_that_gets_another_workers_pages_keeps_its_ids():
+    from tmapi_crawler.coverage import CategoryCoverage
+
+    entry = CategoryCoverage(5, "category 5 (en)")
+    entry.item_ids.update([1, 2])
+    entry.settled()  # a page this process never asked for
+    entry.asked()
+    entry.item_ids.update([2, 3])
+    entry.settled()
+    assert entry.shared and entry.distinct == 3 and len(entry.item_ids) == 3

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
@@ -262,19 +263,47 @@ def _as_int(value: object) -> int | None:
 REPAIRED_TEXT = "__tmapi_replaced_bytes__"
 
 
+# A JSON escape of half a UTF-16 surrogate pair (\ud800-\udfff): alone, it
+# decodes to a character no UTF-8 file can hold, and the item could not be written.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _without_lone_surrogates(value: Any) -> tuple[Any, int]:
+    """*value* with every lone surrogate replaced by U+FFFD, and how many."""
+    if isinstance(value, str):
+        return _LONE_SURROGATE.subn("\ufffd", value)
+    if isinstance(value, list):
+        pairs = [_without_lone_surrogates(v) for v in value]
+        return [v for v, _ in pairs], sum(n for _, n in pairs)
+    if isinstance(value, dict):
+        found, count = {}, 0
+        for key, item in value.items():
+            key, in_key = _without_lone_surrogates(key)
+            found[key], in_item = _without_lone_surrogates(item)
+            count += in_key + in_item
+        return found, count
+    return value, 0
+
+
 def _decode(body: bytes) -> tuple[Any, int]:
-    """The JSON of *body*, and how many bytes that are not UTF-8 were replaced."""
+    """The JSON of *body*, and how many characters no UTF-8 text can hold
+    (bytes that are not UTF-8, lone surrogates) were replaced by U+FFFD."""
+    replaced = 0
     try:
-        return json.loads(body), 0
-    except UnicodeDecodeError:
-        text = body.decode("utf-8", "replace")
-        replaced = text.count("\ufffd") - body.decode("utf-8", "ignore").count("\ufffd")
         try:
-            return json.loads(text), max(replaced, 1)
-        except (ValueError, RecursionError):
-            return None, 0
+            payload = json.loads(body)
+        except UnicodeDecodeError:
+            text = body.decode("utf-8", "replace")
+            ignored = body.decode("utf-8", "ignore")
+            replaced = max(text.count("\ufffd") - ignored.count("\ufffd"), 1)
+            payload = json.loads(text)
+        if _SURROGATE_ESCAPE.search(body):  # rare: only then walk the answer
+            payload, surrogates = _without_lone_surrogates(payload)
+            replaced += surrogates
     except (ValueError, RecursionError):
         return None, 0
+    return payload, replaced
 
 
 def _message(payload: dict[str, Any]) -> str:
@@ -339,7 +368,9 @@ def page_from_data(
     """
     problems: list[str] = []
     if replaced := data.pop(REPAIRED_TEXT, 0):
-        problems.append(f"{replaced} invalid UTF-8 sequences replaced by U+FFFD")
+        problems.append(
+            f"{replaced} invalid UTF-8 sequences or lone surrogates replaced by U+FFFD"
+        )
 
     def number(name: str, fallback: int | None) -> int | None:
         value = _as_int(data.get(name))

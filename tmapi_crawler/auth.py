@@ -27,6 +27,7 @@ from scrapy.exceptions import NotConfigured
 from scrapy.utils.misc import build_from_crawler, load_object
 
 from tmapi_crawler.api import TOKEN_HEADER, TOKEN_QUERY_FIELD
+from tmapi_crawler.logformatter import would_emit
 
 if TYPE_CHECKING:
     from scrapy import Request
@@ -126,25 +127,11 @@ class TokenDownloadHandler(BaseDownloadHandler):
 
 
 def may_be_emitted(record: logging.LogRecord) -> bool:
-    """Whether some handler would take *record*, as ``Logger.callHandlers``
-    decides. Scrapy logs every item at DEBUG; with ``LOG_LEVEL=INFO`` no handler
-    takes those records, and formatting each item only to look for the token
-    cost ~7% of a crawl's CPU (bench/, benchmark 3). Unsure: True."""
-    if record.name == "root":
-        logger: logging.Logger | None = logging.root
-    else:
-        found = logging.Logger.manager.loggerDict.get(record.name)
-        if not isinstance(found, logging.Logger):
-            return True
-        logger = found
-    has_handlers = False
-    while logger is not None:
-        for handler in logger.handlers:
-            has_handlers = True
-            if record.levelno >= handler.level:
-                return True
-        logger = logger.parent if logger.propagate else None
-    return not has_handlers  # no handler at all: logging's last resort prints it
+    """Whether some handler would take *record*. Scrapy logs every item at
+    DEBUG; with ``LOG_LEVEL=INFO`` no handler takes those records, and
+    formatting each item only to look for the token cost ~7% of a crawl's CPU
+    (bench/, benchmark 3)."""
+    return would_emit(record.name, record.levelno)
 
 
 class TokenRedaction:

@@ -9,6 +9,9 @@ gap: a price band still at the cap that could not be split, or a whole
 category at the cap crawled without ``split=price``.
 
 This is what one process saw; with several workers each reports its share.
+Once every page a category asked for is answered (or failed), its count of
+distinct ids is final and the ids themselves are let go: a crawl of many
+categories holds the ids of the categories under way only.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from tmapi_crawler.dedupe import DistinctIds
 from tmapi_crawler.slicing import Gap
 
 
@@ -29,8 +33,32 @@ class CategoryCoverage:
     gaps: list[Gap] = field(default_factory=list)
     band_items: int = 0  # items delivered by the pages of bands under the cap
     deliveries: int = 0  # every item delivered, probes' page 1 included
-    item_ids: set[str] = field(default_factory=set)
+    item_ids: DistinctIds = field(default_factory=DistinctIds)
     failed_pages: int = 0  # pages (a band's page 1 included) that failed for good
+    open_pages: int = 0  # pages asked for and not yet answered or failed
+    shared: bool = False  # got a page it did not ask for (another worker's)
+    settled_distinct: int = 0  # distinct ids of the pages whose ids were let go
+
+    @property
+    def distinct(self) -> int:
+        return self.settled_distinct + len(self.item_ids)
+
+    def asked(self) -> None:
+        """A page of this category was asked for."""
+        self.open_pages += 1
+
+    def settled(self) -> None:
+        """A page asked for was answered (its ids counted) or failed for good.
+        With none left the distinct count is final: the ids are let go. A page
+        this process did not ask for (a page of another worker or of an
+        earlier run of the job) means more may come: the ids are kept."""
+        if self.open_pages == 0:
+            self.shared = True
+            return
+        self.open_pages -= 1
+        if self.open_pages == 0 and not self.shared:
+            self.settled_distinct += len(self.item_ids)
+            self.item_ids = DistinctIds()
 
     @property
     def expected(self) -> int:
@@ -50,8 +78,8 @@ class CategoryCoverage:
             "split": self.split,
             "expected": self.expected,
             "delivered": self.band_items,
-            "distinct": len(self.item_ids),
-            "duplicates": self.deliveries - len(self.item_ids),
+            "distinct": self.distinct,
+            "duplicates": self.deliveries - self.distinct,
             "gaps": [gap.to_dict() for gap in self.gaps],
             "failed_pages": self.failed_pages,
             "complete": self.complete,
@@ -83,9 +111,9 @@ class CoverageReport:
             "tmapi/coverage/split": sum(e.split for e in entries),
             "tmapi/coverage/expected": sum(e.expected for e in entries),
             "tmapi/coverage/delivered": sum(e.band_items for e in entries),
-            "tmapi/coverage/distinct": sum(len(e.item_ids) for e in entries),
+            "tmapi/coverage/distinct": sum(e.distinct for e in entries),
             "tmapi/coverage/duplicates": sum(
-                e.deliveries - len(e.item_ids) for e in entries
+                e.deliveries - e.distinct for e in entries
             ),
             "tmapi/coverage/gaps": len(gaps),
             "tmapi/coverage/gap_count": sum(gap.count for gap in gaps),
@@ -97,8 +125,8 @@ class CoverageReport:
             state = "complete" if entry.complete else "INCOMPLETE"
             yield (
                 f"{entry.label}: {state}, {entry.band_items} of {entry.expected} "
-                f"items in {len(entry.bands)} band(s), {len(entry.item_ids)} "
-                f"distinct, {entry.deliveries - len(entry.item_ids)} duplicate "
+                f"items in {len(entry.bands)} band(s), {entry.distinct} "
+                f"distinct, {entry.deliveries - entry.distinct} duplicate "
                 f"deliveries, {entry.split} band(s) split, {len(entry.gaps)} gap(s)"
                 + (
                     f", {entry.failed_pages} failed page(s)"

@@ -7,7 +7,11 @@ member is small enough to be stored in 4 bytes.
 - :class:`MemorySeenSet` keeps one sorted ``array('I')`` of members per
   bucket (4 bytes per id; members that do not fit 32 bits go to a small
   overflow set). Looking an id up is a binary search in one bucket of a few
-  hundred entries.
+  dozen entries per million ids. With few buckets (a set per category) the members take
+  8 bytes, so any id fits.
+- :class:`DistinctIds` counts the distinct ids of one category as the API
+  sent them (for the coverage report): integers compactly, anything else as
+  text.
 - :class:`RedisSeenSet` keeps one Redis set per bucket, ``<key>:<bucket>``.
   With a bucket count chosen so that buckets stay under Redis'
   ``set-max-intset-entries`` (512), Redis stores every bucket as an intset:
@@ -20,13 +24,16 @@ from __future__ import annotations
 import math
 from array import array
 from bisect import bisect_left
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from redis import Redis
 
-MEMORY_BUCKETS = 65_521  # a prime: ids that share a pattern still spread out
+MEMORY_BUCKETS = 16_381  # a prime: ids that share a pattern still spread out
+SMALL_BUCKETS = 61  # one category's ids: ~4 KB fixed, then 8 bytes per id
 UINT32_LIMIT = 2**32
+UINT64_LIMIT = 2**64
 REDIS_BUCKET_FILL = 256  # ids per Redis bucket on average; intsets hold up to 512
 DELETE_BATCH = 1000
 
@@ -40,24 +47,28 @@ class SeenSet(Protocol):
 
 
 class MemorySeenSet:
-    """Seen ids of one process: about 4 bytes per id plus ~4 MB of buckets."""
+    """Seen ids of one process: about 4 bytes per id plus ~1.5 MB of buckets
+    (8 bytes per id and a few KB with ``member_bytes=8`` and few buckets)."""
 
-    def __init__(self, buckets: int = MEMORY_BUCKETS) -> None:
+    def __init__(self, buckets: int = MEMORY_BUCKETS, member_bytes: int = 4) -> None:
         self.buckets = buckets
+        self._typecode, self._limit = (
+            ("I", UINT32_LIMIT) if member_bytes == 4 else ("Q", UINT64_LIMIT)
+        )
         self._members: list[array[int] | None] = [None] * buckets
         self._overflow: set[int] = set()
         self._count = 0
 
     def add(self, item_id: int) -> bool:
         bucket, member = item_id % self.buckets, item_id // self.buckets
-        if member >= UINT32_LIMIT or item_id < 0:
+        if member >= self._limit or item_id < 0:
             if item_id in self._overflow:
                 return False
             self._overflow.add(item_id)
         else:
             members = self._members[bucket]
             if members is None:
-                members = self._members[bucket] = array("I")
+                members = self._members[bucket] = array(self._typecode)
             at = bisect_left(members, member)
             if at < len(members) and members[at] == member:
                 return False
@@ -67,7 +78,7 @@ class MemorySeenSet:
 
     def __contains__(self, item_id: int) -> bool:
         bucket, member = item_id % self.buckets, item_id // self.buckets
-        if member >= UINT32_LIMIT or item_id < 0:
+        if member >= self._limit or item_id < 0:
             return item_id in self._overflow
         members = self._members[bucket]
         if members is None:
@@ -77,6 +88,38 @@ class MemorySeenSet:
 
     def __len__(self) -> int:
         return self._count
+
+
+class DistinctIds:
+    """The distinct item ids of one category, as the API sent them: an integer
+    and its string of digits are one id, kept in 8 bytes; other values (a
+    broken id) are kept as text. A ``set`` of the ids as strings cost ~100
+    bytes each, the crawl's largest growth (``BENCHMARKS.md``, benchmark 4)."""
+
+    def __init__(self) -> None:
+        self._ids: MemorySeenSet | None = None  # made by the first id
+        self._other: set[str] = set()
+
+    def add(self, raw: object) -> bool:
+        """Count *raw*; True if it had not been seen in this category."""
+        if isinstance(raw, str) and raw.strip().isdigit():
+            raw = int(raw.strip())
+        if isinstance(raw, int) and not isinstance(raw, bool):
+            if self._ids is None:
+                self._ids = MemorySeenSet(SMALL_BUCKETS, member_bytes=8)
+            return self._ids.add(raw)
+        text = str(raw)
+        if text in self._other:
+            return False
+        self._other.add(text)
+        return True
+
+    def update(self, raws: Iterable[object]) -> None:
+        for raw in raws:
+            self.add(raw)
+
+    def __len__(self) -> int:
+        return (len(self._ids) if self._ids else 0) + len(self._other)
 
 
 def redis_buckets(expected_items: int) -> int:

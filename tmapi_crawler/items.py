@@ -178,6 +178,11 @@ def parse_score(value: object) -> float | None:
     return float(score)
 
 
+# What the API sends: http(s), a plain host name, no white space.
+_PLAIN_URL = re.compile(r"https?://[A-Za-z0-9.-]*[A-Za-z0-9](?::\d+)?(?:[/?#]\S*)?")
+_SPACE = re.compile(r"\s")
+
+
 def parse_url(value: object) -> str:
     """An absolute http(s) URL; ``//host/path`` gets ``https:``."""
     if _blank(value):
@@ -187,13 +192,15 @@ def parse_url(value: object) -> str:
     url = value.strip()
     if url.startswith("//"):
         url = "https:" + url
+    if _PLAIN_URL.fullmatch(url):  # the usual case, without urlsplit's cost
+        return url
     try:
         parts = urlsplit(url)
     except ValueError:
         raise _error("url", "the URL is not well formed") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise _error("url", "the URL must be an absolute http(s) URL")
-    if any(char.isspace() for char in url):
+    if _SPACE.search(url):
         raise _error("url", "the URL contains white space")
     return url
 
@@ -216,9 +223,12 @@ def parse_texts(value: object) -> list[str] | None:
         return None
     if not isinstance(value, list | tuple):
         raise _error("type", "must be a list")
-    if not all(isinstance(v, str | int) and not isinstance(v, bool) for v in value):
-        raise _error("type", "must be a list of strings")
-    return [str(v) for v in value]
+    texts = []
+    for v in value:
+        if isinstance(v, bool) or not isinstance(v, str | int):
+            raise _error("type", "must be a list of strings")
+        texts.append(v if type(v) is str else str(v))
+    return texts
 
 
 ItemId = Annotated[int, BeforeValidator(parse_item_id)]

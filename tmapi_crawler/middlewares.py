@@ -404,5 +404,4 @@ class TMAPIErrorMiddleware:
         meta = request.meta["tmapi"]
         if progress is None or "page" not in meta:
             return None
-        query = api.CategoryQuery.model_validate(meta["query"])
-        return progress.category(query)
+        return progress.for_query(meta["query"])

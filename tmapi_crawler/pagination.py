@@ -11,7 +11,7 @@ no process needs the state of another.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +37,47 @@ def pages_to_follow(
     return range(max(page_no, planned_last) + 1, last + 1)
 
 
+class PageSet:
+    """A set of page numbers as a bitmap: a category's 100 pages in ~100 bytes
+    (a ``set`` of them takes 8 KB; two per category were the crawl's largest
+    growth after the seen ids, BENCHMARKS.md, benchmark 4)."""
+
+    __slots__ = ("_bits", "_count")
+
+    def __init__(self, pages: Iterable[int] = ()) -> None:
+        self._bits = bytearray()
+        self._count = 0
+        for page in pages:
+            self.add(page)
+
+    def add(self, page: int) -> None:
+        if page < 0:
+            raise ValueError(f"not a page number: {page}")
+        byte, bit = divmod(page, 8)
+        if byte >= len(self._bits):
+            self._bits.extend(bytes(byte + 1 - len(self._bits)))
+        if not self._bits[byte] >> bit & 1:
+            self._bits[byte] |= 1 << bit
+            self._count += 1
+
+    def __contains__(self, page: object) -> bool:
+        if not isinstance(page, int) or page < 0:
+            return False
+        byte, bit = divmod(page, 8)
+        return byte < len(self._bits) and bool(self._bits[byte] >> bit & 1)
+
+    def __iter__(self) -> Iterator[int]:
+        for byte, bits in enumerate(self._bits):
+            if bits:
+                yield from (byte * 8 + bit for bit in range(8) if bits >> bit & 1)
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __repr__(self) -> str:
+        return f"PageSet({list(self)})"
+
+
 @dataclass
 class CategoryProgress:
     """One category query in this process: what was planned, done and failed."""
@@ -45,14 +86,14 @@ class CategoryProgress:
     total_count: int | None = None
     planned: int = 1  # the last page scheduled so far
     end: int | None = None  # the first page that said has_next_page false
-    done: set[int] = field(default_factory=set)
+    done: PageSet = field(default_factory=PageSet)
     failed: dict[int, str] = field(default_factory=dict)
     items: int = 0  # items on the pages answered, before the item pipelines
     # Counted by tmapi_crawler.tally: calls sent, calls that repeated a page
     # already sent, items exported, items dropped as duplicates or invalid.
     calls: int = 0
     retries: int = 0
-    sent: set[int] = field(default_factory=set)
+    sent: PageSet = field(default_factory=PageSet)
     delivered: int = 0
     duplicates: int = 0
     invalid: int = 0

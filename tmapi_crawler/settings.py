@@ -48,6 +48,10 @@ COOKIES_ENABLED = False
 TELNETCONSOLE_ENABLED = False
 CONCURRENT_REQUESTS = 16
 CONCURRENT_REQUESTS_PER_DOMAIN = 16
+# Scrapy starts this many item workers for every answer, whatever its size;
+# the item pipelines are synchronous, so 4 is plenty (the default 100 cost
+# ~2 ms of CPU a page: BENCHMARKS.md, benchmark 3).
+CONCURRENT_ITEMS = 4
 DOWNLOAD_DELAY = 0
 DOWNLOAD_TIMEOUT = 60  # the API asks clients to allow 60 s (its 499 advice)
 DOWNLOAD_HANDLERS = {
@@ -60,6 +64,15 @@ DOWNLOADER_MIDDLEWARES = {
     # TMAPI calls are retried by the API's contract, above; nothing else retries.
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
     "tmapi_crawler.budget.CallBudget": 990,  # last: right before the token handler
+}
+# An API, not a web site: no URL too long, no link depth to track, and the
+# spider builds every request's meta afresh (nothing copied to warn about).
+# Every spider middleware is a layer each item passes through (BENCHMARKS.md,
+# benchmark 3). RefererMiddleware stays: the redirect middlewares warn without it.
+SPIDER_MIDDLEWARES = {
+    "scrapy.spidermiddlewares.urllength.UrlLengthMiddleware": None,
+    "scrapy.spidermiddlewares.depth.DepthMiddleware": None,
+    "scrapy.spidermiddlewares.metacopy.MetaCopyDetectionMiddleware": None,
 }
 EXTENSIONS = {
     "tmapi_crawler.auth.TokenRedaction": 0,
@@ -75,6 +88,8 @@ ADDONS = {
     "tmapi_crawler.distributed.DistributedCrawl": 0,
     # whole-line JSON Lines; with JOBDIR, the job journal (see resume.py)
     "tmapi_crawler.resume.ResumableJob": 10,
+    # request fingerprints in ~9 bytes each, unless Redis or you chose a filter
+    "tmapi_crawler.dupefilter.CompactDupeFilterAddon": 20,
 }
 # Scrapy's remote control runs any Python code sent to a local port, token in
 # reach: not for a crawler holding a paid account's key.
@@ -100,6 +115,8 @@ TMAPI_DAEMON = False  # True: workers wait for more requests or jobs for ever
 TMAPI_POLL_INTERVAL = 0.1  # seconds between looks at the shared queue
 
 LOG_LEVEL = "INFO"
+# Scrapy's per-page and per-item DEBUG lines, only built when some handler takes them
+LOG_FORMATTER = "tmapi_crawler.logformatter.QuietLogFormatter"
 
 # --- items: validation, dedupe, exports (tmapi_crawler.items, .pipelines) -----
 ITEM_PIPELINES = {

@@ -44,6 +44,11 @@ DRY_RUN_WITH_JOBDIR = (
     "and the real crawl with it would skip it; run the dry run without JOBDIR"
 )
 NOT_SENT = "tmapi_not_sent"  # meta flag: not sent because the crawl stopped
+# Page 1 of a category (or band) goes after every other page waiting: the
+# categories under way finish before new ones start, so the queue holds the
+# pages of a few categories, not of all (flat memory: BENCHMARKS.md, benchmark
+# 4). Other pages go in page order, so a last page is met before pages past it.
+FIRST_PAGE_PRIORITY = -1_000_000
 
 
 class CrawlRefused(ValueError):
@@ -163,11 +168,12 @@ class CategorySpider(scrapy.Spider):
             meta["band"] = band
         if max_pages is not None:
             meta["max_pages"] = max_pages
+        self.coverage_entry(query, band).asked()
         return scrapy.Request(
             api.page_url(self.base_url, query, page_no),
             callback=self.parse_page,
             errback=self.page_failed,
-            priority=-page_no,
+            priority=FIRST_PAGE_PRIORITY if page_no == 1 else -page_no,
             meta={"tmapi": meta},
         )
 
@@ -197,6 +203,7 @@ class CategorySpider(scrapy.Spider):
         progress = self.progress.category(query)
         progress.planned = max(progress.planned, *followed, page_no, meta["last"])
         if self.arguments.dry_run:  # the plan is known from page 1: stop there
+            self.coverage_entry(query, band).settled()
             return
         for next_no in followed:
             yield self.page_request(
@@ -222,6 +229,7 @@ class CategorySpider(scrapy.Spider):
                 dedupe.forget(ids, query.language)
         for position, item in enumerate(page.items, 1):
             yield {**item, **context, "position": position}
+        self.coverage_entry(query, band).settled()  # after the pages it asked for
 
     def page_failed(self, failure: Failure) -> None:
         """A page that could not be fetched: logged with its category and page."""
@@ -235,14 +243,16 @@ class CategorySpider(scrapy.Spider):
         self.crawler.signals.send_catch_log(
             request_settled, request=request, outcome=outcome
         )
+        meta = request.meta["tmapi"]
+        query = api.CategoryQuery.model_validate(meta["query"])
+        coverage = self.coverage_entry(query, meta.get("band"))
+        coverage.settled()
         if failure.check(PastLastPage):
             return
-        meta = request.meta["tmapi"]
         self.crawler.stats.inc_value("tmapi/pages/failed")
-        query = api.CategoryQuery.model_validate(meta["query"])
         progress = self.progress.category(query)
         progress.failed[meta["page"]] = failure.getErrorMessage()
-        self.coverage_entry(query, meta.get("band")).failed_pages += 1
+        coverage.failed_pages += 1
         self.logger.error(
             "Page %d of %s failed: %s",
             meta["page"],
@@ -263,7 +273,7 @@ class CategorySpider(scrapy.Spider):
         """Count what this page adds to its category's coverage."""
         entry = self.coverage_entry(query, band)
         entry.deliveries += len(page.items)
-        entry.item_ids.update(str(item.get("item_id")) for item in page.items)
+        entry.item_ids.update(item.get("item_id") for item in page.items)
         if isinstance(plan, list):
             entry.split += 1  # its sub-bands count instead
             return

@@ -141,11 +141,17 @@ class CallLog:
         self.offset = self.path.stat().st_size if self.path.exists() else 0
 
     def since_mark(self) -> list[dict[str, Any]]:
+        """The calls logged since the mark; a last line the simulator is still
+        writing (no newline yet: a reader polls while it logs) is left out."""
         if not self.path.exists():
             return []
         with self.path.open("rb") as log:
             log.seek(self.offset)
-            return [json.loads(line) for line in log if line.strip()]
+            return [
+                json.loads(line)
+                for line in log
+                if line.endswith(b"\n") and line.strip()
+            ]
 
 
 def span(calls: list[dict[str, Any]]) -> float:

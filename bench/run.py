@@ -64,23 +64,33 @@ def main(argv: list[str] | None = None) -> None:
     numbers = [int(n) for n in args.only.split(",") if n] or sorted(MODULES)
     started, clock = datetime.now(UTC), time.monotonic()
     sections = []
+    failed: list[str] = []
     with tempfile.TemporaryDirectory(prefix="tmapi-bench-") as tmp:
         for number in numbers:
             workdir = Path(tmp) / str(number)
             workdir.mkdir()
             try:
                 sections.append(run_one(number, args.size, workdir, args.repeat))
-            except Exception as exc:
+            except Exception as exc:  # the others' figures are still written
                 traceback.print_exc()
-                raise SystemExit(f"benchmark {number} failed: {exc}") from exc
-    kept = args.output.with_suffix(".json")
+                failed.append(f"benchmark {number} failed: {exc}")
+    write(sections, args.output, args.size, started, time.monotonic() - clock)
+    if failed:
+        raise SystemExit("\n".join(failed))
+
+
+def write(
+    sections: list[Section], output: Path, size: str, started: datetime, took: float
+) -> None:
+    """BENCHMARKS.md and .json: these sections, the last figures of the others."""
+    kept = output.with_suffix(".json")
     merged = {**load_sections(kept), **{s.number: s for s in sections}}
     ordered = [merged[number] for number in sorted(merged)]
     kept.write_text(
         json.dumps([dataclasses.asdict(s) for s in ordered], indent=1), "utf-8"
     )
-    text = render(ordered, args.size, started, time.monotonic() - clock)
-    args.output.write_text(text, encoding="utf-8")
+    text = render(ordered, size, started, took)
+    output.write_text(text, encoding="utf-8")
     print(text)
 
 

@@ -20,12 +20,13 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from tests.conftest import ROOT, SENTINEL_TOKEN, RedisProcess
+from tests.conftest import ROOT, SENTINEL_TOKEN
+from tests.servers import RedisServer
 from tmapi_crawler.simulator.process import SimulatorProcess
 
 
 def start_workers(
-    count: int, sim: SimulatorProcess, redis: RedisProcess, cats: str, options: dict
+    count: int, sim: SimulatorProcess, redis: RedisServer, cats: str, options: dict
 ) -> list[tuple[subprocess.Popen[bytes], Path]]:
     started = []
     for _ in range(count):
@@ -66,7 +67,7 @@ def main() -> None:
     cats = ",".join(map(str, sizes))
     for kill in (False, True):
         with tempfile.TemporaryDirectory() as directory:
-            redis = RedisProcess(Path(directory)).start()
+            redis = RedisServer(Path(directory) / "redis.log").start()
             sim = SimulatorProcess(
                 size=[f"{c}={n}" for c, n in sizes.items()], latency=args.latency
             ).start()

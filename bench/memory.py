@@ -32,8 +32,8 @@ from bench.common import (
     crawl_argv,
     run_process,
 )
-from bench.redis_server import RedisServer
 from bench.seen_bytes import random_ids
+from tests.servers import RedisServer
 from tmapi_crawler.dedupe import RedisSeenSet
 from tmapi_crawler.simulator.process import SimulatorProcess
 
@@ -67,11 +67,11 @@ def process_bytes(kind: str, count: int, workdir: Path) -> float:
 
 
 def redis_bytes(
-    ids: list[int], fill: Callable[[redis.Redis, list[int]], None]
+    ids: list[int], fill: Callable[[redis.Redis, list[int]], None], workdir: Path
 ) -> float:
     """Bytes per id in a fresh Redis after *fill* stored the ids."""
-    with RedisServer() as server:
-        client = redis.Redis(port=server.port)
+    with RedisServer(workdir / "redis.log") as server:
+        client = server.client()
         before = int(client.info("memory")["used_memory"])
         fill(client, ids)
         used = int(client.info("memory")["used_memory"]) - before
@@ -215,8 +215,8 @@ def run(size: str, workdir: Path, repeat: int | None = None) -> Section:
             )
         )
         ids = random_ids(count)
-        ours = redis_bytes(ids, seen_set_in_redis)
-        plain = redis_bytes(ids, plain_redis_set)
+        ours = redis_bytes(ids, seen_set_in_redis, workdir)
+        plain = redis_bytes(ids, plain_redis_set, workdir)
         section.rows.append(
             Row(
                 f"seen-set in Redis, {count:,} ids (bytes/id)",

@@ -33,7 +33,7 @@ from bench.common import (
     paired,
     span,
 )
-from bench.redis_server import RedisServer
+from tests.servers import RedisServer
 from tmapi_crawler.simulator.process import SimulatorProcess
 
 FIRST_CAT = 6001
@@ -120,7 +120,7 @@ def run(size: str, workdir: Path, repeat: int | None = None) -> Section:
     def crawl(count: int) -> dict[str, float]:
         rundir = workdir / f"run-{count}-{time.monotonic_ns()}"
         rundir.mkdir()
-        with RedisServer() as server:
+        with RedisServer(rundir / "redis.log") as server:
             workers = start_workers(count, sim.url, server.url, p, rundir)
             try:
                 wait_until(

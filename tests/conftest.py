@@ -4,18 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 
@@ -123,7 +119,7 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     """A real ``redis-server`` on a free loopback port (never 6379), no persistence;
     ``.url``, ``.stop()`` and ``.start()`` (same port, empty again)."""
     server = RedisServer(tmp_path / "redis.log").start()
-    yield server  # type: ignore[misc]
+    yield server
     server.stop()
 
 
@@ -143,95 +139,16 @@ def s3_server(tmp_path: Path) -> Iterator[Any]:
         server.stop()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class RedisProcess:
-    """A real ``redis-server`` on a free loopback port (never the machine's 6379).
-
-    Without ``appendonly`` nothing is written to disk (``--save ''``); with it,
-    every write goes to an append-only file in *directory*, so :meth:`restart`
-    keeps the data, as a production Redis does.
-    """
-
-    def __init__(self, directory: Path, appendonly: bool = False) -> None:
-        self.directory = directory
-        self.appendonly = appendonly
-        self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def client(self) -> redis.Redis:
-        return redis.Redis(port=self.port, socket_timeout=5)
-
-    def start(self) -> RedisProcess:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        command = [
-            shutil.which("redis-server") or "redis-server",
-            "--port", str(self.port), "--bind", "127.0.0.1",
-            "--dir", str(self.directory), "--save", "",
-            "--appendonly", "yes" if self.appendonly else "no",
-        ]  # fmt: skip
-        self.process = subprocess.Popen(
-            command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
-        )
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                self.client().ping()
-                return self
-            except redis.ConnectionError:
-                if time.monotonic() > deadline or self.process.poll() is not None:
-                    raise RuntimeError("redis-server did not start") from None
-                time.sleep(0.05)
-
-    def stop(self) -> None:
-        """Stop as a restart does (SIGTERM: the append-only file is flushed)."""
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-
-    def restart(self, down_for: float = 0.0) -> None:
-        self.stop()
-        time.sleep(down_for)
-        self.start()
-
-    def dump(self) -> bytes:
-        """Every key and every value, as bytes, to search for what must not be there."""
-        client = self.client()
-        parts: list[bytes] = []
-        for key in client.scan_iter(count=1000):
-            parts.append(key)
-            kind = client.type(key)
-            if kind == b"string":
-                parts.append(client.get(key) or b"")
-            elif kind == b"list":
-                parts += client.lrange(key, 0, -1)
-            elif kind == b"set":
-                parts += list(client.smembers(key))
-            elif kind == b"zset":
-                parts += client.zrange(key, 0, -1)
-            elif kind == b"hash":
-                for field, value in client.hgetall(key).items():
-                    parts += [field, value]
-        return b"\n".join(parts)
-
-
 @pytest.fixture
 def redis_factory(tmp_path: Path) -> Iterator[Any]:
     """``redis_factory(appendonly=False)`` starts a Redis (persistent on demand:
     ``.restart()`` keeps the data); all stop at teardown."""
-    started: list[RedisProcess] = []
+    started: list[RedisServer] = []
 
-    def start(appendonly: bool = False) -> RedisProcess:
+    def start(appendonly: bool = False) -> RedisServer:
         directory = tmp_path / f"redis-{len(started)}"
-        started.append(RedisProcess(directory, appendonly).start())
+        log = tmp_path / f"redis-{len(started)}.log"
+        started.append(RedisServer(log, directory, appendonly).start())
         return started[-1]
 
     yield start

@@ -8,6 +8,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Self
+
+import redis
+
+from tmapi_crawler.simulator.process import stop_process
 
 LOOPBACK = "127.0.0.1"
 
@@ -45,7 +50,7 @@ class ServerProcess:
     def environment(self) -> dict[str, str]:
         return dict(os.environ)
 
-    def start(self) -> ServerProcess:
+    def start(self) -> Self:
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 self.command(),
@@ -57,30 +62,86 @@ class ServerProcess:
         return self
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
 
 
 class RedisServer(ServerProcess):
-    """``redis-server`` without persistence: ``.url`` for clients."""
+    """A real ``redis-server`` on a free loopback port (never the machine's 6379).
+
+    Nothing is written to disk (``--save ''``) unless ``appendonly``: then
+    every write goes to an append-only file in *directory*, so :meth:`restart`
+    keeps the data, as a production Redis does. ``.url`` for clients.
+    """
+
+    def __init__(
+        self, log: Path, directory: Path | None = None, appendonly: bool = False
+    ) -> None:
+        super().__init__(log)
+        self.directory = directory or log.parent
+        self.appendonly = appendonly
 
     def command(self) -> list[str]:
+        self.directory.mkdir(parents=True, exist_ok=True)
         return [
             "redis-server",
             "--port", str(self.port),
             "--bind", LOOPBACK,
+            "--dir", str(self.directory),
             "--save", "",
-            "--appendonly", "no",
+            "--appendonly", "yes" if self.appendonly else "no",
         ]  # fmt: skip
+
+    def start(self) -> Self:
+        super().start()
+        deadline = time.monotonic() + 30
+        while True:  # the port opens before an append-only file is loaded
+            try:
+                self.client().ping()
+                return self
+            except (redis.BusyLoadingError, redis.ConnectionError):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     @property
     def url(self) -> str:
         return f"redis://{LOOPBACK}:{self.port}/0"
+
+    def client(self) -> redis.Redis:
+        return redis.Redis(host=LOOPBACK, port=self.port, socket_timeout=5)
+
+    def restart(self, down_for: float = 0.0) -> None:
+        """Stop as a restart does (SIGTERM: the append-only file is flushed),
+        stay down *down_for* seconds, start again on the same port."""
+        self.stop()
+        time.sleep(down_for)
+        self.start()
+
+    def dump(self) -> bytes:
+        """Every key and every value, as bytes, to search for what must not be there."""
+        client = self.client()
+        parts: list[bytes] = []
+        for key in client.scan_iter(count=1000):
+            parts.append(key)
+            kind = client.type(key)
+            if kind == b"string":
+                parts.append(client.get(key) or b"")
+            elif kind == b"list":
+                parts += client.lrange(key, 0, -1)
+            elif kind == b"set":
+                parts += list(client.smembers(key))
+            elif kind == b"zset":
+                parts += client.zrange(key, 0, -1)
+            elif kind == b"hash":
+                for field, value in client.hgetall(key).items():
+                    parts += [field, value]
+        return b"\n".join(parts)
 
 
 class S3Server(ServerProcess):

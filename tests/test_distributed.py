@@ -278,7 +278,8 @@ def test_a_worker_killed_mid_crawl_loses_nothing(simulator, redis_factory, tmp_p
         (cat, page) for cat, n in sizes.items() for page in range(1, n // 20 + 1)
     }
     twice = [page for page, count in called.items() if count > 1]
-    assert len(twice) <= FAST["CONCURRENT_REQUESTS"]  # only what it had taken
+    # only what it had taken: twice as many leases as calls in flight
+    assert len(twice) <= 2 * FAST["CONCURRENT_REQUESTS"]
     redone = [
         c["t"] for c in sim.calls() if (c["cat_id"], c["page"]) in twice
     ]  # both calls of each page fetched twice

@@ -13,6 +13,17 @@ from typing import Any
 READY = "TMAPI simulator listening on "
 
 
+def stop_process(process: subprocess.Popen[Any] | None, timeout: float = 10) -> None:
+    """Stop a child server: SIGTERM, then SIGKILL if it is not gone in *timeout* s."""
+    if process and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 class SimulatorProcess:
     """``with SimulatorProcess(latency=0.2) as sim:`` starts a simulator on a free
     loopback port; ``sim.url`` is its base URL and ``sim.calls()`` its request log.
@@ -52,13 +63,7 @@ class SimulatorProcess:
         return self
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
 
     def calls(self) -> list[dict[str, Any]]:
         """Every call answered so far, from the request log."""

@@ -22,7 +22,6 @@ from bench.common import (
     interleaved,
     median_of,
     ok_pages,
-    paired,
     run_process,
     share,
     span,
@@ -128,12 +127,7 @@ def run(size: str, workdir: Path, repeat: int | None = None) -> Section:
         reproduce="python -m bench --only 2",
     )
     section.rows = [
-        Row(
-            "throughput, pages delivered/s",
-            median_of(ours, "pages/s").show(),
-            median_of(base, "pages/s").show(),
-            paired(ours, base, "pages/s").show(),
-        ),
+        Row.compared("throughput, pages delivered/s", ours, base, "pages/s"),
         Row(
             f"fraction of the limit ({limit:g} pages/s)",
             of_limit.show(),

@@ -251,6 +251,24 @@ class Row:
     target: str = "-"
     met: bool | None = None  # None: no target on this row
 
+    @classmethod
+    def compared(
+        cls,
+        measure: str,
+        subject: list[dict[str, float]],
+        baseline: list[dict[str, float]],
+        key: str,
+        *,
+        invert: bool = False,
+    ) -> Row:
+        """A row of medians and their paired ratio, with no target."""
+        return cls(
+            measure,
+            median_of(subject, key).show(),
+            median_of(baseline, key).show(),
+            paired(subject, baseline, key, invert=invert).show(),
+        )
+
 
 @dataclass
 class Section:

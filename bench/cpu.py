@@ -167,35 +167,25 @@ def run(size: str, workdir: Path, repeat: int | None = None) -> Section:
             f"≥ {TARGET}",
             ratio.median >= TARGET,
         ),
-        Row(
-            "items/s",
-            median_of(ours, "items/s").show(),
-            median_of(base, "items/s").show(),
-            paired(ours, base, "items/s").show(),
-        ),
-        Row(
-            "client CPU, ms per page",
-            median_of(ours, "cpu ms/page").show(),
-            median_of(base, "cpu ms/page").show(),
-            paired(ours, base, "cpu ms/page", invert=True).show(),
-        ),
-        Row(
+        Row.compared("items/s", ours, base, "items/s"),
+        Row.compared("client CPU, ms per page", ours, base, "cpu ms/page", invert=True),
+        Row.compared(
             "pages/s - plain Scrapy spider, same items and feed (baseline: bare)",
-            median_of(scrapy_items, "pages/s").show(),
-            median_of(base, "pages/s").show(),
-            paired(scrapy_items, base, "pages/s").show(),
+            scrapy_items,
+            base,
+            "pages/s",
         ),
-        Row(
+        Row.compared(
             "pages/s - Scrapy's request path alone, no item (baseline: bare)",
-            median_of(scrapy_floor, "pages/s").show(),
-            median_of(base, "pages/s").show(),
-            paired(scrapy_floor, base, "pages/s").show(),
+            scrapy_floor,
+            base,
+            "pages/s",
         ),
-        Row(
+        Row.compared(
             "pages/s - crawler against the plain Scrapy spider",
-            median_of(ours, "pages/s").show(),
-            median_of(scrapy_items, "pages/s").show(),
-            paired(ours, scrapy_items, "pages/s").show(),
+            ours,
+            scrapy_items,
+            "pages/s",
         ),
         Row(
             "client CPU, ms per page - plain Scrapy spider; request path alone",

@@ -140,7 +140,11 @@ def test_an_s3_feed_round_trip(simulator, crawl, s3_server):
     client.create_bucket(Bucket="tmapi-items")
     sim = simulator(size="55=45")
     feeds = {"s3://tmapi-items/runs/%(name)s.jsonl": {"format": "jsonlines"}}
-    settings = s3_settings(s3.url, FEEDS=json.dumps(feeds))
+    aws_secrets = {  # moto takes any keys; Scrapy prints overridden settings
+        "AWS_SECRET_ACCESS_KEY": "aws-SECRET-never-logged",
+        "AWS_SESSION_TOKEN": "aws-SESSION-never-logged",
+    }
+    settings = s3_settings(s3.url, FEEDS=json.dumps(feeds), **aws_secrets)
     result = crawl(sim.url, {"cat_id": "55"}, settings, output_name=None)
     assert result.returncode == 0, result.log[-3000:]
     stored = client.get_object(Bucket="tmapi-items", Key="runs/category.jsonl")
@@ -151,6 +155,9 @@ def test_an_s3_feed_round_trip(simulator, crawl, s3_server):
     assert SENTINEL_TOKEN not in body
     assert SENTINEL_TOKEN not in json.dumps(stored["Metadata"])
     assert SENTINEL_TOKEN not in result.log
+    assert "'AWS_SECRET_ACCESS_KEY': '***'" in result.log  # "Overridden settings"
+    for secret in aws_secrets.values():
+        assert secret not in result.log
 
 
 @pytest.mark.parametrize("failure", ["missing bucket", "bad credentials"])

@@ -5,7 +5,9 @@ from __future__ import annotations
 import io
 import logging
 
-from tmapi_crawler.auth import TokenRedaction, may_be_emitted
+from scrapy.settings import Settings
+
+from tmapi_crawler.auth import SecretRedaction, may_be_emitted, secrets_from
 
 TOKEN = "tok-REDACT-7c1e2f"
 
@@ -21,7 +23,7 @@ def test_records_a_handler_takes_are_masked_the_others_are_left_alone():
     parent.setLevel(logging.DEBUG)
     parent.propagate = False  # pytest's own capture handler takes every level
     try:
-        TokenRedaction(TOKEN)
+        SecretRedaction((TOKEN,))
         debug = child.makeRecord(child.name, logging.DEBUG, "", 0, TOKEN, (), None)
         info = child.makeRecord(child.name, logging.INFO, "", 0, TOKEN, (), None)
         assert not may_be_emitted(debug)  # no handler at DEBUG: never printed
@@ -35,4 +37,49 @@ def test_records_a_handler_takes_are_masked_the_others_are_left_alone():
     finally:
         parent.removeHandler(handler)
         parent.propagate = True
+        logging.setLogRecordFactory(factory)
+
+
+def test_the_secrets_are_the_token_the_aws_secrets_and_a_redis_password():
+    settings = Settings(
+        {
+            "TMAPI_TOKEN": TOKEN,
+            "AWS_ACCESS_KEY_ID": "AKIA-an-id-not-a-secret",
+            "AWS_SECRET_ACCESS_KEY": "aws-secret-key-0123456789",
+            "AWS_SESSION_TOKEN": "short",
+            "REDIS_URL": "redis://:redis-pass-42@127.0.0.1:6379/0",
+        }
+    )
+    assert secrets_from(settings) == (
+        "aws-secret-key-0123456789",  # longest first: one may contain another
+        "tok-REDACT-7c1e2f",
+        "redis-pass-42",
+    )  # "short" would mask ordinary words; the key id is not a secret
+    assert secrets_from(Settings({"REDIS_URL": "redis://127.0.0.1:6379"})) == ()
+
+
+def test_every_secret_is_masked_in_messages_and_tracebacks():
+    factory = logging.getLogRecordFactory()
+    logger = logging.getLogger("secret_redaction")
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    try:
+        SecretRedaction(("aws-secret-key-0123456789", TOKEN))
+        logger.info(
+            "settings %r", {"AWS_SECRET_ACCESS_KEY": "aws-secret-key-0123456789"}
+        )
+        try:
+            raise RuntimeError(f"failed with apiToken={TOKEN}")
+        except RuntimeError:
+            logger.exception("call failed")
+        printed = stream.getvalue()
+        assert "{'AWS_SECRET_ACCESS_KEY': '***'}" in printed
+        assert "RuntimeError: failed with apiToken=***" in printed
+        assert TOKEN not in printed and "aws-secret-key" not in printed
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = True
         logging.setLogRecordFactory(factory)

@@ -9,8 +9,10 @@ stats, feeds, the spider) only ever sees the request without it. Being the
 point where a call really goes out, the handler also counts calls
 (``tmapi/calls``) and stamps when each left and how many were in flight
 (``meta["tmapi_sent"]``, what the concurrency window learns from). As a last
-line of defence, :class:`TokenRedaction` masks it in any log line or
-traceback that still quotes it (a third-party message about the URL sent).
+line of defence, :class:`SecretRedaction` masks it in any log line or
+traceback that still quotes it (a third-party message about the URL sent),
+and with it the other secrets a user may pass as settings (AWS keys, a Redis
+password), which Scrapy's own "Overridden settings" line would print.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import os
 import time
 import traceback
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from scrapy.core.downloader.handlers.base import BaseDownloadHandler
 from scrapy.exceptions import NotConfigured
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
 MASK = "***"
 MIN_REDACTED_LENGTH = 8  # a shorter "token" (a test's "x") would mask ordinary words
 PLACEMENTS = ("query", "header")
+SECRET_SETTINGS = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 MISSING_TOKEN = (
     "No TMAPI token: set it with `export TMAPI_TOKEN=<your token>` (or "
     "`-s TMAPI_TOKEN=...`, which shows it in the process list). Nothing was sent."
@@ -60,6 +63,18 @@ def token_problems(settings: BaseSettings) -> list[str]:
             f"one of {', '.join(PLACEMENTS)}"
         )
     return problems
+
+
+def secrets_from(settings: BaseSettings) -> tuple[str, ...]:
+    """Every secret no log line may show, longest first: the token, the AWS
+    secrets of :data:`SECRET_SETTINGS`, the password in ``REDIS_URL``. One
+    shorter than :data:`MIN_REDACTED_LENGTH` is left out: masking it would
+    mask ordinary words."""
+    found = [token_from(settings), *(settings.get(name) for name in SECRET_SETTINGS)]
+    if redis_url := settings.get("REDIS_URL"):
+        found.append(urlsplit(str(redis_url)).password)
+    kept = {s for s in found if isinstance(s, str) and len(s) >= MIN_REDACTED_LENGTH}
+    return tuple(sorted(kept, key=len, reverse=True))
 
 
 def redact(value: Any, token: str | None) -> Any:
@@ -134,13 +149,14 @@ def may_be_emitted(record: logging.LogRecord) -> bool:
     return would_emit(record.name, record.levelno)
 
 
-class TokenRedaction:
-    """Extension that masks the token in every log record of the process."""
+class SecretRedaction:
+    """Extension that masks the token and the other secrets in settings
+    (:func:`secrets_from`) in every log record of the process."""
 
-    def __init__(self, token: str) -> None:
-        self.token = token
+    def __init__(self, secrets: tuple[str, ...]) -> None:
+        self.secrets = secrets
         previous = logging.getLogRecordFactory()
-        if getattr(previous, "redacts", None) == token:
+        if getattr(previous, "redacts", None) == secrets:
             return
 
         def make_record(*args: Any, **kwargs: Any) -> logging.LogRecord:
@@ -148,15 +164,23 @@ class TokenRedaction:
             self._redact(record)
             return record
 
-        make_record.redacts = token  # type: ignore[attr-defined]
+        make_record.redacts = secrets  # type: ignore[attr-defined]
         logging.setLogRecordFactory(make_record)
 
     @classmethod
-    def from_crawler(cls, crawler: Crawler) -> TokenRedaction:
-        token = token_from(crawler.settings)
-        if not token or len(token) < MIN_REDACTED_LENGTH:
-            raise NotConfigured("no TMAPI token long enough to redact")
-        return cls(token)
+    def from_crawler(cls, crawler: Crawler) -> SecretRedaction:
+        secrets = secrets_from(crawler.settings)
+        if not secrets:
+            raise NotConfigured("no token or other secret long enough to redact")
+        return cls(secrets)
+
+    def _masked(self, text: str) -> str | None:
+        """*text* with every secret masked, or None if it holds none."""
+        if not any(secret in text for secret in self.secrets):
+            return None
+        for secret in self.secrets:
+            text = text.replace(secret, MASK)
+        return text
 
     def _redact(self, record: logging.LogRecord) -> None:
         if not may_be_emitted(record):
@@ -165,9 +189,9 @@ class TokenRedaction:
             message = record.getMessage()
         except (TypeError, ValueError):  # a bad format string: logging reports it
             return
-        if self.token in message:
-            record.msg, record.args = redact(message, self.token), None
+        if (masked := self._masked(message)) is not None:
+            record.msg, record.args = masked, None
         if record.exc_info and record.exc_info[0] is not None:
             text = "".join(traceback.format_exception(*record.exc_info)).rstrip("\n")
-            if self.token in text:
-                record.exc_text = redact(text, self.token)
+            if (masked := self._masked(text)) is not None:
+                record.exc_text = masked

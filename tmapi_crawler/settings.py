@@ -75,7 +75,7 @@ SPIDER_MIDDLEWARES = {
     "scrapy.spidermiddlewares.metacopy.MetaCopyDetectionMiddleware": None,
 }
 EXTENSIONS = {
-    "tmapi_crawler.auth.TokenRedaction": 0,
+    "tmapi_crawler.auth.SecretRedaction": 0,
     "tmapi_crawler.tally.CategoryTally": 100,
     "tmapi_crawler.failures.FailedPagesFile": 500,
     "tmapi_crawler.feeds.FeedFailureAlert": 0,

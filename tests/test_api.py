@@ -140,6 +140,8 @@ def test_classification_of_codes(code, kind):
         b'{"code": 200, "msg": "success", "data": "nope"}',
         b'{"code": 200, "data": {"items": {"not": "a list"}}}',
         b'{"code": "abc", "data": {}}',
+        '{"code": "²", "data": {}}'.encode(),  # str.isdigit says yes, int() no
+        b'{"code": "--200", "data": {}}',
     ],
 )
 def test_bodies_that_are_not_the_promised_json_are_malformed(raw):

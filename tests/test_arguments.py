@@ -68,6 +68,7 @@ def test_false_words(word):
         ({"cat_id": "abc"}, "cat_id='abc'", "positive integer"),
         ({"cat_id": "1,2x"}, "cat_id='1,2x'", "positive integer"),
         ({"cat_id": "0"}, "cat_id='0'", "positive integer"),
+        ({"cat_id": "5²"}, "cat_id='5²'", "positive integer"),  # isdigit, not int
         ({"cat_id": "1", "language": "fr"}, "language='fr'", "en, zh, ru, vi, ja, ko"),
         ({"cat_id": "1", "sort": "cheapest"}, "sort='cheapest'", "'price_up'"),
         ({"cat_id": "1", "page_size": "0"}, "page_size='0'", "1 to 50"),

@@ -67,10 +67,10 @@ def test_a_small_seen_set_keeps_whole_ids_in_its_few_buckets():
 def test_distinct_ids_count_an_id_once_however_the_api_wrote_it():
     distinct = DistinctIds()
     distinct.update([991188728585, "991188728585", " 991188728585 ", 5])
-    distinct.update([None, "abc", None, True, "abc"])  # broken ids, as text
-    assert len(distinct) == 5  # two ids, and None, "abc", True
+    distinct.update([None, "abc", None, True, "abc", "5²"])  # broken ids, as text
+    assert len(distinct) == 6  # two ids, and None, "abc", True, "5²"
     distinct.update(some_ids(3000))
-    assert len(distinct) == 3005
+    assert len(distinct) == 3006
 
 
 def test_distinct_ids_are_compact():

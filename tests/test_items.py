@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 from itemadapter import ItemAdapter
 from pydantic import ValidationError
+from pydantic_core import PydanticCustomError
 from scrapy.utils.serialize import ScrapyJSONEncoder
 
 from tmapi_crawler.items import (
@@ -163,6 +164,12 @@ def test_urls():
     )
     assert parse_url("//detail.1688.com/offer/1.html").startswith("https://")
     assert parse_item_id("42") == 42
+
+
+@pytest.mark.parametrize("text", ["4²", "--4", "", "4 2"])
+def test_an_item_id_of_other_characters_is_an_invalid_item(text):
+    with pytest.raises(PydanticCustomError):
+        parse_item_id(text)
 
 
 SALES, FREE = "sale_info.sale_quantity_90days", "delivery_info.free_shipping"

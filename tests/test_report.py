@@ -10,7 +10,7 @@ from scrapy.settings import Settings
 
 from tmapi_crawler.api import CategoryQuery
 from tmapi_crawler.cost import CallCost, CostError
-from tmapi_crawler.operator_settings import operator_setting_problems
+from tmapi_crawler.operator_settings import max_calls, operator_setting_problems
 from tmapi_crawler.pagination import CrawlProgress
 from tmapi_crawler.report import run_figures
 from tmapi_crawler.summary import (
@@ -92,6 +92,11 @@ def test_the_summary_file_goes_beside_a_local_feed():
 def test_operator_settings_are_checked_together():
     good = Settings({"TMAPI_MAX_CALLS": "100", "TMAPI_PROGRESS": "off"})
     assert operator_setting_problems(good) == []
+    assert max_calls(good) == 100
+    superscript = Settings({"TMAPI_MAX_CALLS": "10²"})  # str.isdigit says yes
+    assert operator_setting_problems(superscript) == [
+        "TMAPI_MAX_CALLS='10²': must be a whole number of calls, 1 or more"
+    ]
     bad = Settings(
         {
             "TMAPI_MAX_CALLS": "1e3",

@@ -246,13 +246,21 @@ def _snippet(body: bytes, limit: int = 120) -> str:
     return " ".join(text.split()) or "(empty body)"
 
 
+def int_of_digits(text: str, *, signed: bool = False) -> int | None:
+    """The integer *text* spells in decimal digits (with a leading "-" if
+    *signed*), or None. ``str.isdigit`` is not the test: it accepts "²",
+    which ``int`` refuses with a ValueError."""
+    digits = text[1:] if signed and text.startswith("-") else text
+    return int(text) if digits.isdecimal() else None
+
+
 def _as_int(value: object) -> int | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value)
+    if isinstance(value, str):
+        return int_of_digits(value.strip(), signed=True)
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return None

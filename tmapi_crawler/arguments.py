@@ -19,6 +19,7 @@ from tmapi_crawler.api import (
     CategoryQuery,
     Language,
     QueryOptions,
+    int_of_digits,
     parse_boolean,
 )
 
@@ -54,15 +55,16 @@ class CrawlArguments(QueryOptions):
         ids: list[int] = []
         for part in _split(value):
             text = str(part)
-            if isinstance(part, bool) or not text.isdigit() or int(text) == 0:
+            number = None if isinstance(part, bool) else int_of_digits(text)
+            if not number:  # None or 0
                 raise PydanticCustomError(
                     "cat_id",
                     "'{part}' is not a category id; give one positive integer "
                     "or several separated by commas",
                     {"part": text},
                 )
-            if int(text) not in ids:
-                ids.append(int(text))
+            if number not in ids:
+                ids.append(number)
         return tuple(ids)
 
     @field_validator("language", mode="before")

@@ -27,6 +27,8 @@ from bisect import bisect_left
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Protocol
 
+from tmapi_crawler.api import int_of_digits
+
 if TYPE_CHECKING:
     from redis import Redis
 
@@ -102,8 +104,8 @@ class DistinctIds:
 
     def add(self, raw: object) -> bool:
         """Count *raw*; True if it had not been seen in this category."""
-        if isinstance(raw, str) and raw.strip().isdigit():
-            raw = int(raw.strip())
+        if isinstance(raw, str) and (digits := int_of_digits(raw.strip())) is not None:
+            raw = digits
         if isinstance(raw, int) and not isinstance(raw, bool):
             if self._ids is None:
                 self._ids = MemorySeenSet(SMALL_BUCKETS, member_bytes=8)

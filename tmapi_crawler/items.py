@@ -43,6 +43,8 @@ from pydantic import (
 from pydantic import Field as ModelField
 from pydantic_core import PydanticCustomError
 
+from tmapi_crawler.api import int_of_digits
+
 # Every kind of validation failure; stats keys are built from these only.
 ERROR_KINDS = ("missing", "type", "negative", "range", "url")
 
@@ -62,8 +64,10 @@ def parse_item_id(value: object) -> int:
     """An int or a string of digits; the same id either way."""
     if isinstance(value, int) and not isinstance(value, bool):
         number = value
-    elif isinstance(value, str) and value.strip().isdigit():
-        number = int(value.strip())
+    elif (
+        isinstance(value, str) and (digits := int_of_digits(value.strip())) is not None
+    ):
+        number = digits
     elif _blank(value):
         raise _error("missing", "item_id is missing")
     else:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from tmapi_crawler.api import int_of_digits
 from tmapi_crawler.cost import cost_problems
 
 if TYPE_CHECKING:
@@ -60,11 +61,12 @@ def max_calls(settings: BaseSettings) -> int | None:
     if value is None or str(value).strip() == "":
         return None
     text = str(value).strip()
-    if isinstance(value, bool) or not text.isdigit() or int(text) < 1:
+    number = None if isinstance(value, bool) else int_of_digits(text)
+    if number is None or number < 1:
         raise SettingError(
             f"TMAPI_MAX_CALLS={value!r}: must be a whole number of calls, 1 or more"
         )
-    return int(text)
+    return number
 
 
 def operator_setting_problems(settings: BaseSettings) -> list[str]:

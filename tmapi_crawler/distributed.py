@@ -32,6 +32,7 @@ from scrapy.utils.defer import deferred_from_coro
 from scrapy.utils.misc import build_from_crawler, load_object
 from twisted.internet.task import LoopingCall
 
+from tmapi_crawler.middlewares import REQUESTS_PER_CALL, call_ceiling
 from tmapi_crawler.redis_queue import (
     CrawlKeys,
     LeasedQueue,
@@ -83,14 +84,9 @@ class RedisScheduler:
         self.poll_interval = settings.getfloat("TMAPI_POLL_INTERVAL", 0.1)
         self.idle_close = settings.getfloat("TMAPI_IDLE_CLOSE", 10)
         self.daemon = settings.getbool("TMAPI_DAEMON")
-        # Requests this worker holds: as many as calls may fly, and as many
-        # again waiting at the call gate, so a call's successor is at hand the
-        # moment it ends, not once its items are written (as in one process:
-        # tmapi_crawler/middlewares.py; BENCHMARKS.md, benchmark 5).
-        calls = settings.getint("TMAPI_MAX_CONCURRENCY") or settings.getint(
-            "CONCURRENT_REQUESTS", 16
-        )
-        self.slots = 2 * calls
+        # Leases this worker holds: as many requests as one process keeps in
+        # its downloader (tmapi_crawler/middlewares.py; benchmark 5).
+        self.slots = REQUESTS_PER_CALL * call_ceiling(settings)
         self.df = build_from_crawler(load_object(settings["DUPEFILTER_CLASS"]), crawler)
         self.queue: LeasedQueue | None = None
         self.spider: Spider | None = None

@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from scrapy import Request
     from scrapy.crawler import Crawler
     from scrapy.http import Response
+    from scrapy.settings import BaseSettings
     from scrapy.statscollectors import StatsCollector
 
     from tmapi_crawler.pagination import CategoryProgress
@@ -70,6 +71,19 @@ class PastLastPage(IgnoreRequest):
 
 class CrawlStopped(IgnoreRequest):
     """Not sent: the crawl was stopped (bad token, no balance, budget)."""
+
+
+# Requests a process holds per call that may fly: the extra ones wait at the
+# call gate, so a call's successor goes out the moment the call ends, not once
+# Scrapy has exported the call's items (bench/, benchmarks 1 and 5).
+REQUESTS_PER_CALL = 2
+
+
+def call_ceiling(settings: BaseSettings) -> int:
+    """The most calls in flight: TMAPI_MAX_CONCURRENCY, or CONCURRENT_REQUESTS."""
+    return settings.getint("TMAPI_MAX_CONCURRENCY") or settings.getint(
+        "CONCURRENT_REQUESTS"
+    )
 
 
 def describe(request: Request) -> str:
@@ -130,9 +144,7 @@ class TMAPIErrorMiddleware:
             settings.getint("TMAPI_BALANCE_RETRIES"),
             settings.getfloat("TMAPI_BALANCE_RETRY_DELAY"),
         )
-        ceiling = settings.getint("TMAPI_MAX_CONCURRENCY") or settings.getint(
-            "CONCURRENT_REQUESTS"
-        )
+        ceiling = call_ceiling(settings)
         adaptive = settings.getbool("TMAPI_ADAPTIVE_CONCURRENCY")
         self.window = ConcurrencyWindow(
             ceiling=ceiling,
@@ -224,10 +236,9 @@ class TMAPIErrorMiddleware:
         # Scrapy hands the engine's next request to the downloader only once it
         # has finished with an answer (parsed it, exported its items); with as
         # many requests in the downloader as calls may fly, a call's successor
-        # waited for that. Twice as many: successors wait at the gate and go
-        # out the moment a call ends (bench/, benchmark 1: 0.78 -> 0.93 of ideal).
+        # waited for that (bench/, benchmark 1: 0.78 -> 0.93 of ideal).
         downloader.total_concurrency = max(
-            downloader.total_concurrency, 2 * self.window.ceiling
+            downloader.total_concurrency, REQUESTS_PER_CALL * self.window.ceiling
         )
         self.gate.set_limit(self.window.size)
         self.stats.set_value("tmapi/concurrency/current", self.window.size)

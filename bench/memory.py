@@ -16,6 +16,7 @@ b) The dedupe state alone, for 1M and 10M random 12-digit item_ids (the size
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from collections.abc import Callable
@@ -58,6 +59,7 @@ SIZES = {
 }
 
 
+@functools.cache  # deterministic: the growth row and the seen-set rows share 1M
 def process_bytes(kind: str, count: int, workdir: Path) -> float:
     """Bytes per id of a seen-set in a fresh process (bench/seen_bytes.py)."""
     argv = [sys.executable, "-m", "bench.seen_bytes", kind, str(count)]

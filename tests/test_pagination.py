@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from tmapi_crawler.api import CategoryQuery, Page
@@ -58,8 +60,6 @@ def test_an_empty_page_that_says_more_follow_ends_the_walk():
 
 
 def test_a_page_set_holds_each_page_once_in_a_few_bytes():
-    import sys
-
     pages = PageSet([3, 1, 3])
     for page in (100, 2, 100, 9):
         pages.add(page)

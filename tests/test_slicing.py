@@ -9,6 +9,7 @@ from collections import Counter
 import pytest
 
 from tmapi_crawler.api import CategoryQuery
+from tmapi_crawler.coverage import CategoryCoverage, CoverageReport
 from tmapi_crawler.slicing import Band, Gap, plan_split, settings_problems, to_fen
 
 CAP = 2000
@@ -154,8 +155,6 @@ def test_prices_in_fen_and_settings_checked():
 
 
 def test_coverage_sums_bands_and_says_what_is_missing():
-    from tmapi_crawler.coverage import CoverageReport
-
     report = CoverageReport()
     entry = report.category("k", 5, "category 5 (en)")
     entry.bands.update({"a": 1500, "b": 900})
@@ -181,8 +180,6 @@ def test_coverage_sums_bands_and_says_what_is_missing():
 
 
 def test_a_category_lets_its_ids_go_once_every_page_it_asked_for_is_in():
-    from tmapi_crawler.coverage import CategoryCoverage
-
     entry = CategoryCoverage(5, "category 5 (en)")
     entry.asked()  # page 1
     entry.item_ids.update([1, 2, 3])
@@ -198,8 +195,6 @@ def test_a_category_lets_its_ids_go_once_every_page_it_asked_for_is_in():
 
 
 def test_a_category_that_gets_another_workers_pages_keeps_its_ids():
-    from tmapi_crawler.coverage import CategoryCoverage
-
     entry = CategoryCoverage(5, "category 5 (en)")
     entry.item_ids.update([1, 2])
     entry.settled()  # a page this process never asked for

@@ -35,7 +35,7 @@ from bench.common import (
 )
 from bench.seen_bytes import random_ids
 from tests.servers import RedisServer
-from tmapi_crawler.dedupe import RedisSeenSet
+from tmapi_crawler.contract.seen import RedisSeenSet
 from tmapi_crawler.simulator.process import SimulatorProcess
 
 TARGET_BYTES = 16

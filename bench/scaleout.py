@@ -134,7 +134,7 @@ def run(size: str, workdir: Path, repeat: int | None = None) -> Section:
                 calls.mark()
                 jobs = [json.dumps({"cat_id": c}) for c in cat_ids]
                 enqueue = [
-                    sys.executable, "-m", "tmapi_crawler.enqueue",
+                    sys.executable, "-m", "tmapi_crawler.distributed.jobs",
                     "--redis-url", server.url, *jobs,
                 ]  # fmt: skip
                 subprocess.run(enqueue, cwd=ROOT, check=True, capture_output=True)

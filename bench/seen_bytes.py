@@ -15,7 +15,7 @@ import random
 import sys
 from typing import Any
 
-from tmapi_crawler.dedupe import MemorySeenSet
+from tmapi_crawler.contract.seen import MemorySeenSet
 
 LOW, SPAN = 500_000_000_000, 500_000_000_000
 

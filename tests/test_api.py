@@ -9,7 +9,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from tmapi_crawler import api
+from tmapi_crawler.contract import api
 from tmapi_crawler.simulator.catalog import SAMPLE_RESPONSE
 
 SHARED_SAMPLE = (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tmapi_crawler.arguments import ArgumentError, parse_arguments
+from tmapi_crawler.contract.arguments import ArgumentError, parse_arguments
 
 
 def problems_of(**given: str) -> list[str]:

@@ -9,10 +9,10 @@ from collections import Counter
 
 import pytest
 
-from tmapi_crawler import api
+from tmapi_crawler.contract import api
+from tmapi_crawler.contract.tree import TreeWalk
 from tmapi_crawler.simulator.catalog import Catalog
 from tmapi_crawler.simulator.tree import CategoryTree
-from tmapi_crawler.tree import TreeWalk
 
 TREE = ["900=910,920", "910=911,912", "930=931"]  # 920, 911, 912: leaves
 

@@ -7,7 +7,7 @@ crawls against a capped simulator) is in test_errors.py and bench/ (benchmark 2)
 
 from __future__ import annotations
 
-from tmapi_crawler.concurrency import MAX_PROBE_AFTER, ConcurrencyWindow
+from tmapi_crawler.contract.concurrency import MAX_PROBE_AFTER, ConcurrencyWindow
 
 
 def run_rounds(window: ConcurrencyWindow, cap: int, rounds: int, t0: float = 0.0):

@@ -11,19 +11,18 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from redis import Redis
 from scrapy.exceptions import DropItem
-from scrapy.utils.test import get_crawler
 
+from tests.crawlers import project_crawler
 from tests.servers import free_port
-from tmapi_crawler.dedupe import (
+from tmapi_crawler.contract.items import ProductItem
+from tmapi_crawler.contract.seen import (
     DistinctIds,
     MemorySeenSet,
     RedisSeenSet,
     redis_buckets,
 )
-from tmapi_crawler.items import ProductItem
-from tmapi_crawler.pipelines import DedupePipeline
+from tmapi_crawler.pipelines.dedupe import DedupePipeline
 from tmapi_crawler.simulator.catalog import SAMPLE_RESPONSE, Catalog
-from tmapi_crawler.spiders.category import CategorySpider
 
 SAMPLE = json.loads(SAMPLE_RESPONSE.read_text("utf-8"))["data"]["items"][0]
 
@@ -114,8 +113,8 @@ def item(item_id: int, language: str = "en", page: int = 1) -> ProductItem:
 def test_the_pipeline_drops_repeats_within_a_page_and_across_languages(
     across_languages,
 ):
-    crawler = get_crawler(
-        CategorySpider, {"TMAPI_DEDUPE_ACROSS_LANGUAGES": across_languages}
+    crawler = project_crawler(
+        settings={"TMAPI_DEDUPE_ACROSS_LANGUAGES": across_languages}
     )
     pipeline = DedupePipeline.from_crawler(crawler)
     pipeline.open_spider()
@@ -203,7 +202,7 @@ def test_an_unreachable_redis_stops_the_run_before_any_call(simulator, crawl):
 
 
 def test_when_redis_fails_mid_run_items_are_kept_not_lost(redis_server):
-    crawler = get_crawler(CategorySpider, {"REDIS_URL": redis_server.url})
+    crawler = project_crawler(settings={"REDIS_URL": redis_server.url})
     pipeline = DedupePipeline.from_crawler(crawler)
     pipeline.open_spider()
     assert pipeline.process_item(item(1)).item_id == 1

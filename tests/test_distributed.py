@@ -201,7 +201,7 @@ def enqueue(redis_url: str, *jobs: str) -> subprocess.CompletedProcess[str]:
         [
             sys.executable,
             "-m",
-            "tmapi_crawler.enqueue",
+            "tmapi_crawler.distributed.jobs",
             "--redis-url",
             redis_url,
             *jobs,

@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import SENTINEL_TOKEN
 from tests.test_dedupe import stat
-from tmapi_crawler.exporters import CSV_COLUMNS
+from tmapi_crawler.feeds.exporters import CSV_COLUMNS
 from tmapi_crawler.simulator.catalog import SAMPLE_CATEGORY, Catalog
 
 

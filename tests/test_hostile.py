@@ -1,6 +1,6 @@
 """Hostile input: whatever the API or the user sends, the crawler answers with a
-page, an :class:`~tmapi_crawler.api.ApiError` or an
-:class:`~tmapi_crawler.arguments.ArgumentError`, never another exception.
+page, an :class:`~tmapi_crawler.contract.api.ApiError` or an
+:class:`~tmapi_crawler.contract.arguments.ArgumentError`, never another exception.
 
 Property-based (hypothesis, derandomized: see the profile in conftest.py),
 plus the shapes seen in the wild, in a real crawl against the simulator."""
@@ -18,15 +18,19 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scrapy.exceptions import DropItem
 from scrapy.exporters import JsonLinesItemExporter
-from scrapy.utils.test import get_crawler
 
-from tmapi_crawler import api
-from tmapi_crawler.arguments import ARGUMENT_NAMES, ArgumentError, parse_arguments
-from tmapi_crawler.enqueue import JobError, parse_job
-from tmapi_crawler.feedfile import LineFlushingJsonLinesExporter
-from tmapi_crawler.pipelines import DedupePipeline, ValidationPipeline
+from tests.crawlers import project_crawler
+from tmapi_crawler.contract import api
+from tmapi_crawler.contract.arguments import (
+    ARGUMENT_NAMES,
+    ArgumentError,
+    parse_arguments,
+)
+from tmapi_crawler.distributed.jobs import JobError, parse_job
+from tmapi_crawler.feeds.feedfile import LineFlushingJsonLinesExporter
+from tmapi_crawler.pipelines.dedupe import DedupePipeline
+from tmapi_crawler.pipelines.validation import ValidationPipeline
 from tmapi_crawler.simulator.catalog import SAMPLE_RESPONSE, Catalog
-from tmapi_crawler.spiders.category import CategorySpider
 
 SAMPLE_ITEM = {
     **json.loads(SAMPLE_RESPONSE.read_text("utf-8"))["data"]["items"][0],
@@ -157,7 +161,7 @@ def test_a_lone_surrogate_escape_is_replaced_so_the_item_can_be_written():
     page = api.parse_page(body)
     assert page.items[0]["title"] == "A\ufffdB \U0001f600"
     assert any("surrogate" in problem for problem in page.problems)
-    item = ValidationPipeline.from_crawler(get_crawler(CategorySpider)).process_item(
+    item = ValidationPipeline.from_crawler(project_crawler()).process_item(
         page.items[0]
     )
     feed = io.BytesIO()
@@ -311,7 +315,7 @@ ITEM_FIELDS = [
 def test_any_item_is_delivered_or_dropped_and_counted(fields, base):
     """Validation and dedupe never crash: an item passes (typed) or is dropped
     with DropItem and counted as invalid or duplicate."""
-    crawler = get_crawler(CategorySpider)
+    crawler = project_crawler()
     validation = ValidationPipeline.from_crawler(crawler)
     dedupe = DedupePipeline.from_crawler(crawler)
     dedupe.open_spider()
@@ -341,7 +345,7 @@ def test_a_typed_item_is_written_as_scrapys_own_exporter_writes_it(fields, encod
     difference, on purpose: a number JSON cannot hold (an API value of 1e999,
     kept in an extra field) is null, where Scrapy writes Infinity, which JSON
     readers refuse."""
-    validation = ValidationPipeline.from_crawler(get_crawler(CategorySpider))
+    validation = ValidationPipeline.from_crawler(project_crawler())
     try:
         item = validation.process_item({**SAMPLE_ITEM, **fields})
     except DropItem:

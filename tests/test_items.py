@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from pydantic_core import PydanticCustomError
 from scrapy.utils.serialize import ScrapyJSONEncoder
 
-from tmapi_crawler.items import (
+from tmapi_crawler.contract.items import (
     ERROR_KINDS,
     KNOWN_FIELDS,
     ProductItem,

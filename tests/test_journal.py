@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from tmapi_crawler import journal
-from tmapi_crawler.feedfile import read_items
+from tmapi_crawler.feeds.feedfile import read_items
+from tmapi_crawler.resume import journal
 
 
 def test_the_journal_says_what_is_pending_and_what_was_in_flight(tmp_path):

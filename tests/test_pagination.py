@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from tmapi_crawler.api import CategoryQuery, Page
-from tmapi_crawler.pagination import CategoryProgress, PageSet, pages_to_follow
+from tmapi_crawler.contract.api import CategoryQuery, Page
+from tmapi_crawler.contract.pagination import CategoryProgress, PageSet, pages_to_follow
 
 
 def page(

@@ -7,7 +7,8 @@ import logging
 
 from scrapy.settings import Settings
 
-from tmapi_crawler.auth import SecretRedaction, may_be_emitted, secrets_from
+from tmapi_crawler.contract.credentials import secrets_from
+from tmapi_crawler.extensions.redaction import SecretRedaction, may_be_emitted
 
 TOKEN = "tok-REDACT-7c1e2f"
 

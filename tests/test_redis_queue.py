@@ -7,14 +7,13 @@ import time
 import pytest
 import scrapy
 
-from tmapi_crawler.enqueue import JobError, parse_job
-from tmapi_crawler.redis_queue import (
+from tmapi_crawler.distributed.connection import connect, safe_url
+from tmapi_crawler.distributed.jobs import JobError, parse_job
+from tmapi_crawler.distributed.queue import (
     CrawlKeys,
     LeasedQueue,
-    connect,
     request_from_json,
     request_to_json,
-    safe_url,
 )
 
 

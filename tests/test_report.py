@@ -8,12 +8,13 @@ from pathlib import Path
 import pytest
 from scrapy.settings import Settings
 
-from tmapi_crawler.api import CategoryQuery
-from tmapi_crawler.cost import CallCost, CostError
-from tmapi_crawler.operator_settings import max_calls, operator_setting_problems
-from tmapi_crawler.pagination import CrawlProgress
-from tmapi_crawler.report import run_figures
-from tmapi_crawler.summary import (
+from tmapi_crawler import preflight
+from tmapi_crawler.contract.api import CategoryQuery
+from tmapi_crawler.contract.cost import CallCost, CostError
+from tmapi_crawler.contract.operator_settings import max_calls
+from tmapi_crawler.contract.pagination import CrawlProgress
+from tmapi_crawler.contract.report import run_figures
+from tmapi_crawler.extensions.summary import (
     local_path,
     summary_path_beside,
     text_table,
@@ -53,7 +54,7 @@ def crawl_progress() -> CrawlProgress:
 
 def test_figures_add_up_per_category_and_in_total():
     stats = {"tmapi/calls": 8, "tmapi/response/200": 6, "tmapi/response/503": 2}
-    figures = run_figures(crawl_progress(), stats, elapsed=10.0)
+    figures = run_figures(crawl_progress(), stats, elapsed=10.0, result_cap=2000)
     a, b = figures.rows
     assert (a.pages, a.done, a.failed, a.left) == (3, 2, 1, 0)
     assert (b.pages, b.left, b.capped) == (5, 3, True)  # cut at the last page
@@ -68,12 +69,16 @@ def test_figures_add_up_per_category_and_in_total():
         "pages 4/8 done, 1 failed | items 78 | calls 8, retries 1, 503 25.0% "
         "| ETA 0:00:06"
     )
-    with_cost = run_figures(crawl_progress(), stats, 10.0, CallCost.parse("2 JPY"))
+    with_cost = run_figures(
+        crawl_progress(), stats, 10.0, CallCost.parse("2 JPY"), result_cap=2000
+    )
     assert with_cost.progress_line().endswith("| cost ~16 JPY")
 
 
 def test_the_text_table_has_a_row_per_category_and_the_totals():
-    figures = run_figures(crawl_progress(), {"tmapi/calls": 6}, elapsed=1.0)
+    figures = run_figures(
+        crawl_progress(), {"tmapi/calls": 6}, elapsed=1.0, result_cap=2000
+    )
     table = text_table([*figures.rows, figures.total], (("done", "done"),))
     assert table.splitlines()[2].split() == ["category", "1", "(en)", "2"]
     assert table.splitlines()[-1].split() == ["total", "4"]
@@ -89,15 +94,29 @@ def test_the_summary_file_goes_beside_a_local_feed():
     assert without_credentials(secret) == "s3://bucket/items.jsonl"
 
 
-def test_operator_settings_are_checked_together():
-    good = Settings({"TMAPI_MAX_CALLS": "100", "TMAPI_PROGRESS": "off"})
+def project_settings(values: dict[str, str]) -> Settings:
+    """The project's settings with *values* given on the command line, wired
+    as a crawler would have them."""
+    settings = Settings()
+    settings.setmodule("tmapi_crawler.settings", priority="project")
+    settings.setdict(values, priority="cmdline")
+    return preflight.wired(settings)
+
+
+def operator_setting_problems(settings: Settings) -> list[str]:
+    return preflight.setting_problems(settings)
+
+
+def test_operator_settings_are_checked_together(monkeypatch):
+    monkeypatch.setenv("TMAPI_TOKEN", "a-token")  # the token check is not this test's
+    good = project_settings({"TMAPI_MAX_CALLS": "100", "TMAPI_PROGRESS": "off"})
     assert operator_setting_problems(good) == []
     assert max_calls(good) == 100
-    superscript = Settings({"TMAPI_MAX_CALLS": "10²"})  # str.isdigit says yes
+    superscript = project_settings({"TMAPI_MAX_CALLS": "10²"})  # str.isdigit says yes
     assert operator_setting_problems(superscript) == [
         "TMAPI_MAX_CALLS='10²': must be a whole number of calls, 1 or more"
     ]
-    bad = Settings(
+    bad = project_settings(
         {
             "TMAPI_MAX_CALLS": "1e3",
             "TMAPI_PROGRESS_INTERVAL": "0",
@@ -105,8 +124,9 @@ def test_operator_settings_are_checked_together():
         }
     )
     problems = operator_setting_problems(bad)
+    # each component reports its own settings, in the order they are wired
     assert [p.split("=")[0] for p in problems] == [
-        "TMAPI_SUMMARY",
-        "TMAPI_PROGRESS_INTERVAL",
         "TMAPI_MAX_CALLS",
+        "TMAPI_PROGRESS_INTERVAL",
+        "TMAPI_SUMMARY",
     ]

@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import ROOT, SENTINEL_TOKEN
-from tmapi_crawler import journal
-from tmapi_crawler.feedfile import read_items
+from tmapi_crawler.feeds.feedfile import read_items
+from tmapi_crawler.resume import journal
 from tmapi_crawler.simulator.catalog import Catalog
 
 SIZES = {41: 600, 42: 390}  # 60 + 39 pages of 10

@@ -8,11 +8,18 @@ from collections import Counter
 
 import pytest
 
-from tmapi_crawler.api import CategoryQuery
-from tmapi_crawler.coverage import CategoryCoverage, CoverageReport
-from tmapi_crawler.slicing import Band, Gap, plan_split, settings_problems, to_fen
+from tmapi_crawler.contract.api import CategoryQuery
+from tmapi_crawler.contract.coverage import CategoryCoverage, CoverageReport
+from tmapi_crawler.contract.slicing import (
+    Band,
+    Gap,
+    plan_split,
+    settings_problems,
+    to_fen,
+)
 
 CAP = 2000
+WAYS = 4  # TMAPI_SPLIT_WAYS's default
 
 
 def reads(band: Band, prices: list[int], inclusive: bool) -> list[int]:
@@ -44,7 +51,7 @@ def slice_all(prices: list[int], inclusive: bool, **options) -> tuple[list, list
             continue
         probes += 1
         assert probes < 500, "endless splitting"
-        plan = plan_split(band, CAP, matches[:20], **options)
+        plan = plan_split(band, CAP, matches[:20], **{"ways": WAYS, **options})
         if isinstance(plan, Gap):
             gaps.append(plan)
         else:
@@ -97,7 +104,7 @@ def test_the_users_range_is_the_outer_bound_sent_as_given():
     query = CategoryQuery(cat_id=5, price_start="1.5", price_end="30")
     band = Band.whole(query)
     assert (band.start, band.end) == (150, 3000)
-    children = plan_split(band, CAP, [200, 300, 990, 1000, 2500, 2990])
+    children = plan_split(band, CAP, [200, 300, 990, 1000, 2500, 2990], ways=WAYS)
     assert isinstance(children, list)
     assert children[0].start == 150 and children[-1].end == 3000
     assert children[-1].shared_end is False
@@ -108,25 +115,27 @@ def test_the_users_range_is_the_outer_bound_sent_as_given():
 
 def test_cuts_follow_the_sample_one_fen_above_a_seen_price():
     sample = [100] * 5 + [990] * 5 + [1990] * 5 + [5000] * 5
-    children = plan_split(Band("r"), CAP, sample)
+    children = plan_split(Band("r"), CAP, sample, ways=WAYS)
     assert [child.start for child in children[1:]] == [101, 991, 1991]
     assert children[-1].end is None
 
 
 def test_an_item_priced_at_the_end_proves_inclusive_and_stops_the_overlap():
     band = Band("r", 0, 1000, shared_end=True)
-    children = plan_split(band, CAP, [100, 400, 700, 1000, 1000])
+    children = plan_split(band, CAP, [100, 400, 700, 1000, 1000], ways=WAYS)
     assert all(child.inclusive for child in children)
     assert all(a.end + 1 == b.start for a, b in itertools.pairwise(children))
     assert children[-1].end == 999  # 10.00 belongs to the next band already
 
 
 def test_single_points_filter_ignored_and_depth_are_gaps_not_loops():
-    point = plan_split(Band("r", 990, 991, shared_end=True), CAP, [990] * 20)
+    point = plan_split(Band("r", 990, 991, shared_end=True), CAP, [990] * 20, ways=WAYS)
     assert isinstance(point, Gap) and point.count == CAP
-    ignored = plan_split(Band("r", 100, 200), CAP, [5000] * 20)
+    ignored = plan_split(Band("r", 100, 200), CAP, [5000] * 20, ways=WAYS)
     assert isinstance(ignored, Gap) and "ignored" in ignored.reason
-    deep = plan_split(Band("r", 0, 10_000, depth=3), CAP, [5] * 20, max_depth=3)
+    deep = plan_split(
+        Band("r", 0, 10_000, depth=3), CAP, [5] * 20, max_depth=3, ways=WAYS
+    )
     assert isinstance(deep, Gap) and "3 splits" in deep.reason
 
 

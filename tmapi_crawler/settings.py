@@ -2,7 +2,7 @@
 
 Every setting of the project's own is named ``TMAPI_*``; override any of them
 with ``-s NAME=VALUE``. The token is never set here: it comes from the
-``TMAPI_TOKEN`` environment variable (see :mod:`tmapi_crawler.auth`).
+``TMAPI_TOKEN`` environment variable (see :mod:`tmapi_crawler.downloadhandlers`).
 """
 
 BOT_NAME = "tmapi_crawler"
@@ -16,7 +16,7 @@ TMAPI_TOKEN_PLACEMENT = (
     "query"  # "query" (apiToken=..., documented) or "header" (apikey)
 )
 
-# --- the error contract (see tmapi_crawler/middlewares.py) ----------------
+# --- the error contract (tmapi_crawler.downloadermiddlewares.errors) -------
 # Retries per reason: a code ("499"), a kind ("temporary", "concurrency_limit",
 # "malformed") or "network" (timeouts, dropped connections).
 TMAPI_MAX_RETRIES = {
@@ -36,9 +36,9 @@ TMAPI_CONCURRENCY_START = 4  # calls in flight at the start (doubles while all s
 TMAPI_CONCURRENCY_PROBE_AFTER = 32  # successes before trying one call more
 TMAPI_FAILED_PAGES_FILE = "out/%(name)s-%(time)s.failed.jsonl"
 
-# --- whole categories past the result cap (see tmapi_crawler.slicing) -----------
+# --- whole categories past the result cap (tmapi_crawler.contract.slicing) ---
 TMAPI_SPLIT = None  # "price": slice every category at the cap into price bands
-TMAPI_RESULT_CAP = 2000  # total_count never exceeds this (api.RESULT_CAP)
+TMAPI_RESULT_CAP = 2000  # total_count never exceeds this (integrators' measurements)
 TMAPI_SPLIT_WAYS = 4  # bands a band at the cap is cut into
 
 # --- talking to it ----------------------------------------------------------
@@ -54,43 +54,10 @@ CONCURRENT_REQUESTS_PER_DOMAIN = 16
 CONCURRENT_ITEMS = 4
 DOWNLOAD_DELAY = 0
 DOWNLOAD_TIMEOUT = 60  # the API asks clients to allow 60 s (its 499 advice)
-DOWNLOAD_HANDLERS = {
-    "http": "tmapi_crawler.auth.TokenDownloadHandler",
-    "https": "tmapi_crawler.auth.TokenDownloadHandler",
-}
-DOWNLOADER_MIDDLEWARES = {
-    # Reads every answer (HTTP status and body code) before anything else does.
-    "tmapi_crawler.middlewares.TMAPIErrorMiddleware": 580,
-    # TMAPI calls are retried by the API's contract, above; nothing else retries.
-    "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
-    "tmapi_crawler.budget.CallBudget": 990,  # last: right before the token handler
-}
-# An API, not a web site: no URL too long, no link depth to track, and the
-# spider builds every request's meta afresh (nothing copied to warn about).
-# Every spider middleware is a layer each item passes through (BENCHMARKS.md,
-# benchmark 3). RefererMiddleware stays: the redirect middlewares warn without it.
-SPIDER_MIDDLEWARES = {
-    "scrapy.spidermiddlewares.urllength.UrlLengthMiddleware": None,
-    "scrapy.spidermiddlewares.depth.DepthMiddleware": None,
-    "scrapy.spidermiddlewares.metacopy.MetaCopyDetectionMiddleware": None,
-}
-EXTENSIONS = {
-    "tmapi_crawler.auth.SecretRedaction": 0,
-    "tmapi_crawler.tally.CategoryTally": 100,
-    "tmapi_crawler.failures.FailedPagesFile": 500,
-    "tmapi_crawler.feeds.FeedFailureAlert": 0,
-    "tmapi_crawler.progress.CrawlProgressDisplay": 500,
-    "tmapi_crawler.summary.RunSummary": 510,
-}
-ADDONS = {
-    "tmapi_crawler.feeds.DefaultFeed": 0,
-    # with REDIS_URL set: one crawl shared by many workers (see distributed.py)
-    "tmapi_crawler.distributed.DistributedCrawl": 0,
-    # whole-line JSON Lines; with JOBDIR, the job journal (see resume.py)
-    "tmapi_crawler.resume.ResumableJob": 10,
-    # request fingerprints in ~9 bytes each, unless Redis or you chose a filter
-    "tmapi_crawler.dupefilter.CompactDupeFilterAddon": 20,
-}
+# Every component (download handler, middlewares, extensions, pipelines,
+# exporters, storages, and the schedulers REDIS_URL and JOBDIR choose) is
+# wired by one add-on, with each order explained there.
+ADDONS = {"tmapi_crawler.addon.TMAPIAddon": 0}
 # Scrapy's remote control runs any Python code sent to a local port, token in
 # reach: not for a crawler holding a paid account's key.
 REMOTE_CONTROL_ENABLED = False
@@ -118,13 +85,7 @@ LOG_LEVEL = "INFO"
 # Scrapy's per-page and per-item DEBUG lines, only built when some handler takes them
 LOG_FORMATTER = "tmapi_crawler.logformatter.QuietLogFormatter"
 
-# --- items: validation, dedupe, exports (tmapi_crawler.items, .pipelines) -----
-ITEM_PIPELINES = {
-    "tmapi_crawler.pipelines.ValidationPipeline": 100,
-    "tmapi_crawler.pipelines.DedupePipeline": 200,
-}
-FEED_EXPORTERS = {"csv": "tmapi_crawler.exporters.FlatCsvItemExporter"}
-FEED_STORAGES = {"s3": "tmapi_crawler.storages.RescuingS3FeedStorage"}
+# --- items: validation, dedupe, exports (contract.items, pipelines/) ---------
 TMAPI_FEED_RESCUE_DIR = "out/unstored"  # where an S3 feed that failed to upload is kept
 TMAPI_QUARANTINE_FEED = None  # a path or URI: keep invalid items there
 TMAPI_DEDUPE_ACROSS_LANGUAGES = False  # True: one item in two languages is a dup

@@ -1,11 +1,12 @@
 """``scrapy crawl`` that refuses bad arguments early and exits with the outcome.
 
-Scrapy's own command with two additions: a spider that defines
-``preflight(settings, arguments)`` has it checked first, so a bad argument or
-a missing token stops the run with one clear message and exit code 2 before
-any request is made; and the exit code says how the crawl ended (see
-:mod:`tmapi_crawler.outcome`), so a script can tell a complete run from one
-that lost pages or output.
+Scrapy's own command with two additions: the pre-flight checks
+(:mod:`tmapi_crawler.preflight`: the spider's arguments, every enabled
+component's settings) run first, so a bad argument or a missing token stops
+the run with one clear message and exit code 2 before any request is made;
+and the exit code says how the crawl ended (see
+:mod:`tmapi_crawler.contract.outcome`), so a script can tell a complete run
+from one that lost pages or output.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import argparse
 from scrapy.commands.crawl import Command as ScrapyCrawlCommand
 from scrapy.exceptions import UsageError
 
-from tmapi_crawler.outcome import NOT_STARTED, exit_code
+from tmapi_crawler import preflight
+from tmapi_crawler.contract.outcome import NOT_STARTED, exit_code
 
 
 class Command(ScrapyCrawlCommand):
@@ -25,10 +27,7 @@ class Command(ScrapyCrawlCommand):
             return
         assert self.crawler_process is not None
         spidercls = self.crawler_process.spider_loader.load(args[0])
-        preflight = getattr(spidercls, "preflight", None)
-        if preflight is not None and (
-            problems := preflight(self.settings, opts.spargs)
-        ):
+        if problems := preflight.problems(self.settings, spidercls, opts.spargs):
             raise UsageError("\n".join(problems), print_help=False)
         crawler = self._create_crawler(spidercls)
         self.crawler_process.crawl(crawler, **opts.spargs)

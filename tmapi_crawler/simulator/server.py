@@ -25,7 +25,7 @@ from typing import IO, Any
 
 from aiohttp import web
 
-from tmapi_crawler.api import (
+from tmapi_crawler.contract.api import (
     CATEGORY_INFO_PATH,
     FILTER_FLAGS,
     ITEMS_PATH,

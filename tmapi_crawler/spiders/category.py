@@ -3,11 +3,11 @@
 ``scrapy crawl category -a cat_id=1031922,1031923 -a language=en -a sort=sales``
 validates every argument and the token before the first call, fetches page 1
 of each category, then the remaining pages concurrently (see
-:mod:`tmapi_crawler.pagination`), and yields each item with its context.
+:mod:`tmapi_crawler.contract.pagination`), and yields each item with its context.
 With ``split=price`` a category at the result cap is sliced into price bands
-(:mod:`tmapi_crawler.slicing`); with ``subtree=true`` each cat_id stands for
-every leaf category under it (:mod:`tmapi_crawler.tree`). What each category
-reached is in ``spider.coverage`` (:mod:`tmapi_crawler.coverage`).
+(:mod:`tmapi_crawler.contract.slicing`); with ``subtree=true`` each cat_id stands for
+every leaf category under it (:mod:`tmapi_crawler.contract.tree`). What each category
+reached is in ``spider.coverage`` (:mod:`tmapi_crawler.contract.coverage`).
 """
 
 from __future__ import annotations
@@ -19,19 +19,39 @@ from typing import TYPE_CHECKING, Any
 import scrapy
 from twisted.python.failure import Failure
 
-from tmapi_crawler import api
-from tmapi_crawler.arguments import ArgumentError, parse_arguments
-from tmapi_crawler.auth import token_problems
-from tmapi_crawler.coverage import CategoryCoverage, CoverageReport
-from tmapi_crawler.feeds import feed_problems
-from tmapi_crawler.middlewares import CrawlStopped, PastLastPage
-from tmapi_crawler.operator_settings import operator_setting_problems
-from tmapi_crawler.pagination import CrawlProgress, pages_to_follow
-from tmapi_crawler.pipelines import DedupePipeline
-from tmapi_crawler.redis_queue import redis_problems
-from tmapi_crawler.resume import request_settled
-from tmapi_crawler.slicing import Band, Gap, plan_split, settings_problems, to_fen
-from tmapi_crawler.tree import TreeWalk
+from tmapi_crawler import preflight
+from tmapi_crawler.contract import api
+from tmapi_crawler.contract.arguments import ArgumentError, parse_arguments
+from tmapi_crawler.contract.coverage import CategoryCoverage, CoverageReport
+from tmapi_crawler.contract.pagination import CrawlProgress, pages_to_follow
+from tmapi_crawler.contract.slicing import (
+    Band,
+    Gap,
+    plan_split,
+    settings_problems,
+    to_fen,
+)
+from tmapi_crawler.contract.stats import (
+    PAGES_FAILED,
+    PAGES_REDELIVERED,
+    SPLIT_BANDS,
+    TREE_CATEGORIES,
+    TREE_FAILED,
+    TREE_LEAVES,
+)
+from tmapi_crawler.contract.tree import TreeWalk
+from tmapi_crawler.exceptions import CrawlRefused, CrawlStopped, PastLastPage
+from tmapi_crawler.meta import (
+    DATA,
+    NOT_SENT,
+    PAGE,
+    REDELIVERED,
+    TMAPI,
+    InfoMeta,
+    PageMeta,
+)
+from tmapi_crawler.pipelines.dedupe import DedupePipeline
+from tmapi_crawler.signals import request_settled
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -43,7 +63,8 @@ DRY_RUN_WITH_JOBDIR = (
     "dry_run=true with JOBDIR: a job directory would remember page 1 as fetched "
     "and the real crawl with it would skip it; run the dry run without JOBDIR"
 )
-NOT_SENT = "tmapi_not_sent"  # meta flag: not sent because the crawl stopped
+
+
 # Page 1 of a category (or band) goes after every other page waiting: the
 # categories under way finish before new ones start, so the queue holds the
 # pages of a few categories, not of all (flat memory: BENCHMARKS.md, benchmark
@@ -51,42 +72,28 @@ NOT_SENT = "tmapi_not_sent"  # meta flag: not sent because the crawl stopped
 FIRST_PAGE_PRIORITY = -1_000_000
 
 
-class CrawlRefused(ValueError):
-    """The crawl cannot start: bad arguments or settings. Nothing was sent."""
-
-
-def preflight(settings: BaseSettings, arguments: Mapping[str, Any]) -> list[str]:
-    """Every reason the crawl cannot start, checked before any paid call."""
-    problems: list[str] = []
-    try:
-        if parse_arguments(arguments).dry_run and settings.get("JOBDIR"):
-            problems.append(DRY_RUN_WITH_JOBDIR)
-    except ArgumentError as exc:
-        problems.append(str(exc))
-    return (
-        problems
-        + token_problems(settings)
-        + feed_problems(settings)
-        + settings_problems(settings)
-        + operator_setting_problems(settings)
-        + redis_problems(settings)
-    )
-
-
 class CategorySpider(scrapy.Spider):
     name = "category"
 
     @classmethod
-    def preflight(
+    def argument_problems(
         cls, settings: BaseSettings, arguments: Mapping[str, Any]
     ) -> list[str]:
-        return preflight(settings, arguments)
+        """What is wrong with the arguments and the spider's own settings
+        (the components check theirs: :mod:`tmapi_crawler.preflight`)."""
+        problems: list[str] = []
+        try:
+            if parse_arguments(arguments).dry_run and settings.get("JOBDIR"):
+                problems.append(DRY_RUN_WITH_JOBDIR)
+        except ArgumentError as exc:
+            problems.append(str(exc))
+        return problems + settings_problems(settings)
 
     @classmethod
     def from_crawler(
         cls, crawler: Crawler, *args: Any, **kwargs: Any
     ) -> CategorySpider:
-        problems = cls.preflight(crawler.settings, kwargs)
+        problems = preflight.problems(crawler.settings, cls, kwargs, already_wired=True)
         if problems:
             raise CrawlRefused("\n".join(problems))
         spider = super().from_crawler(crawler, *args, **kwargs)
@@ -124,7 +131,7 @@ class CategorySpider(scrapy.Spider):
 
     @property
     def result_cap(self) -> int:
-        return self.settings.getint("TMAPI_RESULT_CAP", api.RESULT_CAP)
+        return self.settings.getint("TMAPI_RESULT_CAP")
 
     @property
     def coverage(self) -> dict[str, dict[str, Any]]:
@@ -156,35 +163,32 @@ class CategorySpider(scrapy.Spider):
         band: dict[str, Any] | None = None,
         max_pages: int | None = None,
     ) -> scrapy.Request:
-        """A page request; meta ``tmapi`` says which page of which query it is
-        (and, with split=price, of which band: see :class:`Band`) and all its
-        pagination needs, so any worker can handle its answer."""
-        meta: dict[str, Any] = {
-            "query": query.model_dump(mode="json", exclude_defaults=True),
-            "page": page_no,
-            "last": planned_last,
-        }
-        if band is not None:
-            meta["band"] = band
-        if max_pages is not None:
-            meta["max_pages"] = max_pages
+        """A page request; meta ``tmapi`` (:class:`~tmapi_crawler.meta.PageMeta`)
+        says which page of which query it is (and, with split=price, of which
+        band: see :class:`Band`) and all its pagination needs, so any worker
+        can handle its answer."""
+        meta = PageMeta(
+            query=query.model_dump(mode="json", exclude_defaults=True),
+            page=page_no,
+            last=planned_last,
+            band=band,
+            max_pages=max_pages,
+        )
         self.coverage_entry(query, band).asked()
         return scrapy.Request(
             api.page_url(self.base_url, query, page_no),
             callback=self.parse_page,
             errback=self.page_failed,
             priority=FIRST_PAGE_PRIORITY if page_no == 1 else -page_no,
-            meta={"tmapi": meta},
+            meta={TMAPI: meta.to_meta()},
         )
 
     def parse_page(self, response: Response) -> Iterator[Any]:
         """Follow the pagination, then yield the page's items with their context."""
-        meta = response.meta["tmapi"]
-        query = api.CategoryQuery.model_validate(meta["query"])
-        page_no = meta["page"]
-        page: api.Page = response.meta["tmapi_page"]
-        band = meta.get("band")
-        max_pages = meta.get("max_pages")
+        meta = PageMeta.from_meta(response.meta[TMAPI])
+        query = api.CategoryQuery.model_validate(meta.query)
+        page_no, band, max_pages = meta.page, meta.band, meta.max_pages
+        page: api.Page = response.meta[PAGE]
         at_cap = page_no == 1 and (page.total_count or 0) >= self.result_cap
         plan = self.plan_band(query, band, page) if at_cap and band else None
         self.cover(query, band, page, at_cap, plan)
@@ -199,9 +203,9 @@ class CategorySpider(scrapy.Spider):
                     max_pages=max_pages,
                 )
         else:
-            followed = pages_to_follow(page_no, meta["last"], page, max_pages)
+            followed = pages_to_follow(page_no, meta.last, page, max_pages)
         progress = self.progress.category(query)
-        progress.planned = max(progress.planned, *followed, page_no, meta["last"])
+        progress.planned = max(progress.planned, *followed, page_no, meta.last)
         if self.arguments.dry_run:  # the plan is known from page 1: stop there
             self.coverage_entry(query, band).settled()
             return
@@ -221,8 +225,8 @@ class CategorySpider(scrapy.Spider):
             "page": page_no,
             "crawled_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
-        if response.meta.get("tmapi_redelivered"):
-            self.crawler.stats.inc_value("tmapi/pages/redelivered")
+        if response.meta.get(REDELIVERED):
+            self.crawler.stats.inc_value(PAGES_REDELIVERED)
             dedupe = self.crawler.get_item_pipeline(DedupePipeline)
             if dedupe is not None:
                 ids = [item.get("item_id") for item in page.items]
@@ -243,19 +247,19 @@ class CategorySpider(scrapy.Spider):
         self.crawler.signals.send_catch_log(
             request_settled, request=request, outcome=outcome
         )
-        meta = request.meta["tmapi"]
-        query = api.CategoryQuery.model_validate(meta["query"])
-        coverage = self.coverage_entry(query, meta.get("band"))
+        meta = PageMeta.from_meta(request.meta[TMAPI])
+        query = api.CategoryQuery.model_validate(meta.query)
+        coverage = self.coverage_entry(query, meta.band)
         coverage.settled()
         if failure.check(PastLastPage):
             return
-        self.crawler.stats.inc_value("tmapi/pages/failed")
+        self.crawler.stats.inc_value(PAGES_FAILED)
         progress = self.progress.category(query)
-        progress.failed[meta["page"]] = failure.getErrorMessage()
+        progress.failed[meta.page] = failure.getErrorMessage()
         coverage.failed_pages += 1
         self.logger.error(
             "Page %d of %s failed: %s",
-            meta["page"],
+            meta.page,
             query.label,
             failure.getErrorMessage(),
         )
@@ -319,7 +323,7 @@ class CategorySpider(scrapy.Spider):
             page.total_count or 0,
             [to_fen(item.get("price")) for item in page.items],
             representative=query.sort in ("default", "sales"),
-            ways=self.settings.getint("TMAPI_SPLIT_WAYS", 4),
+            ways=self.settings.getint("TMAPI_SPLIT_WAYS"),
         )
         if isinstance(plan, Gap):
             self.logger.warning(
@@ -331,7 +335,7 @@ class CategorySpider(scrapy.Spider):
                 plan.count,
             )
             return plan
-        self.crawler.stats.inc_value("tmapi/split/bands")
+        self.crawler.stats.inc_value(SPLIT_BANDS)
         self.logger.info(
             "%s, %s at the cap: split into %s",
             label,
@@ -359,20 +363,20 @@ class CategorySpider(scrapy.Spider):
             callback=self.parse_category_info,
             errback=self.info_failed,
             priority=1,
-            meta={"tmapi": {"info": cat_id, "label": label}},
+            meta={TMAPI: InfoMeta(cat_id, label).to_meta()},
         )
 
     def parse_category_info(self, response: Response) -> Iterator[scrapy.Request]:
         """Ask the children that have children; crawl the leaves."""
-        cat_id = response.meta["tmapi"]["info"]
-        info = api.category_info_from_data(response.meta["tmapi_data"])
-        self.crawler.stats.inc_value("tmapi/tree/categories")
+        cat_id = response.meta[TMAPI]["info"]
+        info = api.category_info_from_data(response.meta[DATA])
+        self.crawler.stats.inc_value(TREE_CATEGORIES)
         for problem in info.problems:
             self.logger.warning("Category info of %d: %s", cat_id, problem)
         leaves, to_ask = self.tree_walk.visit(cat_id, info)
         for child in to_ask:
             yield self.info_request(child)
-        self.crawler.stats.inc_value("tmapi/tree/leaves", len(leaves))
+        self.crawler.stats.inc_value(TREE_LEAVES, len(leaves))
         options = {
             name: getattr(self.arguments, name)
             for name in api.QueryOptions.model_fields
@@ -387,9 +391,9 @@ class CategorySpider(scrapy.Spider):
         if failure.check(CrawlStopped):
             return
         request = failure.request  # type: ignore[attr-defined]
-        self.crawler.stats.inc_value("tmapi/tree/failed")
+        self.crawler.stats.inc_value(TREE_FAILED)
         self.logger.error(
             "Category info of %d failed: %s",
-            request.meta["tmapi"]["info"],
+            request.meta[TMAPI]["info"],
             failure.getErrorMessage(),
         )

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 import scrapy
 
-from tmapi_crawler.arguments import IGNORED_ARGUMENTS, CrawlArguments
-from tmapi_crawler.auth import token_problems
-from tmapi_crawler.enqueue import JobError, parse_job
-from tmapi_crawler.redis_queue import redis_problems, redis_url
+from tmapi_crawler.contract.arguments import IGNORED_ARGUMENTS, CrawlArguments
+from tmapi_crawler.contract.stats import JOBS_ACCEPTED, JOBS_REJECTED
+from tmapi_crawler.distributed.connection import redis_url
+from tmapi_crawler.distributed.jobs import JobError, parse_job
 from tmapi_crawler.spiders.category import CategorySpider
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ class CategoryJobsSpider(CategorySpider):
     name = "category_jobs"
 
     @classmethod
-    def preflight(
+    def argument_problems(
         cls, settings: BaseSettings, arguments: Mapping[str, Any]
     ) -> list[str]:
         problems = []
@@ -42,7 +42,7 @@ class CategoryJobsSpider(CategorySpider):
             )
         if not redis_url(settings):
             problems.append(NO_REDIS)
-        return problems + token_problems(settings) + redis_problems(settings)
+        return problems
 
     def __init__(self, **kwargs: Any) -> None:
         # No crawl-wide arguments: every job brings its own (validated per job).
@@ -62,10 +62,10 @@ class CategoryJobsSpider(CategorySpider):
             arguments = parse_job(job)
         except JobError as exc:
             self.logger.error("Skipped a bad job %s: %s", text, exc)
-            self.crawler.stats.inc_value("tmapi/jobs/rejected")
+            self.crawler.stats.inc_value(JOBS_REJECTED)
             return []
         self.logger.info("Job %s: %d queries", text, len(arguments.queries()))
-        self.crawler.stats.inc_value("tmapi/jobs/accepted")
+        self.crawler.stats.inc_value(JOBS_ACCEPTED)
         return [
             self.page_request(query, 1, 1, max_pages=arguments.max_pages)
             for query in arguments.queries()

@@ -1,0 +1,123 @@
+"""The add-on that wires every component of the crawler, each order explained once.
+
+``settings.py`` enables it (``ADDONS``) and holds every default; this module
+says which component goes where, and why there. It runs when Scrapy builds
+the crawler, after every setting is known, so the choices that depend on
+settings (a shared Redis queue with ``REDIS_URL``, the job journal with
+``JOBDIR``, the default feed) are made here too, by the feature packages'
+own functions, in this order:
+
+1. the default and quarantine feeds (:mod:`tmapi_crawler.feeds.addon`);
+2. the Redis scheduler and seen-set with ``REDIS_URL``
+   (:mod:`tmapi_crawler.distributed.addon`);
+3. the job journal with ``JOBDIR`` (:mod:`tmapi_crawler.resume.addon`), which
+   needs Scrapy's scheduler, so after 2;
+4. the compact duplicate filter, unless 2, 3 or the user chose one.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from scrapy.settings import SETTINGS_PRIORITIES
+
+from tmapi_crawler.distributed.addon import use_redis
+from tmapi_crawler.feeds.addon import DefaultFeed
+from tmapi_crawler.resume.addon import use_journal
+
+if TYPE_CHECKING:
+    from scrapy.settings import BaseSettings
+
+P = "tmapi_crawler"
+
+DOWNLOAD_HANDLER = f"{P}.downloadhandlers.TokenDownloadHandler"
+
+DOWNLOADER_MIDDLEWARES = {
+    # Reads every answer (HTTP status and body code) before any built-in
+    # middleware does: 580 is after the ones that prepare a request (user
+    # agent 500, default headers 400) and before those that read an answer
+    # (retry 550 is off, redirect 600, cookies 700, compression 590 reads
+    # the body after us on the way back, as it must: it runs first there).
+    f"{P}.downloadermiddlewares.errors.TMAPIErrorMiddleware": 580,
+    # TMAPI calls are retried by the API's contract above; nothing else retries.
+    "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+    # Last before the download handler (HttpCache is 900): nothing after it
+    # can drop a request it admitted, so it counts exactly the calls made.
+    f"{P}.downloadermiddlewares.budget.CallBudget": 990,
+}
+
+# An API, not a web site: no URL too long, no link depth to track, and the
+# spider builds every request's meta afresh (nothing copied to warn about).
+# Every spider middleware is a layer each item passes through (BENCHMARKS.md,
+# benchmark 3). RefererMiddleware stays: the redirect middlewares warn without it.
+SPIDER_MIDDLEWARES = {
+    "scrapy.spidermiddlewares.urllength.UrlLengthMiddleware": None,
+    "scrapy.spidermiddlewares.depth.DepthMiddleware": None,
+    "scrapy.spidermiddlewares.metacopy.MetaCopyDetectionMiddleware": None,
+}
+
+EXTENSIONS = {
+    # First, so that no later component logs a secret before it is in place.
+    f"{P}.extensions.redaction.SecretRedaction": 0,
+    f"{P}.extensions.feedalert.FeedFailureAlert": 0,
+    # The crawl's state: before every extension that reads it.
+    f"{P}.extensions.ledger.CrawlLedger": 100,
+    f"{P}.extensions.failedpages.FailedPagesFile": 500,
+    f"{P}.extensions.progress.CrawlProgressDisplay": 500,
+    # After the progress display: its last line comes before the summary.
+    f"{P}.extensions.summary.RunSummary": 510,
+}
+
+ITEM_PIPELINES = {
+    # The spider's raw dict becomes a typed item, or is dropped as invalid...
+    f"{P}.pipelines.validation.ValidationPipeline": 100,
+    # ...before its item_id is looked up: an invalid id is no id.
+    f"{P}.pipelines.dedupe.DedupePipeline": 200,
+}
+
+FEED_EXPORTERS = {
+    "csv": f"{P}.feeds.exporters.FlatCsvItemExporter",
+    # Whole lines, flushed as written: a kill leaves every exported item.
+    "jsonlines": f"{P}.feeds.feedfile.LineFlushingJsonLinesExporter",
+    "jsonl": f"{P}.feeds.feedfile.LineFlushingJsonLinesExporter",
+}
+FEED_STORAGES = {"s3": f"{P}.feeds.storages.RescuingS3FeedStorage"}
+
+COMPACT_DUPEFILTER = f"{P}.dupefilters.CompactDupeFilter"
+
+
+class TMAPIAddon:
+    """Wires the crawler's components (see the module doc)."""
+
+    # Components the add-on may enable, for the pre-flight checks
+    # (tmapi_crawler.preflight) to ask about their settings.
+    PARTS = (DefaultFeed,)
+
+    def update_settings(self, settings: BaseSettings) -> None:
+        wire(settings)
+        DefaultFeed().update_settings(settings)
+        use_redis(settings)
+        use_journal(settings)
+        chosen = settings.getpriority("DUPEFILTER_CLASS") or 0
+        if chosen < SETTINGS_PRIORITIES["addon"]:  # Scrapy's default still
+            settings.set("DUPEFILTER_CLASS", COMPACT_DUPEFILTER, priority="addon")
+
+
+def wire(settings: BaseSettings) -> None:
+    """The components every crawl has, at their orders."""
+    handlers = settings["DOWNLOAD_HANDLERS"]
+    for scheme in ("http", "https"):
+        if scheme not in handlers:  # yours, if you chose one: it must add the token
+            handlers[scheme] = DOWNLOAD_HANDLER
+    for name, components in (
+        ("DOWNLOADER_MIDDLEWARES", DOWNLOADER_MIDDLEWARES),
+        ("SPIDER_MIDDLEWARES", SPIDER_MIDDLEWARES),
+        ("EXTENSIONS", EXTENSIONS),
+        ("ITEM_PIPELINES", ITEM_PIPELINES),
+        ("FEED_EXPORTERS", FEED_EXPORTERS),
+        ("FEED_STORAGES", FEED_STORAGES),
+    ):
+        chosen = settings[name]
+        for path, value in components.items():
+            if path not in chosen:  # an order you gave wins
+                chosen[path] = value

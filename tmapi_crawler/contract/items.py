@@ -1,0 +1,422 @@
+"""The product item: typed, validated and normalised, raw text kept where lossy.
+
+:class:`ProductItem` is a pydantic model of one item of the items endpoint
+(the fields ``../shared/tmapi/API.md`` documents) plus the crawl context the
+spider adds. Validating a raw API dict normalises it:
+
+- prices (``price``, ``price_info.price|sale_price|origin_price``) become
+  exact :class:`~decimal.Decimal` values, ``""`` becomes ``None``; feeds write
+  them as JSON strings (``"0.60"``), as Scrapy's JSON encoder does for every
+  Decimal, so no digit is lost to binary floats;
+- ``sale_info.sale_quantity_90days`` ``"100000+"`` (or ``"1.5万+"``) becomes
+  the integer lower bound, the text is kept in ``sale_quantity_90days_text``;
+- ``item_repurchase_rate`` ``"57%"`` becomes the fraction ``0.57``;
+- ``moq``, ``quantity_begin``, ``shop_info.shop_years`` become integers and
+  ``shop_info.score_info.composite_score`` a number;
+- ``item_id`` is an ``int`` whether the API sent a number or a string.
+
+Fields the API adds that the model does not know are kept (``extra="allow"``,
+at every level) and exported beside the known ones. A value that cannot be
+read raises a :class:`pydantic.ValidationError` whose error types are the
+small fixed set :data:`ERROR_KINDS` (see :func:`problems`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from types import MappingProxyType
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from itemadapter import ItemAdapter
+from itemadapter.adapter import PydanticAdapter
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    ValidationError,
+    model_validator,
+)
+from pydantic import Field as ModelField
+from pydantic_core import PydanticCustomError
+
+from tmapi_crawler.contract.api import int_of_digits
+
+# Every kind of validation failure; stats keys are built from these only.
+ERROR_KINDS = ("missing", "type", "negative", "range", "url")
+
+
+def _error(kind: str, message: str) -> PydanticCustomError:
+    return PydanticCustomError(kind, message)
+
+
+# --- normalisers: raw API value -> typed value (pure, unit-tested) ------------
+
+
+def _blank(value: object) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def parse_item_id(value: object) -> int:
+    """An int or a string of digits; the same id either way."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif (
+        isinstance(value, str) and (digits := int_of_digits(value.strip())) is not None
+    ):
+        number = digits
+    elif _blank(value):
+        raise _error("missing", "item_id is missing")
+    else:
+        raise _error("type", "item_id must be an integer or a string of digits")
+    if number <= 0:
+        raise _error("range", "item_id must be positive")
+    return number
+
+
+_CURRENCY_MARKS = "¥￥ \t"
+
+
+def parse_price(value: object) -> Decimal | None:
+    """``"0.60"`` -> ``Decimal("0.60")`` exactly; ``""`` -> None; never negative."""
+    if _blank(value):
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
+        raise _error("type", "a price must be a decimal number")
+    text = str(value).strip().strip(_CURRENCY_MARKS).replace(",", "")
+    try:
+        price = Decimal(text)
+    except InvalidOperation:
+        raise _error("type", "a price must be a decimal number") from None
+    if not price.is_finite():
+        raise _error("type", "a price must be a finite number")
+    if price < 0:
+        raise _error("negative", "a price cannot be negative")
+    exponent = price.as_tuple().exponent
+    if isinstance(exponent, int) and exponent > 0:  # "1E+2" -> 100
+        try:
+            price = price.quantize(Decimal(1))
+        except InvalidOperation:  # more digits than any price (1e28)
+            raise _error("range", "a price cannot be that large") from None
+    return price
+
+
+_COUNT = re.compile(r"^(?:≥|>=)?\s*(\d[\d,]*)\s*[^\d\s]*$")
+
+
+def parse_count(value: object) -> int | None:
+    """``"2"``, ``2``, ``"1,000"``, ``"3年"`` -> an int; ``""``/None -> None."""
+    if _blank(value):
+        return None
+    if isinstance(value, bool):
+        raise _error("type", "must be a whole number")
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    elif isinstance(value, str) and (match := _COUNT.match(value.strip())):
+        number = int(match.group(1).replace(",", ""))
+    elif isinstance(value, str) and value.strip().startswith("-"):
+        raise _error("range", "cannot be negative")
+    else:
+        raise _error("type", "must be a whole number")
+    if number < 0:
+        raise _error("range", "cannot be negative")
+    return number
+
+
+_SALES = re.compile(r"^(\d[\d,]*(?:\.\d+)?)\s*(万|w|W|亿)?\s*\+?$")
+_SALES_UNITS = {None: 1, "万": 10_000, "w": 10_000, "W": 10_000, "亿": 100_000_000}
+
+
+def parse_sales(value: object) -> int | None:
+    """``"100000+"`` -> 100000 (a lower bound); ``"1.5万+"`` -> 15000."""
+    if _blank(value):
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 0:
+            raise _error("range", "sales cannot be negative")
+        return value
+    match = _SALES.match(value.strip()) if isinstance(value, str) else None
+    if match is None:
+        raise _error("type", "sales must look like 500, 100000+ or 1.5万+")
+    number = Decimal(match.group(1).replace(",", "")) * _SALES_UNITS[match.group(2)]
+    return int(number)
+
+
+def parse_rate(value: object) -> float | None:
+    """``"57%"`` -> 0.57. Text is read as a percentage; a number as a fraction."""
+    if _blank(value):
+        return None
+    if isinstance(value, bool):
+        raise _error("type", "a rate must look like 57%")
+    if isinstance(value, int | float):
+        fraction = Decimal(str(value))
+    elif isinstance(value, str):
+        try:
+            fraction = Decimal(value.strip().removesuffix("%").strip()) / 100
+        except InvalidOperation:
+            raise _error("type", "a rate must look like 57%") from None
+    else:
+        raise _error("type", "a rate must look like 57%")
+    if not fraction.is_finite() or not 0 <= fraction <= 1:
+        raise _error("range", "a rate must be between 0% and 100%")
+    return float(fraction)
+
+
+def parse_score(value: object) -> float | None:
+    """``"4.0"`` -> 4.0; ``""`` -> None."""
+    if _blank(value):
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise _error("type", "a score must be a number")
+    try:
+        score = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise _error("type", "a score must be a number") from None
+    if not score.is_finite() or score < 0:
+        raise _error("range", "a score must be a number from 0")
+    return float(score)
+
+
+# What the API sends: http(s), a plain host name, no white space.
+_PLAIN_URL = re.compile(r"https?://[A-Za-z0-9.-]*[A-Za-z0-9](?::\d+)?(?:[/?#]\S*)?")
+_SPACE = re.compile(r"\s")
+
+
+def parse_url(value: object) -> str:
+    """An absolute http(s) URL; ``//host/path`` gets ``https:``."""
+    if _blank(value):
+        raise _error("missing", "the URL is missing")
+    if not isinstance(value, str):
+        raise _error("type", "the URL must be a string")
+    url = value.strip()
+    if url.startswith("//"):
+        url = "https:" + url
+    if _PLAIN_URL.fullmatch(url):  # the usual case, without urlsplit's cost
+        return url
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        raise _error("url", "the URL is not well formed") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise _error("url", "the URL must be an absolute http(s) URL")
+    if _SPACE.search(url):
+        raise _error("url", "the URL contains white space")
+    return url
+
+
+def parse_optional_url(value: object) -> str | None:
+    return None if _blank(value) else parse_url(value)
+
+
+def parse_title(value: object) -> str:
+    if _blank(value):
+        raise _error("missing", "the title is missing or empty")
+    if not isinstance(value, str):
+        raise _error("type", "the title must be a string")
+    return value
+
+
+def parse_texts(value: object) -> list[str] | None:
+    """A list of strings; numbers in it become strings (``[54, 80]``)."""
+    if value is None:
+        return None
+    if not isinstance(value, list | tuple):
+        raise _error("type", "must be a list")
+    texts = []
+    for v in value:
+        if isinstance(v, bool) or not isinstance(v, str | int):
+            raise _error("type", "must be a list of strings")
+        texts.append(v if type(v) is str else str(v))
+    return texts
+
+
+ItemId = Annotated[int, BeforeValidator(parse_item_id)]
+Price = Annotated[Decimal | None, BeforeValidator(parse_price)]
+Count = Annotated[int | None, BeforeValidator(parse_count)]
+Rate = Annotated[float | None, BeforeValidator(parse_rate)]
+Score = Annotated[float | None, BeforeValidator(parse_score)]
+Url = Annotated[str, BeforeValidator(parse_url)]
+OptionalUrl = Annotated[str | None, BeforeValidator(parse_optional_url)]
+Title = Annotated[str, BeforeValidator(parse_title)]
+Texts = Annotated[list[str] | None, BeforeValidator(parse_texts)]
+
+
+# --- the model ------------------------------------------------------------------
+
+
+class ApiModel(BaseModel):
+    """Keeps the fields it does not know (``extra="allow"``)."""
+
+    model_config = ConfigDict(extra="allow", validate_assignment=True)
+
+
+class PriceInfo(ApiModel):
+    price: Price = None
+    sale_price: Price = None
+    origin_price: Price = None
+
+
+class SaleInfo(ApiModel):
+    sale_quantity_90days: Annotated[int | None, BeforeValidator(parse_sales)] = None
+    sale_quantity_90days_text: str | None = None  # as the API sent it: "100000+"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _keep_text(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "sale_quantity_90days_text" not in data:
+            raw = data.get("sale_quantity_90days")
+            if not _blank(raw):
+                data = {**data, "sale_quantity_90days_text": str(raw)}
+        return data
+
+
+class DeliveryInfo(ApiModel):
+    area_from: Texts = None
+    free_shipping: bool | None = None
+    ship_in_48h: bool | None = None
+
+
+class ScoreInfo(ApiModel):
+    composite_score: Score = None
+
+
+class ShopInfo(ApiModel):
+    company_name: str | None = None
+    is_powerful_seller: bool | None = None
+    is_super_factory: bool | None = None
+    shop_years: Count = None
+    score_info: ScoreInfo | None = None
+
+
+class ProductItem(ApiModel):
+    """One product of a category page, normalised, with its crawl context."""
+
+    item_id: ItemId
+    product_url: Url
+    title: Title
+    title_origin: str | None = None  # the Chinese title when translated
+    img: OptionalUrl = None
+    category_path: Texts = None
+    price: Price = None
+    price_info: PriceInfo | None = None
+    currency: str | None = None
+    moq: Count = None
+    quantity_begin: Count = None
+    sale_info: SaleInfo | None = None
+    delivery_info: DeliveryInfo | None = None
+    shop_info: ShopInfo | None = None
+    item_repurchase_rate: Rate = None
+    low_refund_rate: bool | None = None
+    ship_in_48h: bool | None = None
+    one_piece_min_order: bool | None = None
+    # the crawl context the spider adds
+    cat_id: int | None = None
+    language: str | None = None
+    sort: str | None = None
+    filters: dict[str, Any] = ModelField(default_factory=dict)
+    page: int | None = None
+    position: int | None = None
+    crawled_at: str | None = None  # UTC, ISO 8601
+
+
+@dataclass
+class InvalidItem:
+    """An item that failed validation, kept for the quarantine feed."""
+
+    item_id: Any
+    cat_id: Any
+    language: Any
+    page: Any
+    position: Any
+    errors: list[dict[str, str]]
+    item: dict[str, Any] = field(default_factory=dict)  # as the API sent it
+
+
+# --- errors -------------------------------------------------------------------
+
+
+def field_paths(model: type[BaseModel] = ProductItem, prefix: str = "") -> list[str]:
+    """Every known field as a dotted path (``price_info.sale_price``)."""
+    paths = []
+    for name, info in model.model_fields.items():
+        paths.append(prefix + name)
+        for kind in _model_types(info.annotation):
+            paths += field_paths(kind, f"{prefix}{name}.")
+    return paths
+
+
+def _model_types(annotation: Any) -> Iterator[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        yield annotation
+    for arg in getattr(annotation, "__args__", ()):
+        yield from _model_types(arg)
+
+
+KNOWN_FIELDS = frozenset(field_paths())
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One reason an item is invalid: a known field (or "other") and a kind."""
+
+    field: str
+    kind: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"field": self.field, "kind": self.kind, "message": self.message}
+
+
+def problems(error: ValidationError) -> list[Problem]:
+    """The errors of a failed validation, on the bounded field x kind grid."""
+    found = []
+    for entry in error.errors():
+        path = ".".join(str(p) for p in entry["loc"] if isinstance(p, str))
+        kind = entry["type"]
+        if kind not in ERROR_KINDS:
+            kind = "missing" if entry.get("input", "") is None else "type"
+        found.append(
+            Problem(path if path in KNOWN_FIELDS else "other", kind, entry["msg"])
+        )
+    return found
+
+
+# --- itemadapter: export the extra fields too -------------------------------------
+
+
+class ApiModelAdapter(PydanticAdapter):
+    """itemadapter's pydantic adapter, plus the fields kept by ``extra="allow"``
+    (the stock adapter only sees declared fields, so feeds would drop them)."""
+
+    @classmethod
+    def is_item_class(cls, item_class: type) -> bool:
+        return isinstance(item_class, type) and issubclass(item_class, ApiModel)
+
+    def __getitem__(self, field_name: str) -> Any:
+        extra = self.item.model_extra or {}
+        if field_name in extra:
+            return extra[field_name]
+        return super().__getitem__(field_name)
+
+    def __setitem__(self, field_name: str, value: Any) -> None:
+        setattr(self.item, field_name, value)
+
+    def get_field_meta(self, field_name: str) -> MappingProxyType[str, Any]:
+        """Extra fields have no metadata (the stock adapter raises KeyError,
+        which makes every feed exporter fail on them)."""
+        if field_name in (self.item.model_extra or {}):
+            return MappingProxyType({})
+        return super().get_field_meta(field_name)
+
+    def __iter__(self) -> Iterator[str]:
+        yield from type(self.item).model_fields
+        yield from self.item.model_extra or {}
+
+
+if ApiModelAdapter not in ItemAdapter.ADAPTER_CLASSES:
+    ItemAdapter.ADAPTER_CLASSES.appendleft(ApiModelAdapter)  # type: ignore[attr-defined]

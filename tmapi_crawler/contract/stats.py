@@ -1,0 +1,85 @@
+"""Every stat the crawler writes, named once. Free of Scrapy.
+
+Names are ``tmapi/...``; a name ending in ``/`` is a prefix, completed by a
+reason, a code or a field (``RESPONSE + "503"``). ``docs/stats.md`` is the
+user's reference; a test holds it to this module. Scrapy's own stats the
+crawler reads (``item_scraped_count``, ``finish_reason``,
+``feedexport/failed_count/...``) are named here too, so no other module spells
+a stat out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+# calls and answers
+CALLS = "tmapi/calls"  # every call sent (counted by the token handler)
+RESPONSE = "tmapi/response/"  # + "200", or the error's reason ("503", "malformed")
+EXCEPTION = "tmapi/exception/"  # + the exception class of a failed download
+RETRY = "tmapi/retry"  # Scrapy's get_retry_request base: /count, /reason_count/<r>
+RETRY_BY_REASON = "tmapi/retry/reason_count/"
+GAVE_UP = "tmapi/gave_up/"  # + reason: pages given up after their retries
+CONCURRENCY_CURRENT = "tmapi/concurrency/current"
+CONCURRENCY_MIN = "tmapi/concurrency/min"
+CONCURRENCY_MAX = "tmapi/concurrency/max"
+BUDGET_MAX_CALLS = "tmapi/budget/max_calls"
+
+# pages
+PAGES_FAILED = "tmapi/pages/failed"
+PAGES_UNSENT = "tmapi/pages/unsent"
+PAGES_PAST_END = "tmapi/pages/past_end"
+PAGES_WITH_PROBLEMS = "tmapi/pages/with_problems"
+PAGES_REDELIVERED = "tmapi/pages/redelivered"
+SPLIT_BANDS = "tmapi/split/bands"
+
+# the category tree
+TREE_CATEGORIES = "tmapi/tree/categories"
+TREE_LEAVES = "tmapi/tree/leaves"
+TREE_FAILED = "tmapi/tree/failed"
+
+# items
+ITEMS_INVALID = "tmapi/items/invalid"  # + "/<field>/<kind>" per problem
+ITEMS_QUARANTINED = "tmapi/items/quarantined"
+ITEMS_DUPLICATE = "tmapi/items/duplicate"
+DEDUPE_ERRORS = "tmapi/dedupe/errors"
+
+# coverage (set when the spider closes)
+COVERAGE = "tmapi/coverage/"  # + categories, incomplete, bands, split, ...
+
+# resume (with JOBDIR)
+RESUME = "tmapi/resume/"  # + pages_done_before, pages_left_before, ...
+RESUME_PAGES_DONE_BEFORE = "tmapi/resume/pages_done_before"
+RESUME_UNJOURNALED = "tmapi/resume/unjournaled"
+RESUME_ITEMS_ALREADY_DELIVERED = "tmapi/resume/items_already_delivered"
+JOB_PAGES_LEFT = "tmapi/job/pages_left"
+
+# distributed (with REDIS_URL)
+REDIS_OUTAGES = "tmapi/redis/outages"
+REDIS_LEASES_RECOVERED = "tmapi/redis/leases_recovered"
+JOBS_ACCEPTED = "tmapi/jobs/accepted"
+JOBS_REJECTED = "tmapi/jobs/rejected"
+
+# Scrapy's, read by the crawler
+ITEMS_EXPORTED = "item_scraped_count"
+FINISH_REASON = "finish_reason"
+FEED_FAILED = "feedexport/failed_count/"  # + storage; "not_written": see feedalert
+FEED_NOT_WRITTEN = FEED_FAILED + "not_written"
+
+
+def invalid_field(field: str, kind: str) -> str:
+    return f"{ITEMS_INVALID}/{field}/{kind}"
+
+
+def by_prefix(stats: Mapping[str, Any], prefix: str) -> dict[str, int]:
+    """``{rest: count}`` of the stats named ``<prefix><rest>``."""
+    return {
+        key[len(prefix) :]: int(value)
+        for key, value in stats.items()
+        if key.startswith(prefix)
+    }
+
+
+def feeds_failed(stats: Mapping[str, Any]) -> int:
+    """How many feeds could not be stored (Scrapy's count and ours)."""
+    return sum(by_prefix(stats, FEED_FAILED).values())

@@ -1,0 +1,375 @@
+"""Many workers, one crawl: the Redis scheduler and the add-on that turns it on.
+
+With ``REDIS_URL`` set (setting or environment), :class:`DistributedCrawl`
+swaps in :class:`RedisScheduler`: every worker running the same spider (and
+``TMAPI_CRAWL_ID``) shares one request queue and one seen-set in Redis
+(:mod:`tmapi_crawler.distributed.queue`), so each page is fetched by one worker.
+
+The scheduler never blocks the reactor: a short loop (``TMAPI_POLL_INTERVAL``)
+pulls shared requests while the worker has free slots, renews this worker's
+leases, re-queues leases of dead workers, pops jobs for spiders that take them,
+rides out Redis outages (logged, retried with backoff), and ends the worker once
+the shared queue has stayed empty, with nothing in flight anywhere, for
+``TMAPI_IDLE_CLOSE`` seconds (never with ``TMAPI_DAEMON``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+import uuid
+from collections import deque
+from typing import TYPE_CHECKING
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from scrapy import signals
+from scrapy.exceptions import DontCloseSpider
+from scrapy.extensions.feedexport import FeedExporter
+from scrapy.utils.defer import deferred_from_coro
+from scrapy.utils.misc import build_from_crawler, load_object
+from twisted.internet.task import LoopingCall
+
+from tmapi_crawler.contract.stats import REDIS_LEASES_RECOVERED, REDIS_OUTAGES
+from tmapi_crawler.distributed.connection import (
+    connect_from,
+    redis_problems,
+    redis_url,
+    safe_url,
+)
+from tmapi_crawler.distributed.queue import CrawlKeys, LeasedQueue, SharedState
+from tmapi_crawler.downloadermiddlewares.errors import REQUESTS_PER_CALL, call_ceiling
+from tmapi_crawler.meta import NOT_SENT
+
+if TYPE_CHECKING:
+    from scrapy import Request, Spider
+    from scrapy.crawler import Crawler
+
+
+logger = logging.getLogger(__name__)
+
+
+REDIS_DOWN = (RedisConnectionError, RedisTimeoutError)
+
+
+MAX_BACKOFF = 10.0
+
+
+class RedisScheduler:
+    """Scrapy scheduler over the shared, leased Redis queue."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        settings = crawler.settings
+        self.crawler = crawler
+        self.stats = crawler.stats
+        self.url = safe_url(redis_url(settings) or "")
+        self.keys = CrawlKeys.for_crawler(crawler)
+        self.server = connect_from(settings)
+        self.lease_seconds = settings.getfloat("TMAPI_LEASE_SECONDS")
+        self.poll_interval = settings.getfloat("TMAPI_POLL_INTERVAL")
+        self.idle_close = settings.getfloat("TMAPI_IDLE_CLOSE")
+        self.daemon = settings.getbool("TMAPI_DAEMON")
+        # Leases this worker holds: as many requests as one process keeps in
+        # its downloader (tmapi_crawler/middlewares.py; benchmark 5).
+        self.slots = REQUESTS_PER_CALL * call_ceiling(settings)
+        self.df = build_from_crawler(load_object(settings["DUPEFILTER_CLASS"]), crawler)
+        self.queue: LeasedQueue | None = None
+        self.spider: Spider | None = None
+        # entry id -> request, for every lease this worker holds
+        self.leases: dict[str, Request] = {}
+        self.handed_out: set[str] = set()  # given to the engine
+        self.buffer: deque[str] = deque()  # pulled by the loop, not yet handed out
+        self.arriving: set[int] = set()  # id() of requests the loop passes to crawl()
+        self.unpushed: list[Request] = []  # scheduled while Redis was away
+        self.unacked: list[str] = []
+        self.down_since: float | None = None
+        self.retry_at = 0.0
+        self.backoff = 0.5
+        self.idle_since = time.monotonic()
+        self.next_upkeep = 0.0
+        self.closing = False
+        self.loop = LoopingCall(self._tick)
+
+    preflight = staticmethod(redis_problems)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> RedisScheduler:
+        return cls(crawler)
+
+    # --- Scrapy's scheduler interface ------------------------------------------
+
+    def open(self, spider: Spider) -> None:
+        if not hasattr(getattr(self.crawler.engine, "_slot", None), "inprogress"):
+            raise RuntimeError(
+                "RedisScheduler needs the engine's set of requests in progress "
+                "(Scrapy 2.19); without it no page could be acknowledged safely"
+            )
+        self.spider = spider
+        worker = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        lease_ms = int(self.lease_seconds * 1000)
+        self.queue = LeasedQueue(self.server, spider, self.keys, lease_ms, worker)
+        self.crawler.signals.connect(self._spider_idle, signal=signals.spider_idle)
+        try:
+            state = self.queue.state()
+            logger.info(
+                "Distributed crawl %r on %s: %d requests queued, %d in progress",
+                self.keys.prefix,
+                self.url,
+                state.queued,
+                state.leased,
+            )
+        except REDIS_DOWN as exc:
+            self._went_down(exc)
+        self.loop.start(self.poll_interval, now=False)
+
+    def close(self, reason: str) -> None:
+        if self.loop.running:
+            self.loop.stop()
+        assert self.queue is not None
+        try:
+            self._settle()
+            self._push(self.unpushed)
+            self.unpushed = []
+            left = list(self.leases)
+            if left:
+                self.queue.release(left)
+                logger.info("Gave %d unprocessed requests back to Redis", len(left))
+        except REDIS_DOWN:
+            logger.error(
+                "Redis at %s is unavailable: %d requests could not be handed back; "
+                "other workers take them over when their leases expire (%.0f s)",
+                self.url,
+                len(self.leases) + len(self.unpushed),
+                self.lease_seconds,
+            )
+
+    def has_pending_requests(self) -> bool:
+        return bool(self.buffer or self.unpushed)
+
+    def enqueue_request(self, request: Request) -> bool:
+        if id(request) in self.arriving:  # pulled by the loop, already leased
+            return True
+        if self.down_since is not None:
+            self.unpushed.append(request)
+            return True
+        try:
+            return self._push([request]) > 0
+        except REDIS_DOWN as exc:
+            self._went_down(exc)
+            self.unpushed.append(request)
+            return True
+
+    def next_request(self) -> Request | None:
+        if self.buffer:
+            return self._hand_out(self.buffer.popleft())
+        if self.down_since is not None or self.closing:
+            return None
+        try:
+            self._settle()
+            free = self.slots - len(self.leases)
+            leased = self._lease(1) if free > 0 else []
+        except REDIS_DOWN as exc:
+            self._went_down(exc)
+            return None
+        return self._hand_out(leased[0]) if leased else None
+
+    # --- requests in and out -------------------------------------------------
+
+    def _push(self, requests: list[Request]) -> int:
+        """Queue the requests not seen before (one atomic step: a retry after
+        a lost connection neither loses nor doubles any); how many were queued."""
+        assert self.queue is not None and self.spider is not None
+        if not requests:
+            return 0
+        fingerprinted = [
+            (r, None if r.dont_filter else self.df.request_fingerprint(r))
+            for r in requests
+        ]
+        queued = self.queue.push_many(fingerprinted)
+        for request, fresh in zip(requests, queued, strict=True):
+            if not fresh:
+                self.df.log(request, self.spider)
+        if self.stats and any(queued):
+            self.stats.inc_value("scheduler/enqueued/redis", sum(queued))
+        return sum(queued)
+
+    def _lease(self, count: int) -> list[str]:
+        assert self.queue is not None
+        entries = []
+        for entry, request in self.queue.lease(count):
+            self.leases[entry] = request
+            entries.append(entry)
+        if entries and self.stats:
+            self.stats.inc_value("scheduler/dequeued/redis", len(entries))
+        return entries
+
+    def _hand_out(self, entry: str) -> Request:
+        self.handed_out.add(entry)
+        return self.leases[entry]
+
+    def _settle(self) -> None:
+        """Acknowledge requests the engine is done with, once their items are
+        written: the engine holds a request until its answer's items went
+        through the pipelines and feeds, or until it failed for good. A request
+        not sent because the crawl stopped goes back to the queue instead."""
+        in_engine = self._in_engine()
+        done = [e for e in self.handed_out if self.leases[e] not in in_engine]
+        if not done and not self.unacked:
+            return
+        unsent = []
+        for entry in done:
+            self.handed_out.discard(entry)
+            request = self.leases.pop(entry)
+            if request.meta.get(NOT_SENT):
+                unsent.append(entry)
+            else:
+                self.unacked.append(entry)
+        self._flush_feeds()
+        assert self.queue is not None
+        self.queue.ack(self.unacked)
+        self.unacked = []
+        if unsent:
+            self.queue.release(unsent)
+
+    def _in_engine(self) -> set[Request]:
+        # The engine's set of requests being downloaded or scraped; Scrapy has
+        # no signal for "request fully processed" (items included).
+        engine = self.crawler.engine
+        slot = getattr(engine, "_slot", None)
+        return set(getattr(slot, "inprogress", ()))
+
+    def _flush_feeds(self) -> None:
+        """Items reach the feed file before their page is acknowledged."""
+        for extension in self.crawler.extensions.middlewares:
+            if isinstance(extension, FeedExporter):
+                for slot in extension.slots:
+                    flush = getattr(slot.file, "flush", None)
+                    if flush and not getattr(slot.file, "closed", False):
+                        flush()
+
+    # --- the loop ------------------------------------------------------------
+
+    def _tick(self) -> None:
+        now = time.monotonic()
+        if self.down_since is not None and not self._reconnect(now):
+            return
+        try:
+            self._settle()
+            if now >= self.next_upkeep:
+                self._upkeep()
+                self.next_upkeep = now + max(self.lease_seconds / 4, 0.5)
+            assert self.queue is not None
+            state = self.queue.state()
+            self._pull(state)
+            self._maybe_close(state, now)
+        except REDIS_DOWN as exc:
+            self._went_down(exc)
+        except Exception:  # a bug must not stop the loop that ends the worker
+            logger.exception("Error in the distributed scheduler's loop")
+
+    def _upkeep(self) -> None:
+        assert self.queue is not None
+        self.queue.renew(list(self.leases))
+        recovered = self.queue.requeue_expired()
+        if recovered:
+            logger.warning(
+                "Re-queued %d requests whose worker stopped renewing its lease",
+                recovered,
+            )
+            if self.stats:
+                self.stats.inc_value(REDIS_LEASES_RECOVERED, recovered)
+
+    def _pull(self, state: SharedState) -> None:
+        """Fill free slots from the shared queue, or else from the jobs list."""
+        assert self.queue is not None
+        engine = self.crawler.engine
+        free = self.slots - len(self.leases)
+        if free <= 0 or self.closing or engine is None or engine.needs_backout():
+            return
+        if state.queued:
+            for entry in self._lease(min(free, state.queued)):
+                self.buffer.append(entry)
+                request = self.leases[entry]
+                self.arriving.add(id(request))
+                try:
+                    engine.crawl(request)  # wakes the engine; stays in the buffer
+                finally:
+                    self.arriving.discard(id(request))
+        elif state.jobs and hasattr(self.spider, "requests_from_job"):
+            job = self.server.lpop(self.keys.jobs)
+            if job is not None:
+                for request in self.spider.requests_from_job(job):  # type: ignore[union-attr]
+                    engine.crawl(request)
+
+    def _maybe_close(self, state: SharedState, now: float) -> None:
+        engine = self.crawler.engine
+        busy = (
+            not state.empty
+            or self.leases
+            or self.unpushed
+            or engine is None
+            or not engine.spider_is_idle()
+        )
+        if busy:
+            self.idle_since = now
+            return
+        if now - self.idle_since < self.idle_close:
+            return
+        assert self.queue is not None
+        finished = self.queue.finish()
+        self.idle_since = now
+        if finished:
+            logger.info("Crawl %r is complete", self.keys.prefix)
+        if self.daemon or not finished:
+            return
+        self.closing = True
+        self.loop.stop()
+        deferred_from_coro(engine.close_spider_async(reason="finished"))
+
+    def _spider_idle(self) -> None:
+        """Scrapy's idle check sees one worker; the loop decides for the crawl."""
+        if not self.closing:
+            raise DontCloseSpider
+
+    # --- Redis outages -------------------------------------------------------
+
+    def _went_down(self, exc: Exception) -> None:
+        if self.down_since is None:
+            self.down_since = time.monotonic()
+            self.backoff = 0.5
+            logger.error(
+                "Redis at %s is unavailable (%s): requests in flight go on, new "
+                "ones wait; reconnecting with backoff",
+                self.url,
+                exc,
+            )
+            if self.stats:
+                self.stats.inc_value(REDIS_OUTAGES)
+        self.retry_at = time.monotonic() + self.backoff
+        self.backoff = min(self.backoff * 2, MAX_BACKOFF)
+
+    def _reconnect(self, now: float) -> bool:
+        if now < self.retry_at:
+            return False
+        try:
+            self.server.ping()
+            assert self.queue is not None
+            self.queue.renew(list(self.leases))
+            orphans = self.queue.orphans(set(self.leases))
+            if orphans:  # taken by a pop whose answer the outage swallowed
+                self.queue.release(orphans)
+                logger.info(
+                    "Gave back %d requests whose pop lost its answer", len(orphans)
+                )
+            self._push(self.unpushed)
+            self.unpushed = []
+        except REDIS_DOWN as exc:
+            logger.warning("Redis at %s still unavailable: %s", self.url, exc)
+            self._went_down(exc)
+            return False
+        assert self.down_since is not None
+        logger.info("Redis at %s is back after %.1f s", self.url, now - self.down_since)
+        self.down_since = None
+        return True

@@ -1,0 +1,96 @@
+"""The TMAPI token: found, added at the last moment, kept out of everything else.
+
+The token comes from the ``TMAPI_TOKEN`` setting or environment variable.
+:class:`TokenDownloadHandler` adds it to a private copy of each TMAPI request
+as it is sent, as ``apiToken=`` in the query string (the documented default)
+or as an ``apikey`` header (``TMAPI_TOKEN_PLACEMENT = "header"``, newer docs).
+Everything else (the scheduler, fingerprints, retries, disk and Redis queues,
+stats, feeds, the spider) only ever sees the request without it. Being the
+point where a call really goes out, the handler also counts calls
+(``tmapi/calls``) and stamps when each left and how many were in flight
+(``meta["tmapi_sent"]``, what the concurrency window learns from). As a last
+line of defence, :class:`SecretRedaction` masks it in any log line or
+traceback that still quotes it (a third-party message about the URL sent),
+and with it the other secrets a user may pass as settings (AWS keys, a Redis
+password), which Scrapy's own "Overridden settings" line would print.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+from scrapy.core.downloader.handlers.base import BaseDownloadHandler
+from scrapy.exceptions import NotConfigured
+from scrapy.utils.misc import build_from_crawler, load_object
+
+from tmapi_crawler.contract.api import TOKEN_HEADER, TOKEN_QUERY_FIELD
+from tmapi_crawler.contract.credentials import (
+    MISSING_TOKEN,
+    redact,
+    token_from,
+    token_problems,
+)
+from tmapi_crawler.contract.stats import CALLS
+from tmapi_crawler.meta import SENT, is_tmapi_request
+
+if TYPE_CHECKING:
+    from scrapy import Request
+    from scrapy.crawler import Crawler
+    from scrapy.http import Response
+
+
+class TokenDownloadHandler(BaseDownloadHandler):
+    """Sends TMAPI requests with the token, through the scheme's usual handler."""
+
+    preflight = staticmethod(token_problems)
+
+    def __init__(self, crawler: Crawler) -> None:
+        super().__init__(crawler)
+        self.token = token_from(crawler.settings)
+        self.placement = crawler.settings.get("TMAPI_TOKEN_PLACEMENT")
+        self._handlers: dict[str, Any] = {}
+        self.in_flight = 0
+
+    def _handler(self, scheme: str) -> Any:
+        if scheme not in self._handlers:
+            path = self.crawler.settings.getdict("DOWNLOAD_HANDLERS_BASE")[scheme]
+            self._handlers[scheme] = build_from_crawler(load_object(path), self.crawler)
+        return self._handlers[scheme]
+
+    def sign(self, request: Request) -> Request:
+        """A private copy of *request* carrying the token."""
+        if not self.token:
+            raise NotConfigured(MISSING_TOKEN)
+        if self.placement == "header":
+            headers = request.headers.copy()
+            headers[TOKEN_HEADER] = self.token
+            return request.replace(headers=headers)
+        separator = "&" if "?" in request.url else "?"
+        query = urlencode({TOKEN_QUERY_FIELD: self.token})
+        return request.replace(url=f"{request.url}{separator}{query}")
+
+    async def download_request(self, request: Request) -> Response:
+        handler = self._handler(request.url.partition(":")[0])
+        if not is_tmapi_request(request):
+            return await handler.download_request(request)
+        signed = self.sign(request)
+        if self.crawler.stats:
+            self.crawler.stats.inc_value(CALLS)
+        self.in_flight += 1
+        # When it went out and how many calls were in flight: the
+        # concurrency window learns the account's limit from this.
+        request.meta[SENT] = (time.monotonic(), self.in_flight)
+        try:
+            response = await handler.download_request(signed)
+        except Exception as exc:
+            exc.args = tuple(redact(arg, self.token) for arg in exc.args)
+            raise
+        finally:
+            self.in_flight -= 1
+        return response.replace(url=request.url)
+
+    async def close(self) -> None:
+        for handler in self._handlers.values():
+            await handler.close()

@@ -1,0 +1,338 @@
+"""What a crawl did, when it ends: a table per category, totals, and what to do next.
+
+:class:`RunSummary` writes, once the engine has stopped (feeds stored, stats
+final), a table per category query: total_count reported, pages planned,
+done and failed, items delivered, duplicates and invalid items dropped,
+calls and retries, then the totals, the finish reason, the estimated cost
+(``TMAPI_COST_PER_CALL``) and, if the run is incomplete, how to resume or
+rerun. A `rich <https://rich.readthedocs.io>`_ table on a terminal, plain
+text in the log otherwise. The same as JSON in ``TMAPI_SUMMARY_FILE``: by
+default beside the output file (``items.jsonl`` -> ``items.summary.json``).
+For a dry run (``-a dry_run=true``) it is the plan instead: the pages and
+calls the full crawl needs, and what they would cost.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
+
+from rich.console import Console
+from rich.table import Table
+from scrapy import signals
+from scrapy.exceptions import NotConfigured
+
+from tmapi_crawler.contract.cost import cost_from, cost_problems
+from tmapi_crawler.contract.operator_settings import max_calls, problems_of, switch
+from tmapi_crawler.contract.outcome import FINISHED, STOP_ADVICE, exit_code
+from tmapi_crawler.contract.report import COLUMNS, CategoryRow, RunFigures, run_figures
+from tmapi_crawler.contract.stats import (
+    FINISH_REASON,
+    GAVE_UP,
+    ITEMS_EXPORTED,
+    RESUME,
+    RESUME_PAGES_DONE_BEFORE,
+    RETRY_BY_REASON,
+    by_prefix,
+    feeds_failed,
+)
+from tmapi_crawler.feeds.feedfile import local_path
+
+if TYPE_CHECKING:
+    from scrapy import Spider
+    from scrapy.crawler import Crawler
+    from scrapy.settings import BaseSettings
+
+    from tmapi_crawler.contract.cost import CallCost
+
+logger = logging.getLogger(__name__)
+PLAN_COLUMNS = (
+    ("total_count", "reported"),
+    ("pages", "pages"),
+    ("calls_needed", "calls needed"),
+    ("cost_needed", "cost"),
+)
+
+
+def resumed(stats: dict[str, Any]) -> dict[str, int] | None:
+    """What earlier runs of the job had done (see resume/), if any."""
+    found = by_prefix(stats, RESUME)
+    return found if RESUME_PAGES_DONE_BEFORE in stats else None
+
+
+def summary_path_beside(feed: Path) -> Path:
+    """``out/items.jsonl`` -> ``out/items.summary.json``."""
+    return feed.with_name(feed.stem + ".summary.json")
+
+
+def without_credentials(uri: str) -> str:
+    """A feed URI without ``user:password@`` (S3 and FTP URIs may carry keys)."""
+    parsed = urlparse(uri)
+    if parsed.username is None and parsed.password is None:
+        return uri
+    return parsed._replace(netloc=parsed.netloc.rpartition("@")[2]).geturl()
+
+
+class RunSummary:
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        self.cost = cost_from(crawler.settings)
+        self.max_calls = max_calls(crawler.settings)
+        self.configured_path = crawler.settings.get("TMAPI_SUMMARY_FILE") or None
+        self.result_cap = crawler.settings.getint("TMAPI_RESULT_CAP")
+        self.spider: Spider | None = None
+        self.started = time.monotonic()
+        self.started_at = datetime.now(UTC)
+        self.feeds: list[str] = []
+        crawler.signals.connect(self.spider_opened, signals.spider_opened)
+        crawler.signals.connect(self.feed_slot_closed, signals.feed_slot_closed)
+        crawler.signals.connect(self.engine_stopped, signals.engine_stopped)
+
+    @staticmethod
+    def preflight(settings: BaseSettings) -> list[str]:
+        return cost_problems(settings) + problems_of(
+            lambda: switch(settings, "TMAPI_SUMMARY")
+        )
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> RunSummary:
+        if not switch(crawler.settings, "TMAPI_SUMMARY"):
+            raise NotConfigured
+        return cls(crawler)
+
+    def spider_opened(self, spider: Spider) -> None:
+        self.spider = spider
+        self.started = time.monotonic()
+        self.started_at = datetime.now(UTC)
+
+    def feed_slot_closed(self, slot: Any) -> None:
+        self.feeds.append(without_credentials(slot.uri))
+
+    @property
+    def dry_run(self) -> bool:
+        arguments = getattr(self.spider, "arguments", None)
+        return bool(getattr(arguments, "dry_run", False))
+
+    def engine_stopped(self) -> None:
+        if self.spider is None:
+            return
+        stats = self.crawler.stats.get_stats() if self.crawler.stats else {}
+        figures = run_figures(
+            getattr(self.spider, "progress", None),
+            stats,
+            time.monotonic() - self.started,
+            self.cost,
+            result_cap=self.result_cap,
+        )
+        summary = self.summary(figures, stats)
+        path = self.path()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+        except OSError as exc:
+            logger.error("Could not write the run summary to %s: %s", path, exc)
+        else:
+            summary["summary_file"] = str(path)
+        self.show(figures, summary)
+
+    def path(self) -> Path:
+        if self.configured_path:
+            return Path(self.configured_path)
+        candidates = self.feeds + list(self.crawler.settings.getdict("FEEDS"))
+        for uri in candidates:
+            feed = local_path(uri)
+            if feed is not None and "%(" not in str(feed):
+                return summary_path_beside(feed)
+        stamp = self.started_at.strftime("%Y-%m-%dT%H-%M-%S")
+        name = self.spider.name if self.spider else "crawl"
+        return Path("out") / f"{name}-{stamp}.summary.json"
+
+    def summary(self, figures: RunFigures, stats: dict[str, Any]) -> dict[str, Any]:
+        """The summary as data: what the JSON file holds."""
+        total = figures.total
+        reason = str(stats.get(FINISH_REASON, "unknown"))
+        complete = reason == FINISHED and not (total.failed or total.left)
+        return {
+            "spider": self.spider.name if self.spider else None,
+            "dry_run": self.dry_run,
+            FINISH_REASON: reason,
+            "exit_code": exit_code(stats),
+            "complete": complete and not self.dry_run,
+            "started_at": self.started_at.isoformat(timespec="seconds"),
+            "elapsed_seconds": round(figures.elapsed, 3),
+            "calls": figures.calls,
+            "max_calls": self.max_calls,
+            "cost_per_call": self.money(1),
+            "estimated_cost": self.money(figures.calls),
+            "responses": figures.responses,
+            "retries_by_reason": by_prefix(stats, RETRY_BY_REASON),
+            "gave_up_by_reason": by_prefix(stats, GAVE_UP),
+            "items_exported": int(stats.get(ITEMS_EXPORTED, 0)),
+            "job_dir": self.job_dir,  # with one, categories count every run
+            "resumed": resumed(stats),
+            "feeds": self.feeds,
+            "categories": [row.as_dict() for row in figures.rows],
+            "totals": total.as_dict(),
+            "next_steps": self.next_steps(figures, reason, stats),
+        }
+
+    def money(self, calls: int) -> dict[str, str] | None:
+        if self.cost is None:
+            return None
+        return {"amount": str(self.cost.of(calls)), "currency": self.cost.currency}
+
+    def next_steps(
+        self, figures: RunFigures, reason: str, stats: dict[str, Any]
+    ) -> list[str]:
+        """What to do about an incomplete run, one instruction each."""
+        if self.dry_run:
+            return ["Run the same command without -a dry_run to crawl for real."]
+        total = figures.total
+        steps: list[str] = []
+        job_dir = self.job_dir
+        if reason != FINISHED:
+            why = STOP_ADVICE.get(reason, f"the crawl stopped ({reason})")
+            if job_dir:
+                steps.append(
+                    f"Stopped early: {why}. Resume with the same command and "
+                    f"-s JOBDIR={job_dir}: the requests not sent yet are saved there."
+                )
+            else:
+                steps.append(
+                    f"Stopped early: {why}. This run had no job directory, so it "
+                    "cannot be resumed: run it again with -s JOBDIR=<a directory> "
+                    "to make the next run resumable."
+                )
+        if total.failed:
+            failed = [row for row in figures.rows if row.failed]
+            listed = "; ".join(
+                f"{row.label}: pages {', '.join(map(str, row.failed_pages))}"
+                for row in failed
+            )
+            steps.append(
+                f"{total.failed} pages failed for good ({listed}; also in the "
+                "failed-pages file the log names, TMAPI_FAILED_PAGES_FILE). A "
+                "resume with the same JOBDIR does not fetch them again: rerun "
+                "their categories (a new run, or a new JOBDIR)."
+            )
+        if feeds_failed(stats):
+            steps.append("Items were not stored: see 'Error storing' in the log.")
+        return steps
+
+    def show(self, figures: RunFigures, summary: dict[str, Any]) -> None:
+        columns = PLAN_COLUMNS if self.dry_run else COLUMNS
+        rows = [*figures.rows, figures.total]
+        lines = [self.headline(figures, summary)]
+        if before := summary["resumed"]:
+            lines.append(
+                f"Resumed: {before['pages_done_before']} pages done and "
+                f"{before['items_before']} items delivered by earlier runs; "
+                f"{before['pages_left_before']} pages were left, "
+                f"{before['pages_in_flight_before']} of them in flight."
+            )
+        if any(row.capped for row in figures.rows):
+            lines.append(
+                f"(cap): the API reports at most {self.result_cap} results per query; "
+                "the category may hold more than any crawl of it can see."
+            )
+        lines += [f"Next: {step}" for step in summary["next_steps"]]
+        if "summary_file" in summary:
+            lines.append(f"Summary file: {summary['summary_file']}")
+        if sys.stderr.isatty():
+            console = Console(stderr=True)
+            console.print(rich_table(rows, columns, self.title(), self.cost))
+            for line in lines:
+                console.print(line, highlight=False, markup=False)
+        else:
+            table = text_table(rows, columns, self.cost)
+            logger.info("%s\n%s\n%s", self.title(), table, "\n".join(lines))
+
+    def title(self) -> str:
+        return "Dry run: the plan" if self.dry_run else "Run summary"
+
+    def headline(self, figures: RunFigures, summary: dict[str, Any]) -> str:
+        cost = f", estimated cost {figures.cost_text}" if figures.cost_text else ""
+        total = figures.total
+        if self.dry_run:
+            needed = f" ({self.cost.format(total.pages)})" if self.cost else ""
+            return (
+                f"The full crawl needs {total.pages} pages: {total.pages} calls"
+                f"{needed} without retries. This dry run made {figures.calls} "
+                f"calls{cost} and exported no items."
+            )
+        scope = (
+            f" The table counts every run of the job in {self.job_dir}."
+            if self.job_dir
+            else ""
+        )
+        return (
+            f"Finish reason: {summary['finish_reason']}. This run: {figures.calls} "
+            f"calls{cost}, {summary['items_exported']} items exported, "
+            f"{figures.elapsed:.1f} s. Pages planned but not fetched: "
+            f"{total.left}.{scope}"
+        )
+
+    @property
+    def job_dir(self) -> str | None:
+        return self.crawler.settings.get("JOBDIR") or None
+
+
+def cell(row: CategoryRow, name: str, cost: CallCost | None = None) -> str:
+    """One table cell; ``calls_needed`` and ``cost_needed`` are the plan's."""
+    if name == "calls_needed":
+        return str(row.pages)
+    if name == "cost_needed":
+        return cost.format(row.pages) if cost else "-"
+    value = getattr(row, name)
+    if value is None:
+        return "?"
+    text = str(value)
+    if name == "total_count" and row.capped and row.label != "total":
+        text += " (cap)"
+    return text
+
+
+def text_table(
+    rows: list[CategoryRow],
+    columns: tuple[tuple[str, str], ...],
+    cost: CallCost | None = None,
+) -> str:
+    header = ["category", *(title for _, title in columns)]
+    body = [[row.label, *(cell(row, n, cost) for n, _ in columns)] for row in rows]
+    widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
+
+    def line(cells: list[str]) -> str:
+        first = cells[0].ljust(widths[0])
+        rest = (
+            text.rjust(width) for text, width in zip(cells[1:], widths[1:], strict=True)
+        )
+        return "  ".join([first, *rest])
+
+    rule = "-" * len(line(header))
+    return "\n".join([line(header), rule, *map(line, body[:-1]), rule, line(body[-1])])
+
+
+def rich_table(
+    rows: list[CategoryRow],
+    columns: tuple[tuple[str, str], ...],
+    title: str,
+    cost: CallCost | None = None,
+) -> Table:
+    table = Table(title=title, show_footer=False)
+    table.add_column("category")
+    for _, name in columns:
+        table.add_column(name, justify="right")
+    for row in rows:
+        table.add_row(
+            row.label,
+            *(cell(row, name, cost) for name, _ in columns),
+            end_section=row is rows[-2] if len(rows) > 1 else False,
+            style="bold" if row is rows[-1] else None,
+        )
+    return table

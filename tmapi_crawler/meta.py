@@ -1,0 +1,106 @@
+"""The request meta the crawler reads and writes: one schema, one list of
+per-attempt keys, one "not sent" flag.
+
+``meta["tmapi"]`` marks a TMAPI call and says what it asks for: a page of a
+category query (:class:`PageMeta`) or a category's info (:class:`InfoMeta`).
+It is all any worker needs to handle the answer, so it travels with the
+request through the scheduler, the job journal and the Redis queue. The other
+``tmapi_*`` keys belong to one attempt (:data:`ATTEMPT_KEYS`: dropped from a
+retry and from every request stored for later) or to the page across its
+attempts (the retry counts, the backoff). ``docs/request-meta.md`` lists them
+for users; a test holds it to this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, MutableMapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from scrapy import Request
+
+TMAPI = "tmapi"  # a TMAPI call: what it asks for (PageMeta or InfoMeta)
+
+# Set by the crawler for one attempt; meaningless to the next attempt or to
+# another worker.
+PAGE = "tmapi_page"  # the parsed answer of a page (contract.api.Page)
+DATA = "tmapi_data"  # the answer's "data" object, for the other endpoints
+SENT = "tmapi_sent"  # (monotonic time sent, calls in flight then)
+PERMIT = "tmapi_permit"  # holds a place among the calls in flight
+PROBE = "tmapi_probe"  # the one call that probes a balance hold (439)
+NOT_SENT = "tmapi_not_sent"  # never sent: the crawl stopped (or its budget ran out)
+ATTEMPT_KEYS = frozenset({PAGE, DATA, SENT, PERMIT, PROBE, NOT_SENT})
+
+# Kept across the attempts of one page.
+RETRIES = "tmapi_retries"  # {reason: retries so far}
+NOT_BEFORE = "tmapi_not_before"  # epoch seconds: the backoff's end
+MAX_RETRIES = "tmapi_max_retries"  # {reason: limit}: overrides TMAPI_MAX_RETRIES
+REDELIVERED = "tmapi_redelivered"  # taken back from a Redis worker that died
+
+
+@dataclass(frozen=True, slots=True)
+class PageMeta:
+    """Page ``page`` of ``query`` (a ``CategoryQuery`` as JSON); ``last``: the
+    last page planned when the request was made; ``band``: the price band
+    (``contract.slicing.Band.to_meta``) with ``split=price``."""
+
+    query: dict[str, Any]
+    page: int
+    last: int
+    band: dict[str, Any] | None = None
+    max_pages: int | None = None
+
+    def to_meta(self) -> dict[str, Any]:
+        meta: dict[str, Any] = {
+            "query": self.query,
+            "page": self.page,
+            "last": self.last,
+        }
+        if self.band is not None:
+            meta["band"] = self.band
+        if self.max_pages is not None:
+            meta["max_pages"] = self.max_pages
+        return meta
+
+    @classmethod
+    def from_meta(cls, meta: Mapping[str, Any]) -> PageMeta:
+        return cls(
+            query=meta["query"],
+            page=meta["page"],
+            last=meta["last"],
+            band=meta.get("band"),
+            max_pages=meta.get("max_pages"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class InfoMeta:
+    """The info (children) of category ``info``; ``label`` for log lines."""
+
+    info: int
+    label: str
+
+    def to_meta(self) -> dict[str, Any]:
+        return {"info": self.info, "label": self.label}
+
+
+def is_tmapi_request(request: Request) -> bool:
+    return TMAPI in request.meta
+
+
+def page_meta(request: Request) -> PageMeta | None:
+    """What page a request asks for, or None (not a page of the items endpoint)."""
+    meta = request.meta.get(TMAPI)
+    return PageMeta.from_meta(meta) if meta and "page" in meta else None
+
+
+def without_attempt(meta: Mapping[str, Any]) -> dict[str, Any]:
+    """*meta* without the keys of one attempt: what a retry or a stored
+    request carries."""
+    return {key: value for key, value in meta.items() if key not in ATTEMPT_KEYS}
+
+
+def drop_attempt(meta: MutableMapping[str, Any]) -> None:
+    for key in ATTEMPT_KEYS:
+        meta.pop(key, None)

@@ -1,0 +1,368 @@
+"""The job journal extension: keeps the journal and restores a job from it
+(see :mod:`tmapi_crawler.resume.addon`)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from scrapy import Request, signals
+from scrapy.exceptions import NotConfigured
+from scrapy.extensions.feedexport import FeedExporter
+from scrapy.http import Response
+from scrapy.utils.job import job_dir
+from scrapy.utils.request import request_from_dict
+
+from tmapi_crawler.contract.api import CategoryQuery
+from tmapi_crawler.contract.stats import JOB_PAGES_LEFT, RESUME, RESUME_UNJOURNALED
+from tmapi_crawler.exceptions import AlreadyDelivered
+from tmapi_crawler.feeds.feedfile import FeedMemory, local_path, read_items
+from tmapi_crawler.meta import PAGE, TMAPI
+from tmapi_crawler.resume import journal
+from tmapi_crawler.signals import request_settled
+
+if TYPE_CHECKING:
+    from scrapy import Spider
+    from scrapy.crawler import Crawler
+
+
+logger = logging.getLogger(__name__)
+
+
+def _json_request(request: Request, spider: Spider) -> dict[str, Any]:
+    """The request as JSON-able data (Scrapy's ``to_dict``; bytes as latin-1)."""
+    data = request.to_dict(spider=spider)
+    data["headers"] = {
+        key.decode("latin-1"): [value.decode("latin-1") for value in values]
+        for key, values in data["headers"].items()
+    }
+    data["body"] = data["body"].decode("latin-1")
+    meta = {}
+    for key, value in data["meta"].items():
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError):
+            continue
+        meta[key] = value
+    data["meta"] = meta
+    return data
+
+
+def _request_from_json(data: dict[str, Any], spider: Spider) -> Request:
+    data = dict(data)
+    data["headers"] = {
+        key.encode("latin-1"): [value.encode("latin-1") for value in values]
+        for key, values in data["headers"].items()
+    }
+    data["body"] = data["body"].encode("latin-1")
+    return request_from_dict(data, spider=spider)
+
+
+def _page_key(
+    cat_id: object, language: object, sort: object, filters: object, page: object
+) -> str:
+    return json.dumps([cat_id, language, sort, filters, page], sort_keys=True)
+
+
+def _request_page_key(request: dict[str, Any]) -> str | None:
+    """Which category page a journaled request fetches, as its items say it."""
+    meta = request.get("meta", {}).get(TMAPI, {})
+    if "page" not in meta:
+        return None
+    try:
+        query = CategoryQuery.model_validate(meta["query"])
+    except ValueError:
+        return None
+    return _page_key(
+        query.cat_id, query.language, query.sort, query.filters(), meta["page"]
+    )
+
+
+def _item_page_key(item: dict[str, Any]) -> str:
+    return _page_key(
+        item.get("cat_id"),
+        item.get("language"),
+        item.get("sort"),
+        item.get("filters"),
+        item.get("page"),
+    )
+
+
+@dataclass
+class PageTally:
+    """The items of one answer: how many the callback gave, how many are handled."""
+
+    expected: int | None = None
+    handled: int = 0
+    delivered: int = 0
+    end: bool = False
+
+
+class ResumeJournal:
+    """Keeps the job journal and restores a job from it (see the module doc)."""
+
+    def __init__(self, crawler: Crawler, jobdir: Path) -> None:
+        self.crawler = crawler
+        self.jobdir = jobdir
+        self.stats = crawler.stats
+        self.fingerprinter = crawler.request_fingerprinter
+        path = jobdir / journal.JOURNAL_NAME
+        self.before = journal.load(path)
+        self.state = journal.load(path)  # kept current as lines are written
+        self.resumed = self.before.runs > 0
+        self.run = self.before.runs + 1
+        if self.resumed:
+            self._align_scrapy_state()
+            self._repair_feeds()
+        self.journal = journal.Journal(path)
+        self.journal.start_run(self.run)
+        self.tallies: dict[str, PageTally] = {}
+        self.replayed: dict[str, set[str]] = {}  # page key: item ids in the feed
+        self.items_this_run = 0
+        self.pages_this_run = 0
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> ResumeJournal:
+        jobdir = job_dir(crawler.settings)
+        if not jobdir:
+            raise NotConfigured
+        extension = cls(crawler, Path(jobdir))
+        connect = crawler.signals.connect
+        connect(extension.spider_opened, signal=signals.spider_opened)
+        connect(extension.spider_closed, signal=signals.spider_closed)
+        connect(extension.item_scraped, signal=signals.item_scraped)
+        connect(extension.item_handled, signal=signals.item_dropped)
+        connect(extension.item_handled, signal=signals.item_error)
+        connect(extension.request_settled, signal=request_settled)
+        return extension
+
+    @classmethod
+    def of(cls, crawler: Crawler) -> ResumeJournal | None:
+        return crawler.get_extension(cls)
+
+    def _repair_feeds(self) -> None:
+        """A line a kill cut short, removed from the feed files this run
+        continues (before they are opened: its item is written again)."""
+        for uri in self.crawler.settings.getdict("FEEDS"):
+            path = local_path(str(uri))
+            if path is not None and (cut := journal.drop_partial_last_line(path)):
+                logger.warning(
+                    "%s ended with a line cut by a kill (%d bytes): removed; "
+                    "its item is written again",
+                    path,
+                    cut,
+                )
+
+    def _align_scrapy_state(self) -> None:
+        """Scrapy's queue and seen-set, made to agree with the journal: the
+        queue is replaced by the journal's pending requests, and every request
+        the journal knows counts as seen (so replayed pages do not queue their
+        follow-ups twice)."""
+        shutil.rmtree(self.jobdir / "requests.queue", ignore_errors=True)
+        fingerprints = b"".join(
+            len(raw).to_bytes(2, "big") + raw
+            for raw in map(bytes.fromhex, self.before.queued)
+        )
+        (self.jobdir / "requests.seen").write_bytes(fingerprints)
+
+    # -- what the scheduler reports -------------------------------------------
+
+    def fingerprint(self, request: Request) -> str:
+        return self.fingerprinter.fingerprint(request).hex()
+
+    def _write(self, event: str, **fields: Any) -> None:
+        self.journal.write(event, **fields)
+        self.state.apply({"e": event, **fields})
+
+    def queued(self, request: Request, spider: Spider) -> None:
+        try:
+            data = _json_request(request, spider)
+        except ValueError as exc:  # a callback that is not a spider method
+            self.stats.inc_value(RESUME_UNJOURNALED)  # type: ignore[union-attr]
+            logger.warning("Not kept in the job journal: %s (%s)", request, exc)
+            return
+        self._write("queued", fp=self.fingerprint(request), request=data)
+
+    def leased(self, request: Request) -> None:
+        self._write("leased", fp=self.fingerprint(request))
+
+    def pending_requests(self, spider: Spider) -> list[Request]:
+        """The requests the last runs left unsettled, to schedule once more."""
+        requests = []
+        for data in self.before.pending.values():
+            try:
+                request = _request_from_json(data, spider)
+            except (KeyError, ValueError, AttributeError, TypeError) as exc:
+                logger.error("A journaled request could not be restored: %s", exc)
+                continue
+            requests.append(request.replace(dont_filter=True))
+        return requests
+
+    # -- settling pages -----------------------------------------------------------
+
+    def output_complete(self, response: Response, count: int) -> None:
+        fp = self.fingerprint(response.request)  # type: ignore[arg-type]
+        tally = self.tallies.setdefault(fp, PageTally())
+        tally.expected = count
+        page = response.meta.get(PAGE)
+        tally.end = page is not None and not page.has_next_page
+        self._settle_if_done(fp, tally)
+
+    def item_scraped(self, item: Any, response: Any) -> None:
+        self._count(response, delivered=True)
+        self.items_this_run += 1
+
+    def item_handled(self, item: Any, response: Any, exception: Any = None) -> None:
+        """Dropped or failed; an item dropped as already in the feed counts as
+        delivered (it is in the file, from the run before)."""
+        self._count(response, delivered=isinstance(exception, AlreadyDelivered))
+
+    def _count(self, response: Any, delivered: bool) -> None:
+        if not isinstance(response, Response) or response.request is None:
+            return
+        fp = self.fingerprint(response.request)
+        tally = self.tallies.setdefault(fp, PageTally())
+        tally.handled += 1
+        tally.delivered += delivered
+        self._settle_if_done(fp, tally)
+
+    def _settle_if_done(self, fp: str, tally: PageTally) -> None:
+        if tally.expected is not None and tally.handled >= tally.expected:
+            del self.tallies[fp]
+            self.pages_this_run += 1
+            self._write(
+                "settled", fp=fp, items=tally.delivered, end=tally.end, outcome="done"
+            )
+
+    def request_settled(self, request: Request, outcome: str) -> None:
+        self.pages_this_run += 1
+        self._write("settled", fp=self.fingerprint(request), items=0, outcome=outcome)
+
+    # -- start and end ------------------------------------------------------------
+
+    def spider_opened(self, spider: Spider) -> None:
+        feeds = self._remember_feeds()
+        if not self.resumed:
+            return
+        self._restore_last_pages(spider)
+        self._read_back_feeds(feeds)
+        before = self.before
+        replayed_items = sum(map(len, self.replayed.values()))
+        for name, value in (
+            ("pages_done_before", len(before.settled)),
+            ("pages_left_before", len(before.pending)),
+            ("pages_in_flight_before", len(before.in_flight)),
+            ("items_before", before.items_delivered + replayed_items),
+        ):
+            self.stats.set_value(f"{RESUME}{name}", value)  # type: ignore[union-attr]
+        logger.info(
+            "Resuming the job in %s (run %d): %d pages done before "
+            "(%d items delivered), %d pages left, of which %d were in flight "
+            "when the last run ended and are fetched again; output: %s",
+            self.jobdir,
+            self.run,
+            len(before.settled),
+            before.items_delivered + replayed_items,
+            len(before.pending),
+            len(before.in_flight & set(before.pending)),
+            ", ".join(feeds) or "(none)",
+        )
+
+    def _remember_feeds(self) -> list[str]:
+        """The files this run writes, kept for the next run of the job."""
+        exporter = next(
+            (
+                e
+                for e in self.crawler.extensions.middlewares
+                if isinstance(e, FeedExporter)
+            ),
+            None,
+        )
+        if exporter is None:
+            return []
+        memory = FeedMemory(self.jobdir)
+        stored = memory.load()
+        for slot in exporter.slots:
+            path = local_path(slot.uri)
+            uri = path.resolve().as_uri() if path is not None else slot.uri
+            stored.setdefault(slot.uri_template, uri)
+            stored[uri] = uri
+        memory.save(stored)
+        return [slot.uri for slot in exporter.slots]
+
+    def _restore_last_pages(self, spider: Spider) -> None:
+        """Pages that said they were the last, so pages past them stay unsent."""
+        progress = getattr(spider, "progress", None)
+        if progress is None:
+            return
+        for fp, settled in self.before.settled.items():
+            meta = self.before.queued.get(fp, {}).get("meta", {}).get(TMAPI, {})
+            if not settled.end or "page" not in meta:
+                continue
+            category = progress.category(CategoryQuery.model_validate(meta["query"]))
+            page = meta["page"]
+            category.end = page if category.end is None else min(category.end, page)
+
+    def _read_back_feeds(self, feeds: list[str]) -> None:
+        """What the feed files already hold: the items of the in-flight pages
+        (not to be written twice), and every item id for the item pipelines
+        that dedupe (``remember_delivered(item)``), so a resumed job dedupes
+        as one run would."""
+        for fp in self.before.in_flight & set(self.before.pending):
+            key = _request_page_key(self.before.queued[fp])
+            if key is not None:
+                self.replayed[key] = set()
+        dedupers = self._dedupers()
+        if not self.replayed and not dedupers:
+            return
+        remembered = 0
+        for uri in feeds:
+            path = local_path(uri)
+            if path is None:
+                continue
+            for item in read_items(path):
+                ids = self.replayed.get(_item_page_key(item))
+                if ids is not None and item.get("item_id") is not None:
+                    ids.add(str(item["item_id"]))
+                for remember in dedupers:
+                    remember(item)
+                remembered += bool(dedupers)
+        if dedupers:
+            logger.info(
+                "Item dedupe: %d items already delivered remembered", remembered
+            )
+
+    def _dedupers(self) -> list[Any]:
+        engine = self.crawler.engine
+        itemproc = getattr(getattr(engine, "scraper", None), "itemproc", None)
+        return [
+            pipeline.remember_delivered
+            for pipeline in getattr(itemproc, "middlewares", ())
+            if callable(getattr(pipeline, "remember_delivered", None))
+        ]
+
+    def already_delivered(self, item: dict[str, Any]) -> bool:
+        ids = self.replayed.get(_item_page_key(item))
+        return ids is not None and str(item.get("item_id")) in ids
+
+    def spider_closed(self, spider: Spider, reason: str) -> None:
+        left = len(self.state.pending)
+        self.stats.set_value(JOB_PAGES_LEFT, left)  # type: ignore[union-attr]
+        logger.info(
+            "Job %s after run %d (%s): %d pages done in all (%d in this run), "
+            "%d items delivered in all (%d in this run), %d pages left%s",
+            self.jobdir,
+            self.run,
+            reason,
+            len(self.state.settled),
+            self.pages_this_run,
+            self.state.items_delivered,
+            self.items_this_run,
+            left,
+            ": run the same command again to resume" if left else "",
+        )
+        self.journal.close()

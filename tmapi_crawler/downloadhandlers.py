@@ -1,18 +1,12 @@
-"""The TMAPI token: found, added at the last moment, kept out of everything else.
+"""The token, added at the last moment: the download handler of every TMAPI call.
 
-The token comes from the ``TMAPI_TOKEN`` setting or environment variable.
-:class:`TokenDownloadHandler` adds it to a private copy of each TMAPI request
-as it is sent, as ``apiToken=`` in the query string (the documented default)
-or as an ``apikey`` header (``TMAPI_TOKEN_PLACEMENT = "header"``, newer docs).
-Everything else (the scheduler, fingerprints, retries, disk and Redis queues,
-stats, feeds, the spider) only ever sees the request without it. Being the
-point where a call really goes out, the handler also counts calls
+:class:`TokenDownloadHandler` adds the token (:mod:`tmapi_crawler.contract.credentials`)
+to a private copy of each TMAPI request as it is sent, through the scheme's
+usual handler. Everything else (the scheduler, fingerprints, retries, disk and
+Redis queues, stats, feeds, the spider) only ever sees the request without it.
+Being the point where a call really goes out, the handler also counts calls
 (``tmapi/calls``) and stamps when each left and how many were in flight
-(``meta["tmapi_sent"]``, what the concurrency window learns from). As a last
-line of defence, :class:`SecretRedaction` masks it in any log line or
-traceback that still quotes it (a third-party message about the URL sent),
-and with it the other secrets a user may pass as settings (AWS keys, a Redis
-password), which Scrapy's own "Overridden settings" line would print.
+(``meta["tmapi_sent"]``, what the concurrency window learns from).
 """
 
 from __future__ import annotations

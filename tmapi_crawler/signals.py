@@ -1,15 +1,25 @@
 """The crawler's own signals, sent with ``crawler.signals.send_catch_log``.
 
+The ledger (:mod:`tmapi_crawler.extensions.ledger`) keeps the crawl's state
+from them; other components listen where they care.
+
 =====================  ========================================================
-``request_settled``    a request will not be sent again and has no answer to
-                       parse: it failed for good or lay past the last page
-                       (arguments: ``request``, ``outcome``: ``"failed"`` or
-                       ``"past_end"``)
+``page_requested``     the spider made a page request (argument: ``request``)
 ``page_answered``      the error contract read a page of the items endpoint
                        (arguments: ``request``, ``page``: the parsed
                        :class:`~tmapi_crawler.contract.api.Page`)
+``page_parsed``        the spider has asked for every page this answer adds
+                       (arguments: ``request``, ``page``, ``plan``: the price
+                       bands it was split into, a ``Gap``, or None;
+                       ``followed``: the page numbers it added)
+``request_settled``    a request will not be sent again and has no answer to
+                       parse: it failed for good or lay past the last page
+                       (arguments: ``request``, ``outcome``: ``"failed"`` or
+                       ``"past_end"``, ``reason``: why it failed)
 =====================  ========================================================
 """
 
-request_settled = object()
+page_requested = object()
 page_answered = object()
+page_parsed = object()
+request_settled = object()

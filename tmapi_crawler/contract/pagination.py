@@ -127,6 +127,30 @@ class CategoryProgress:
         if not page.has_next_page:
             self.end = page_no if self.end is None else min(self.end, page_no)
 
+    def to_data(self) -> dict[str, Any]:
+        """As JSON-able data (the job journal keeps it between runs)."""
+        data = {name: getattr(self, name) for name in _PLAIN_FIELDS}
+        data["query"] = self.query.model_dump(mode="json", exclude_defaults=True)
+        data["done"], data["sent"] = list(self.done), list(self.sent)
+        data["failed"] = {str(page): why for page, why in self.failed.items()}
+        return data
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> CategoryProgress:
+        return cls(
+            query=CategoryQuery.model_validate(data["query"]),
+            done=PageSet(data.get("done", ())),
+            sent=PageSet(data.get("sent", ())),
+            failed={
+                int(page): str(why) for page, why in data.get("failed", {}).items()
+            },
+            **{name: data[name] for name in _PLAIN_FIELDS if name in data},
+        )
+
+
+_PLAIN_FIELDS = ("total_count", "planned", "end", "items", "calls", "retries")
+_PLAIN_FIELDS += ("delivered", "duplicates", "invalid")
+
 
 @dataclass
 class CrawlProgress:
@@ -150,3 +174,14 @@ class CrawlProgress:
             key = self.category(CategoryQuery.model_validate(query)).query.key
             self._keys[cache_key] = key
         return self.categories[key]
+
+    def to_data(self) -> list[dict[str, Any]]:
+        return [category.to_data() for category in self.categories.values()]
+
+    @classmethod
+    def from_data(cls, data: Iterable[Mapping[str, Any]]) -> CrawlProgress:
+        progress = cls()
+        for entry in data:
+            category = CategoryProgress.from_data(entry)
+            progress.categories[category.query.key] = category
+        return progress

@@ -17,7 +17,6 @@ from tmapi_crawler.contract.api import CategoryInfo
 @dataclass
 class TreeWalk:
     asked: set[int] = field(default_factory=set)
-    leaves: list[int] = field(default_factory=list)  # in the order found
     crawled: set[int] = field(default_factory=set)
 
     def ask(self, cat_id: int) -> bool:
@@ -39,5 +38,4 @@ class TreeWalk:
     def _new_leaves(self, ids: list[int]) -> list[int]:
         fresh = [cat_id for cat_id in dict.fromkeys(ids) if cat_id not in self.crawled]
         self.crawled.update(fresh)
-        self.leaves += fresh
         return fresh

@@ -32,6 +32,7 @@ import contextlib
 import logging
 import random
 import time
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -58,6 +59,7 @@ from tmapi_crawler.contract.stats import (
     RETRY,
 )
 from tmapi_crawler.exceptions import CrawlStopped, PageFailed, PastLastPage
+from tmapi_crawler.extensions.ledger import CrawlLedger
 from tmapi_crawler.meta import (
     DATA,
     MAX_RETRIES,
@@ -71,6 +73,7 @@ from tmapi_crawler.meta import (
     drop_attempt,
     is_tmapi_request,
 )
+from tmapi_crawler.signals import page_answered
 
 if TYPE_CHECKING:
     from scrapy import Request
@@ -78,8 +81,6 @@ if TYPE_CHECKING:
     from scrapy.http import Response
     from scrapy.settings import BaseSettings
     from scrapy.statscollectors import StatsCollector
-
-    from tmapi_crawler.contract.pagination import CategoryProgress
 
 
 logger = logging.getLogger(__name__)
@@ -174,6 +175,11 @@ class TMAPIErrorMiddleware:
         self.stopped: str | None = None
         self._stop = asyncio.Event()
 
+    @cached_property
+    def ledger(self) -> CrawlLedger:
+        """Where each category stands (built after the middlewares)."""
+        return CrawlLedger.of(self.crawler)
+
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> TMAPIErrorMiddleware:
         middleware = cls(crawler)
@@ -228,8 +234,7 @@ class TMAPIErrorMiddleware:
         if self.stopped:
             self.stats.inc_value(PAGES_UNSENT)
             raise CrawlStopped(f"{describe(request)} not sent: crawl stopped")
-        progress = self._progress(request)
-        if progress and progress.past_end(request.meta[TMAPI]["page"]):
+        if self.ledger.past_end(request):
             self.stats.inc_value(PAGES_PAST_END)
             raise PastLastPage(f"{describe(request)} lies past the last page")
 
@@ -290,8 +295,9 @@ class TMAPIErrorMiddleware:
             if page.problems:  # one line per page, however many problems
                 self.stats.inc_value(PAGES_WITH_PROBLEMS)
                 logger.warning("%s: %s", describe(request), "; ".join(page.problems))
-            if progress := self._progress(request):
-                progress.record(meta["page"], page)
+            self.crawler.signals.send_catch_log(
+                page_answered, request=request, page=page
+            )
             request.meta[PAGE] = page
         request.meta[DATA] = data
         return response
@@ -424,10 +430,3 @@ class TMAPIErrorMiddleware:
         engine = self.crawler.engine
         assert engine is not None
         deferred_from_coro(engine.close_spider_async(reason=reason))
-
-    def _progress(self, request: Request) -> CategoryProgress | None:
-        progress = getattr(self.crawler.spider, "progress", None)
-        meta = request.meta[TMAPI]
-        if progress is None or "page" not in meta:
-            return None
-        return progress.for_query(meta["query"])

@@ -2,7 +2,8 @@
 
 :class:`FailedPagesFile` writes one JSON line per failed page (its category,
 language, page, full query and the reason) to ``TMAPI_FAILED_PAGES_FILE`` when
-the crawl closes, and logs where. Nothing is written when no page failed.
+the crawl closes (from the ledger), and logs where. Nothing is written when
+no page failed.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from scrapy import signals
 from scrapy.exceptions import NotConfigured
+
+from tmapi_crawler.extensions.ledger import CrawlLedger
 
 if TYPE_CHECKING:
     from scrapy import Spider
@@ -42,9 +45,8 @@ class FailedPagesFile:
         return Path(self.template % {"name": spider.name, "time": stamp})
 
     def spider_closed(self, spider: Spider) -> None:
-        progress = getattr(spider, "progress", None)
         lines: list[dict[str, Any]] = []
-        for category in progress.categories.values() if progress else ():
+        for category in CrawlLedger.of(self.crawler).progress.categories.values():
             query = category.query
             for page, reason in sorted(category.failed.items()):
                 lines.append(

@@ -1,20 +1,4 @@
-"""Where items go: the default feed, the quarantine feed, batch file names.
-
-:class:`DefaultFeed` is a Scrapy add-on:
-
-- unless ``-o``/``-O`` or ``FEEDS`` name a feed, it adds ``TMAPI_DEFAULT_FEED``
-  (one JSON Lines file per run under ``out/``, named after the spider and the
-  start time); with ``FEED_EXPORT_BATCH_ITEM_COUNT`` set, the default name
-  gets ``-%(batch_id)05d`` before its extension, so each batch has its own file;
-- with ``TMAPI_QUARANTINE_FEED`` set, it adds that feed for
-  :class:`~tmapi_crawler.contract.items.InvalidItem` only, and restricts every other
-  feed that names no ``item_classes`` to
-  :class:`~tmapi_crawler.contract.items.ProductItem`, so invalid items never mix with
-  good ones (Scrapy's own ``item_classes`` feed option does the sorting).
-
-:func:`feed_problems` refuses, before any call, feeds Scrapy would reject;
-:class:`FeedFailureAlert` fails the run when a feed lost items.
-"""
+"""A feed that lost items fails the run, and the log says so plainly at the end."""
 
 from __future__ import annotations
 
@@ -64,10 +48,7 @@ class FeedFailureAlert:
 
     @cached_property
     def exporter(self) -> FeedExporter | None:
-        extensions = (
-            self.crawler.extensions.middlewares if self.crawler.extensions else ()
-        )
-        return next((e for e in extensions if isinstance(e, FeedExporter)), None)
+        return self.crawler.get_extension(FeedExporter)
 
     def item_scraped(self, item: Any) -> None:
         if self.exporter is not None:

@@ -1,50 +1,197 @@
-"""Per-category counts the crawler's stats do not break down by category.
+"""The crawl's ledger: what each category query and its pages did, in one place.
 
-:class:`CrawlLedger` is an always-on extension that adds to each
-:class:`~tmapi_crawler.contract.pagination.CategoryProgress` of ``spider.progress``:
-the calls sent (each request that went through the download handler, where
-``tmapi/calls`` is counted), the calls that repeated a page already sent
-(retries, whoever made them), the items exported, and the items the item
-pipelines dropped, told apart as duplicates or invalid. The progress display
-and the run summary read these; nothing here changes the crawl.
+:class:`CrawlLedger` is the one owner of the crawl's state. It is fed by
+signals, and every component that needs the state reads it here
+(``crawler.get_extension(CrawlLedger)``); none keeps a copy:
+
+==============================  ===========================================
+``page_requested`` (spider)     a page was asked for: its category's plan,
+                                and its coverage's pages in flight
+``page_answered`` (errors)      the error contract read a page: done, its
+                                items, ``total_count``, whether it was last
+``page_parsed`` (spider)        what the page adds to its category's
+                                coverage (bands, gaps, split), its plan
+``request_settled`` (spider)    a page failed for good, or lay past the end
+``request_left_downloader``     a call was made (unless ``tmapi_not_sent``);
+                                a repeat of a page already sent is a retry
+``item_scraped``                an item was exported
+``item_dropped``                a duplicate (:class:`DuplicateItem`) or an
+                                invalid item, told apart by class
+==============================  ===========================================
+
+Readers: the error contract (is a page past the last one?), the progress
+display, the run summary and the failed-pages file
+(:attr:`progress`: :class:`~tmapi_crawler.contract.pagination.CrawlProgress`),
+the coverage stats and log lines at the close (:attr:`coverage`). With a job
+directory the progress of earlier runs is restored by the job journal, its one
+persistence path (:mod:`tmapi_crawler.resume.extension`): :meth:`snapshot`
+and :meth:`restore`.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from scrapy import signals
 
+from tmapi_crawler import signals as tmapi_signals
+from tmapi_crawler.contract.api import CategoryQuery
+from tmapi_crawler.contract.coverage import CategoryCoverage, CoverageReport
+from tmapi_crawler.contract.pagination import CategoryProgress, CrawlProgress
+from tmapi_crawler.contract.slicing import Band, Gap
 from tmapi_crawler.exceptions import DuplicateItem
-from tmapi_crawler.meta import NOT_SENT, TMAPI, is_tmapi_request
+from tmapi_crawler.meta import NOT_SENT, TMAPI, PageMeta, page_meta
 
 if TYPE_CHECKING:
-    from scrapy import Request
+    from scrapy import Request, Spider
     from scrapy.crawler import Crawler
     from scrapy.http import Response
 
-    from tmapi_crawler.contract.pagination import CategoryProgress
+    from tmapi_crawler.contract.api import Page
+
+logger = logging.getLogger(__name__)
 
 
 class CrawlLedger:
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
-        crawler.signals.connect(self.request_left, signals.request_left_downloader)
-        crawler.signals.connect(self.item_scraped, signals.item_scraped)
-        crawler.signals.connect(self.item_dropped, signals.item_dropped)
+        self.result_cap = crawler.settings.getint("TMAPI_RESULT_CAP")
+        self.progress = CrawlProgress()
+        self.coverage = CoverageReport()
+        self.labels: dict[str, str] = {}  # root query key: label, of the user's queries
+        connect = crawler.signals.connect
+        connect(self.page_requested, tmapi_signals.page_requested)
+        connect(self.page_answered, tmapi_signals.page_answered)
+        connect(self.page_parsed, tmapi_signals.page_parsed)
+        connect(self.request_settled, tmapi_signals.request_settled)
+        connect(self.request_left, signals.request_left_downloader)
+        connect(self.item_scraped, signals.item_scraped)
+        connect(self.item_dropped, signals.item_dropped)
+        connect(self.spider_closed, signals.spider_closed)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> CrawlLedger:
         return cls(crawler)
 
-    def _category(self, request: Request | None) -> CategoryProgress | None:
-        progress = getattr(self.crawler.spider, "progress", None)
-        if progress is None or request is None or not is_tmapi_request(request):
+    @classmethod
+    def of(cls, crawler: Crawler) -> CrawlLedger:
+        ledger = crawler.get_extension(cls)
+        if ledger is None:  # a component without its ledger: a wiring bug
+            raise RuntimeError(f"{cls.__name__} is not enabled (EXTENSIONS)")
+        return ledger
+
+    # --- lookups ---------------------------------------------------------------
+
+    def category_of(self, request: Request) -> CategoryProgress | None:
+        """The category query a page request belongs to (None: not a page)."""
+        meta = request.meta.get(TMAPI)
+        if not meta or "page" not in meta:
             return None
-        return progress.for_query(request.meta[TMAPI]["query"])
+        return self.progress.for_query(meta["query"])
+
+    def past_end(self, request: Request) -> bool:
+        """Whether a page request lies past a page that said it was the last."""
+        category = self.category_of(request)
+        return category is not None and category.past_end(request.meta[TMAPI]["page"])
+
+    def coverage_of(self, meta: PageMeta) -> CategoryCoverage:
+        """The coverage of the user's query a page (of a band) belongs to."""
+        query = CategoryQuery.model_validate(meta.query)
+        root = meta.band["root"] if meta.band else query.key
+        label = self.labels.get(root) or f"category {query.cat_id} ({query.language})"
+        return self.coverage.category(root, query.cat_id, label)
+
+    def label(self, root: str, fallback: str) -> str:
+        return self.labels.get(root) or fallback
+
+    # --- pages ---------------------------------------------------------------
+
+    def page_requested(self, request: Request) -> None:
+        meta = page_meta(request)
+        assert meta is not None
+        query = CategoryQuery.model_validate(meta.query)
+        root = meta.band["root"] if meta.band else query.key
+        if query.key == root:  # one of the user's queries (or a leaf of a tree)
+            self.labels.setdefault(root, query.label)
+        category = self.progress.category(query)
+        category.planned = max(category.planned, meta.page, meta.last)
+        self.coverage_of(meta).asked()
+
+    def page_answered(self, request: Request, page: Page) -> None:
+        if (category := self.category_of(request)) is not None:
+            category.record(request.meta[TMAPI]["page"], page)
+
+    def page_parsed(
+        self,
+        request: Request,
+        page: Page,
+        plan: list[Band] | Gap | None,
+        followed: range,
+    ) -> None:
+        """What an answered page adds to its category's coverage and plan; the
+        spider sends it once it has asked for the pages the answer adds."""
+        meta = page_meta(request)
+        assert meta is not None
+        query = CategoryQuery.model_validate(meta.query)
+        category = self.progress.category(query)
+        category.planned = max(category.planned, *followed, meta.page, meta.last)
+        entry = self.coverage_of(meta)
+        self._cover(entry, query, page, meta.page == 1, plan)
+        entry.settled()
+
+    def _cover(
+        self,
+        entry: CategoryCoverage,
+        query: CategoryQuery,
+        page: Page,
+        first: bool,
+        plan: list[Band] | Gap | None,
+    ) -> None:
+        entry.deliveries += len(page.items)
+        entry.item_ids.update(item.get("item_id") for item in page.items)
+        if isinstance(plan, list):
+            entry.split += 1  # its sub-bands count instead
+            return
+        entry.band_items += len(page.items)
+        if page.total_count is not None:
+            entry.bands[query.key] = page.total_count
+        elif query.key not in entry.bands:
+            entry.bands[query.key] = len(page.items)
+        at_cap = first and (page.total_count or 0) >= self.result_cap
+        if isinstance(plan, Gap):
+            entry.gaps.append(plan)
+        elif at_cap:
+            entry.gaps.append(
+                Gap(
+                    Band.whole(query),
+                    page.total_count or 0,
+                    "at the result cap; -a split=price reaches the rest",
+                )
+            )
+            logger.warning(
+                "%s reports %d results, the API's cap: only those are reachable "
+                "without -a split=price",
+                query.label,
+                page.total_count,
+            )
+
+    def request_settled(self, request: Request, outcome: str, reason: str = "") -> None:
+        meta = page_meta(request)
+        if meta is None:
+            return
+        entry = self.coverage_of(meta)
+        entry.settled()
+        if outcome != "failed":
+            return
+        category = self.progress.for_query(meta.query)
+        category.failed[meta.page] = reason
+        entry.failed_pages += 1
+
+    # --- calls and items -------------------------------------------------------
 
     def request_left(self, request: Request) -> None:
-        category = self._category(request)
+        category = self.category_of(request)
         if category is None or request.meta.get(NOT_SENT):
             return
         page = request.meta[TMAPI]["page"]
@@ -53,15 +200,43 @@ class CrawlLedger:
             category.retries += 1
         category.sent.add(page)
 
+    def _category_of_response(self, response: Any) -> CategoryProgress | None:
+        request = getattr(response, "request", None)
+        return None if request is None else self.category_of(request)
+
     def item_scraped(self, item: Any, response: Response) -> None:
-        if category := self._category(getattr(response, "request", None)):
+        if category := self._category_of_response(response):
             category.delivered += 1
 
     def item_dropped(
         self, item: Any, response: Response, exception: BaseException
     ) -> None:
-        if category := self._category(getattr(response, "request", None)):
+        if category := self._category_of_response(response):
             if isinstance(exception, DuplicateItem):
                 category.duplicates += 1
             else:
                 category.invalid += 1
+
+    # --- persistence (through the job journal) and the close -------------------
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        return self.progress.to_data()
+
+    def restore(self, data: list[dict[str, Any]]) -> None:
+        """The progress of earlier runs of the job, kept by the job journal;
+        a category this run already has stays as it is."""
+        for key, category in CrawlProgress.from_data(data).categories.items():
+            self.progress.categories.setdefault(key, category)
+
+    def restore_end(self, query: dict[str, Any], page: int) -> None:
+        """A page of an earlier run said it was the last."""
+        category = self.progress.for_query(query)
+        category.end = page if category.end is None else min(category.end, page)
+
+    def spider_closed(self, spider: Spider) -> None:
+        """Coverage into stats (``tmapi/coverage/...``) and a summary in the log."""
+        if self.crawler.stats is not None:
+            for name, value in self.coverage.stats().items():
+                self.crawler.stats.set_value(name, value)
+        if self.coverage.categories:
+            logger.info("Coverage:\n%s", "\n".join(self.coverage.lines()))

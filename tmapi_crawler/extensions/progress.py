@@ -31,6 +31,7 @@ from tmapi_crawler.contract.operator_settings import (
     switch,
 )
 from tmapi_crawler.contract.report import RunFigures, run_figures
+from tmapi_crawler.extensions.ledger import CrawlLedger
 
 if TYPE_CHECKING:
     from scrapy import Spider
@@ -85,7 +86,7 @@ class CrawlProgressDisplay:
     def figures(self) -> RunFigures:
         stats = self.crawler.stats.get_stats() if self.crawler.stats else {}
         return run_figures(
-            getattr(self.spider, "progress", None),
+            CrawlLedger.of(self.crawler).progress,
             stats,
             time.monotonic() - self.started,
             self.cost,

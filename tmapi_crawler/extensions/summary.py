@@ -42,6 +42,7 @@ from tmapi_crawler.contract.stats import (
     by_prefix,
     feeds_failed,
 )
+from tmapi_crawler.extensions.ledger import CrawlLedger
 from tmapi_crawler.feeds.feedfile import local_path
 
 if TYPE_CHECKING:
@@ -116,15 +117,14 @@ class RunSummary:
 
     @property
     def dry_run(self) -> bool:
-        arguments = getattr(self.spider, "arguments", None)
-        return bool(getattr(arguments, "dry_run", False))
+        return bool(getattr(self.spider, "dry_run", False))
 
     def engine_stopped(self) -> None:
         if self.spider is None:
             return
         stats = self.crawler.stats.get_stats() if self.crawler.stats else {}
         figures = run_figures(
-            getattr(self.spider, "progress", None),
+            CrawlLedger.of(self.crawler).progress,
             stats,
             time.monotonic() - self.started,
             self.cost,

@@ -1,19 +1,18 @@
 """Where items go: the default feed, the quarantine feed, batch file names.
 
-:class:`DefaultFeed` is a Scrapy add-on:
+:class:`DefaultFeed` (run by the project's add-on, :mod:`tmapi_crawler.addon`):
 
 - unless ``-o``/``-O`` or ``FEEDS`` name a feed, it adds ``TMAPI_DEFAULT_FEED``
   (one JSON Lines file per run under ``out/``, named after the spider and the
   start time); with ``FEED_EXPORT_BATCH_ITEM_COUNT`` set, the default name
   gets ``-%(batch_id)05d`` before its extension, so each batch has its own file;
 - with ``TMAPI_QUARANTINE_FEED`` set, it adds that feed for
-  :class:`~tmapi_crawler.contract.items.InvalidItem` only, and restricts every other
-  feed that names no ``item_classes`` to
-  :class:`~tmapi_crawler.contract.items.ProductItem`, so invalid items never mix with
-  good ones (Scrapy's own ``item_classes`` feed option does the sorting).
+  :class:`~tmapi_crawler.contract.items.InvalidItem` only, and restricts every
+  other feed that names no ``item_classes`` to
+  :class:`~tmapi_crawler.contract.items.ProductItem`, so invalid items never
+  mix with good ones (Scrapy's own ``item_classes`` feed option does the sorting).
 
-:func:`feed_problems` refuses, before any call, feeds Scrapy would reject;
-:class:`FeedFailureAlert` fails the run when a feed lost items.
+:func:`feed_problems` refuses, before any call, feeds Scrapy would reject.
 """
 
 from __future__ import annotations

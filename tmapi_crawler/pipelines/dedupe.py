@@ -1,17 +1,10 @@
-"""Item pipelines: validation (raw dict -> :class:`ProductItem`), then dedupe.
-
-:class:`ValidationPipeline` turns the spider's raw item (the API's fields plus
-the crawl context) into a typed, normalised :class:`ProductItem`. An invalid
-item is logged with its item_id, category and page, counted in
-``tmapi/items/invalid/<field>/<kind>`` (known fields and a fixed set of kinds
-only, so the number of stat keys stays bounded) and dropped, or, with
-``TMAPI_QUARANTINE_FEED`` set, passed on as an :class:`InvalidItem` that only
-the quarantine feed exports.
+"""Item pipeline: drop an item already seen.
 
 :class:`DedupePipeline` drops an item whose ``item_id`` was seen before in
 this run (or, with ``REDIS_URL``, by any worker sharing the Redis, and by
 earlier runs with ``TMAPI_DEDUPE_PERSIST``), counted in
-``tmapi/items/duplicate``.
+``tmapi/items/duplicate``. A page taken back from a worker that died
+(``tmapi_redelivered``) has its ids let through once more.
 """
 
 from __future__ import annotations
@@ -24,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from redis import Redis, RedisError
 from twisted.internet.task import LoopingCall
 
+from tmapi_crawler.contract.api import CategoryQuery
 from tmapi_crawler.contract.items import ProductItem
 from tmapi_crawler.contract.seen import (
     MemorySeenSet,
@@ -31,13 +25,22 @@ from tmapi_crawler.contract.seen import (
     SeenSet,
     clear_redis_keys,
 )
-from tmapi_crawler.contract.stats import DEDUPE_ERRORS, ITEMS_DUPLICATE
+from tmapi_crawler.contract.stats import (
+    DEDUPE_ERRORS,
+    ITEMS_DUPLICATE,
+    PAGES_REDELIVERED,
+)
 from tmapi_crawler.exceptions import DuplicateItem
+from tmapi_crawler.meta import REDELIVERED, TMAPI
 from tmapi_crawler.pipelines.validation import _where
+from tmapi_crawler.signals import page_answered
 
 if TYPE_CHECKING:
+    from scrapy import Request
     from scrapy.crawler import Crawler
     from scrapy.statscollectors import StatsCollector
+
+    from tmapi_crawler.contract.api import Page
 
 
 logger = logging.getLogger(__name__)
@@ -66,7 +69,19 @@ class DedupePipeline:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> DedupePipeline:
-        return cls(crawler)
+        pipeline = cls(crawler)
+        crawler.signals.connect(pipeline.page_answered, signal=page_answered)
+        return pipeline
+
+    def page_answered(self, request: Request, page: Page) -> None:
+        """A page taken back from a worker that died: its ids may be marked
+        seen without its feed ever writing them, so they go through once more."""
+        if request.meta.get(REDELIVERED):
+            self.stats.inc_value(PAGES_REDELIVERED)
+            language = CategoryQuery.model_validate(
+                request.meta[TMAPI]["query"]
+            ).language
+            self.forget([item.get("item_id") for item in page.items], language)
 
     def _live_workers(self) -> list[str]:
         assert self.redis is not None

@@ -1,4 +1,4 @@
-"""Item pipelines: validation (raw dict -> :class:`ProductItem`), then dedupe.
+"""Item pipeline: validation (the spider's raw dict -> :class:`ProductItem`).
 
 :class:`ValidationPipeline` turns the spider's raw item (the API's fields plus
 the crawl context) into a typed, normalised :class:`ProductItem`. An invalid
@@ -7,11 +7,6 @@ item is logged with its item_id, category and page, counted in
 only, so the number of stat keys stays bounded) and dropped, or, with
 ``TMAPI_QUARANTINE_FEED`` set, passed on as an :class:`InvalidItem` that only
 the quarantine feed exports.
-
-:class:`DedupePipeline` drops an item whose ``item_id`` was seen before in
-this run (or, with ``REDIS_URL``, by any worker sharing the Redis, and by
-earlier runs with ``TMAPI_DEDUPE_PERSIST``), counted in
-``tmapi/items/duplicate``.
 """
 
 from __future__ import annotations

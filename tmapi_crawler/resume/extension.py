@@ -20,6 +20,7 @@ from scrapy.utils.request import request_from_dict
 from tmapi_crawler.contract.api import CategoryQuery
 from tmapi_crawler.contract.stats import JOB_PAGES_LEFT, RESUME, RESUME_UNJOURNALED
 from tmapi_crawler.exceptions import AlreadyDelivered
+from tmapi_crawler.extensions.ledger import CrawlLedger
 from tmapi_crawler.feeds.feedfile import FeedMemory, local_path, read_items
 from tmapi_crawler.meta import PAGE, TMAPI
 from tmapi_crawler.resume import journal
@@ -248,7 +249,7 @@ class ResumeJournal:
         feeds = self._remember_feeds()
         if not self.resumed:
             return
-        self._restore_last_pages(spider)
+        self._restore_ledger()
         self._read_back_feeds(feeds)
         before = self.before
         replayed_items = sum(map(len, self.replayed.values()))
@@ -271,17 +272,16 @@ class ResumeJournal:
             len(before.in_flight & set(before.pending)),
             ", ".join(feeds) or "(none)",
         )
+        if before.damaged_lines:
+            logger.warning(
+                "%d line(s) of the job journal could not be read and were "
+                "skipped (a kill cuts the line being written)",
+                before.damaged_lines,
+            )
 
     def _remember_feeds(self) -> list[str]:
         """The files this run writes, kept for the next run of the job."""
-        exporter = next(
-            (
-                e
-                for e in self.crawler.extensions.middlewares
-                if isinstance(e, FeedExporter)
-            ),
-            None,
-        )
+        exporter = self.crawler.get_extension(FeedExporter)
         if exporter is None:
             return []
         memory = FeedMemory(self.jobdir)
@@ -294,18 +294,17 @@ class ResumeJournal:
         memory.save(stored)
         return [slot.uri for slot in exporter.slots]
 
-    def _restore_last_pages(self, spider: Spider) -> None:
-        """Pages that said they were the last, so pages past them stay unsent."""
-        progress = getattr(spider, "progress", None)
-        if progress is None:
-            return
+    def _restore_ledger(self) -> None:
+        """The ledger as the last run that closed left it, and every page that
+        said it was the last (a killed run's too), so pages past them stay
+        unsent."""
+        ledger = CrawlLedger.of(self.crawler)
+        if self.before.ledger is not None:
+            ledger.restore(self.before.ledger)
         for fp, settled in self.before.settled.items():
             meta = self.before.queued.get(fp, {}).get("meta", {}).get(TMAPI, {})
-            if not settled.end or "page" not in meta:
-                continue
-            category = progress.category(CategoryQuery.model_validate(meta["query"]))
-            page = meta["page"]
-            category.end = page if category.end is None else min(category.end, page)
+            if settled.end and "page" in meta:
+                ledger.restore_end(meta["query"], meta["page"])
 
     def _read_back_feeds(self, feeds: list[str]) -> None:
         """What the feed files already hold: the items of the in-flight pages
@@ -365,4 +364,5 @@ class ResumeJournal:
             left,
             ": run the same command again to resume" if left else "",
         )
+        self._write("ledger", progress=CrawlLedger.of(self.crawler).snapshot())
         self.journal.close()

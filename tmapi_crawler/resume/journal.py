@@ -12,7 +12,10 @@ leaves consistent (a line cut by the kill is ignored):
 * ``{"e": "settled", "fp": ..., "items": N, "end": bool, "outcome": ...}``:
   its answer was handled and every item it produced written to the feeds (or
   the page failed for good, or lay past the last page);
-* ``{"e": "run", "n": ..., "at": ...}``: a run started.
+* ``{"e": "run", "n": ..., "at": ...}``: a run started;
+* ``{"e": "ledger", "progress": [...]}``: where each category stood when a run
+  closed (the ledger's figures: pages planned, done and failed, calls, items),
+  so the next run's summary counts every run of the job; the last one counts.
 
 Free of Scrapy: the journal stores requests as dicts it does not interpret.
 """
@@ -44,7 +47,8 @@ class JobState:
     leased: set[str] = field(default_factory=set)
     settled: dict[str, Settled] = field(default_factory=dict)
     runs: int = 0
-    damaged_lines: int = 0
+    ledger: list[dict[str, Any]] | None = None  # the last run's figures
+    damaged_lines: int = 0  # lines that are not an event (a kill, or an edit)
 
     @property
     def pending(self) -> dict[str, dict[str, Any]]:
@@ -65,6 +69,8 @@ class JobState:
         fp, event = entry.get("fp"), entry.get("e")
         if event == "run":
             self.runs = max(self.runs, int(entry.get("n", 0)))
+        elif event == "ledger" and isinstance(entry.get("progress"), list):
+            self.ledger = entry["progress"]
         elif not isinstance(fp, str):
             self.damaged_lines += 1
         elif event == "queued" and isinstance(entry.get("request"), dict):

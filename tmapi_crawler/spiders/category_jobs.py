@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 import scrapy
 
-from tmapi_crawler.contract.arguments import IGNORED_ARGUMENTS, CrawlArguments
+from tmapi_crawler.contract.arguments import IGNORED_ARGUMENTS
 from tmapi_crawler.contract.stats import JOBS_ACCEPTED, JOBS_REJECTED
 from tmapi_crawler.distributed.connection import redis_url
 from tmapi_crawler.distributed.jobs import JobError, parse_job
-from tmapi_crawler.spiders.category import CategorySpider
+from tmapi_crawler.spiders.pages import PageSpider
 
 if TYPE_CHECKING:
     from scrapy.settings import BaseSettings
@@ -27,7 +27,9 @@ if TYPE_CHECKING:
 NO_REDIS = "category_jobs needs Redis: set REDIS_URL (environment or -s REDIS_URL=...)"
 
 
-class CategoryJobsSpider(CategorySpider):
+class CategoryJobsSpider(PageSpider):
+    """No crawl-wide arguments: every job brings its own, validated per job."""
+
     name = "category_jobs"
 
     @classmethod
@@ -43,12 +45,6 @@ class CategoryJobsSpider(CategorySpider):
         if not redis_url(settings):
             problems.append(NO_REDIS)
         return problems
-
-    def __init__(self, **kwargs: Any) -> None:
-        # No crawl-wide arguments: every job brings its own (validated per job).
-        super().__init__(cat_id="1")
-        self.arguments = CrawlArguments.model_construct(cat_id=())
-        self.queries = []
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
         """Nothing: the scheduler pops jobs while it has room."""

@@ -16,6 +16,8 @@ from them; other components listen where they care.
                        parse: it failed for good or lay past the last page
                        (arguments: ``request``, ``outcome``: ``"failed"`` or
                        ``"past_end"``, ``reason``: why it failed)
+``items_delivered_``   a resumed job read back what its feeds already hold
+``before``             (argument: ``items``, a batch of dicts as written)
 =====================  ========================================================
 """
 
@@ -23,3 +25,4 @@ page_requested = object()
 page_answered = object()
 page_parsed = object()
 request_settled = object()
+items_delivered_before = object()

@@ -33,7 +33,7 @@ from tmapi_crawler.contract.stats import (
 from tmapi_crawler.exceptions import DuplicateItem
 from tmapi_crawler.meta import REDELIVERED, TMAPI
 from tmapi_crawler.pipelines.validation import _where
-from tmapi_crawler.signals import page_answered
+from tmapi_crawler.signals import items_delivered_before, page_answered
 
 if TYPE_CHECKING:
     from scrapy import Request
@@ -71,6 +71,9 @@ class DedupePipeline:
     def from_crawler(cls, crawler: Crawler) -> DedupePipeline:
         pipeline = cls(crawler)
         crawler.signals.connect(pipeline.page_answered, signal=page_answered)
+        crawler.signals.connect(
+            pipeline.items_delivered_before, signal=items_delivered_before
+        )
         return pipeline
 
     def page_answered(self, request: Request, page: Page) -> None:
@@ -150,14 +153,15 @@ class DedupePipeline:
             with contextlib.suppress(ValueError, TypeError, RedisError):
                 seen.discard(int(str(raw).strip()))
 
-    def remember_delivered(self, item: dict[str, Any]) -> None:
-        """An item an earlier run of the job wrote (read back from the feed by
-        :mod:`tmapi_crawler.resume.extension`): its id counts as seen."""
-        try:
-            item_id = int(item["item_id"])
-            self._seen_set(item.get("language")).add(item_id)
-        except (KeyError, TypeError, ValueError, RedisError):
-            return
+    def items_delivered_before(self, items: list[dict[str, Any]]) -> None:
+        """Items an earlier run of the job wrote (read back from the feeds by
+        :mod:`tmapi_crawler.resume.extension`): their ids count as seen."""
+        for item in items:
+            try:
+                item_id = int(item["item_id"])
+                self._seen_set(item.get("language")).add(item_id)
+            except (KeyError, TypeError, ValueError, RedisError):
+                continue
 
     def process_item(self, item: Any) -> Any:
         if not isinstance(item, ProductItem):

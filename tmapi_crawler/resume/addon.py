@@ -15,7 +15,7 @@ good). A run started with a job directory that has a journal:
   second time;
 * drops the items of those in-flight pages that already reached the feed
   (:mod:`.pipeline`), read from the feed file itself, and tells item
-  pipelines that dedupe (``remember_delivered(item)``) every item the feed
+  pipelines that dedupe (signal ``items_delivered_before``) every item the feed
   holds, so the dedupe state always agrees with what was written;
 * appends to the feed files of the first run, after removing a line a kill
   cut short (:mod:`.extension`);

@@ -24,7 +24,7 @@ from tmapi_crawler.extensions.ledger import CrawlLedger
 from tmapi_crawler.feeds.feedfile import FeedMemory, local_path, read_items
 from tmapi_crawler.meta import PAGE, TMAPI
 from tmapi_crawler.resume import journal
-from tmapi_crawler.signals import request_settled
+from tmapi_crawler.signals import items_delivered_before, request_settled
 
 if TYPE_CHECKING:
     from scrapy import Spider
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 
 logger = logging.getLogger(__name__)
+READ_BACK_BATCH = 1000  # items of the feeds per items_delivered_before signal
 
 
 def _json_request(request: Request, spider: Spider) -> dict[str, Any]:
@@ -308,17 +309,14 @@ class ResumeJournal:
 
     def _read_back_feeds(self, feeds: list[str]) -> None:
         """What the feed files already hold: the items of the in-flight pages
-        (not to be written twice), and every item id for the item pipelines
-        that dedupe (``remember_delivered(item)``), so a resumed job dedupes
-        as one run would."""
+        (not to be written twice), and every item, in batches, to whoever
+        listens to ``items_delivered_before`` (the item dedupe), so a resumed
+        job dedupes as one run would."""
         for fp in self.before.in_flight & set(self.before.pending):
             key = _request_page_key(self.before.queued[fp])
             if key is not None:
                 self.replayed[key] = set()
-        dedupers = self._dedupers()
-        if not self.replayed and not dedupers:
-            return
-        remembered = 0
+        read, batch = 0, []
         for uri in feeds:
             path = local_path(uri)
             if path is None:
@@ -327,22 +325,18 @@ class ResumeJournal:
                 ids = self.replayed.get(_item_page_key(item))
                 if ids is not None and item.get("item_id") is not None:
                     ids.add(str(item["item_id"]))
-                for remember in dedupers:
-                    remember(item)
-                remembered += bool(dedupers)
-        if dedupers:
-            logger.info(
-                "Item dedupe: %d items already delivered remembered", remembered
-            )
+                batch.append(item)
+                if len(batch) >= READ_BACK_BATCH:
+                    read += self._delivered_before(batch)
+                    batch = []
+        read += self._delivered_before(batch)
+        if read:
+            logger.info("Read back %d items the job's feeds already hold", read)
 
-    def _dedupers(self) -> list[Any]:
-        engine = self.crawler.engine
-        itemproc = getattr(getattr(engine, "scraper", None), "itemproc", None)
-        return [
-            pipeline.remember_delivered
-            for pipeline in getattr(itemproc, "middlewares", ())
-            if callable(getattr(pipeline, "remember_delivered", None))
-        ]
+    def _delivered_before(self, items: list[dict[str, Any]]) -> int:
+        if items:
+            self.crawler.signals.send_catch_log(items_delivered_before, items=items)
+        return len(items)
 
     def already_delivered(self, item: dict[str, Any]) -> bool:
         ids = self.replayed.get(_item_page_key(item))

@@ -28,7 +28,7 @@ async def crawl(base_url: str, cat_ids: list[int], limit: int, out: IO[str]) -> 
     async with aiohttp.ClientSession(connector=connector) as session:
 
         async def page(cat_id: int, number: int) -> dict[str, Any]:
-            params = {
+            params: dict[str, str | int] = {
                 "cat_id": cat_id,
                 "language": "en",
                 "page": number,

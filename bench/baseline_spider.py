@@ -11,6 +11,7 @@ parses each answer and yields no item: what Scrapy's request path costs alone.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from collections.abc import AsyncIterator, Iterator
@@ -63,7 +64,7 @@ class BaselineSpider(scrapy.Spider):
             yield self.page_request(cat_id, 1)
 
     def parse(self, response: Response, cat_id: int, page: int) -> Iterator[Any]:
-        data = response.json()["data"]
+        data = json.loads(response.body)["data"]
         if self.follow == "next" and data["has_next_page"]:
             yield self.page_request(cat_id, page + 1)
         elif self.follow == "all" and page == 1 and data["has_next_page"]:

@@ -49,13 +49,13 @@ def run_process(
     they are this child's alone (its own children are not counted). *env* adds
     to the environment (None removes a variable)."""
     # a single-process crawl unless told otherwise, whatever the shell has set
-    merged = {
+    given: dict[str, str | None] = {
         **os.environ,
         "TMAPI_TOKEN": BENCH_TOKEN,
         "REDIS_URL": None,
         **(env or {}),
     }
-    merged = {name: value for name, value in merged.items() if value is not None}
+    merged = {name: value for name, value in given.items() if value is not None}
     log = log or Path(os.devnull)
     started = time.monotonic()
     with log.open("w", encoding="utf-8") as sink:

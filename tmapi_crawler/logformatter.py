@@ -29,15 +29,14 @@ ENGINE, SCRAPER = "scrapy.core.engine", "scrapy.core.scraper"
 def would_emit(name: str, level: int) -> bool:
     """Whether some handler would take a record of *level* from logger *name*,
     as ``Logger.callHandlers`` decides. Unsure: True."""
-    if name == "root":
-        logger: logging.Logger | None = logging.root
-    else:
-        found = logging.Logger.manager.loggerDict.get(name)
-        if not isinstance(found, logging.Logger):
-            return True
-        logger = found
-    if not logger.isEnabledFor(level):
+    found = (
+        logging.root if name == "root" else logging.Logger.manager.loggerDict.get(name)
+    )
+    if not isinstance(found, logging.Logger):
+        return True
+    if not found.isEnabledFor(level):
         return False
+    logger: logging.Logger | None = found
     has_handlers = False
     while logger is not None:
         for handler in logger.handlers:

@@ -25,7 +25,7 @@ class Command(ScrapyCrawlCommand):
         if len(args) != 1:
             super().run(args, opts)
             return
-        assert self.crawler_process is not None
+        assert self.crawler_process is not None and self.settings is not None
         spidercls = self.crawler_process.spider_loader.load(args[0])
         if problems := preflight.problems(self.settings, spidercls, opts.spargs):
             raise UsageError("\n".join(problems), print_help=False)

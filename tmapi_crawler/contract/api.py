@@ -141,7 +141,7 @@ class CategoryQuery(QueryOptions):
     @property
     def label(self) -> str:
         """A short human name for logs: category, language and what is not default."""
-        extras = [self.language]
+        extras: list[str] = [self.language]
         if self.sort != "default":
             extras.append(f"sort={self.sort}")
         extras += [f"{name}={value}" for name, value in self.filters().items()]

@@ -148,8 +148,8 @@ class CategoryProgress:
         )
 
 
-_PLAIN_FIELDS = ("total_count", "planned", "end", "items", "calls", "retries")
-_PLAIN_FIELDS += ("delivered", "duplicates", "invalid")
+_PLAIN_FIELDS: tuple[str, ...] = ("total_count", "planned", "end", "items", "calls")
+_PLAIN_FIELDS += ("retries", "delivered", "duplicates", "invalid")
 
 
 @dataclass

@@ -17,7 +17,7 @@ from tmapi_crawler.contract.cost import CallCost
 from tmapi_crawler.contract.pagination import CategoryProgress, CrawlProgress
 from tmapi_crawler.contract.stats import CALLS, RESPONSE
 
-COUNTS = ("pages", "done", "failed", "left", "items")
+COUNTS: tuple[str, ...] = ("pages", "done", "failed", "left", "items")
 COUNTS += ("duplicates", "invalid", "calls", "retries")
 COLUMNS = (
     ("total_count", "reported"),

@@ -171,8 +171,8 @@ def clear_redis_keys(client: Redis, prefix: str) -> int:
     for key in client.scan_iter(match=f"{prefix}:*", count=DELETE_BATCH):
         batch.append(key)
         if len(batch) >= DELETE_BATCH:
-            deleted += client.delete(*batch)  # type: ignore[operator]
+            deleted += client.delete(*batch)
             batch = []
     if batch:
-        deleted += client.delete(*batch)  # type: ignore[operator]
+        deleted += client.delete(*batch)
     return deleted

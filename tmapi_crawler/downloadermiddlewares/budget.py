@@ -78,7 +78,7 @@ class CallBudget:
             request=request,
             spider=self.crawler.spider,
         )
-        self.crawler.stats.inc_value(PAGES_UNSENT)  # type: ignore[union-attr]
+        self.crawler.stats.inc_value(PAGES_UNSENT)
         raise CrawlStopped(f"not sent: TMAPI_MAX_CALLS={self.limit} reached")
 
     def stop(self) -> None:

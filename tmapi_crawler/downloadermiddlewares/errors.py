@@ -150,7 +150,7 @@ class TMAPIErrorMiddleware:
     def __init__(self, crawler: Crawler) -> None:
         settings = crawler.settings
         self.crawler = crawler
-        self.stats: StatsCollector = crawler.stats  # type: ignore[assignment]
+        self.stats: StatsCollector = crawler.stats
         self.max_retries: dict[str, int] = settings.getdict("TMAPI_MAX_RETRIES")
         self.max_retries_per_page = settings.getint("TMAPI_MAX_RETRIES_PER_PAGE")
         self.backoff_base = settings.getfloat("TMAPI_BACKOFF_BASE")
@@ -253,7 +253,7 @@ class TMAPIErrorMiddleware:
     def _apply_window(self) -> None:
         """Let as many calls out as the window allows (the gate, not the slot,
         holds them back: the slot only must not get in the way)."""
-        downloader = self.crawler.engine.downloader  # type: ignore[union-attr]
+        downloader = self.crawler.engine.downloader
         slot_settings = downloader.per_slot_settings.setdefault(SLOT, {})
         slot_settings["concurrency"] = self.window.ceiling
         # Scrapy hands the engine's next request to the downloader only once it

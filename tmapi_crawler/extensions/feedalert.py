@@ -35,7 +35,7 @@ class FeedFailureAlert:
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
-        self.stats: StatsCollector = crawler.stats  # type: ignore[assignment]
+        self.stats: StatsCollector = crawler.stats
         self.accepted: Counter[str] = Counter()
         self.written: Counter[str] = Counter()
         crawler.signals.connect(self.item_scraped, signal=signals.item_scraped)

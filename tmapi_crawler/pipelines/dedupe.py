@@ -54,7 +54,7 @@ class DedupePipeline:
 
     def __init__(self, crawler: Crawler) -> None:
         settings = crawler.settings
-        self.stats: StatsCollector = crawler.stats  # type: ignore[assignment]
+        self.stats: StatsCollector = crawler.stats
         self.across_languages = settings.getbool("TMAPI_DEDUPE_ACROSS_LANGUAGES")
         self.redis_url: str | None = settings.get("REDIS_URL") or None
         self.persist = settings.getbool("TMAPI_DEDUPE_PERSIST")

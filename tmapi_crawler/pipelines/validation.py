@@ -49,7 +49,7 @@ class ValidationPipeline:
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ValidationPipeline:
         quarantine = bool(crawler.settings.get("TMAPI_QUARANTINE_FEED"))
-        return cls(crawler.stats, quarantine)  # type: ignore[arg-type]
+        return cls(crawler.stats, quarantine)
 
     def process_item(self, item: Any) -> Any:
         if isinstance(item, ProductItem | InvalidItem):

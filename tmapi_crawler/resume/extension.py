@@ -184,7 +184,7 @@ class ResumeJournal:
         try:
             data = _json_request(request, spider)
         except ValueError as exc:  # a callback that is not a spider method
-            self.stats.inc_value(RESUME_UNJOURNALED)  # type: ignore[union-attr]
+            self.stats.inc_value(RESUME_UNJOURNALED)
             logger.warning("Not kept in the job journal: %s (%s)", request, exc)
             return
         self._write("queued", fp=self.fingerprint(request), request=data)
@@ -260,7 +260,7 @@ class ResumeJournal:
             ("pages_in_flight_before", len(before.in_flight)),
             ("items_before", before.items_delivered + replayed_items),
         ):
-            self.stats.set_value(f"{RESUME}{name}", value)  # type: ignore[union-attr]
+            self.stats.set_value(f"{RESUME}{name}", value)
         logger.info(
             "Resuming the job in %s (run %d): %d pages done before "
             "(%d items delivered), %d pages left, of which %d were in flight "
@@ -344,7 +344,7 @@ class ResumeJournal:
 
     def spider_closed(self, spider: Spider, reason: str) -> None:
         left = len(self.state.pending)
-        self.stats.set_value(JOB_PAGES_LEFT, left)  # type: ignore[union-attr]
+        self.stats.set_value(JOB_PAGES_LEFT, left)
         logger.info(
             "Job %s after run %d (%s): %d pages done in all (%d in this run), "
             "%d items delivered in all (%d in this run), %d pages left%s",

@@ -40,6 +40,6 @@ class ReplayedItemFilter:
             and isinstance(item, dict)
             and self.journal.already_delivered(item)
         ):
-            self.crawler.stats.inc_value(RESUME_ITEMS_ALREADY_DELIVERED)  # type: ignore[union-attr]
+            self.crawler.stats.inc_value(RESUME_ITEMS_ALREADY_DELIVERED)
             raise AlreadyDelivered("duplicate: in the feed before the last run ended")
         return item

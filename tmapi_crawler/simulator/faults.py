@@ -52,7 +52,7 @@ class Fault:
             raise ValueError(
                 f"unknown fault style {style!r}; allowed: {', '.join(STYLES)}"
             )
-        return cls(kind, style or default_style)  # type: ignore[arg-type]
+        return cls(kind, style or default_style)
 
 
 @dataclass(slots=True)

@@ -10,23 +10,29 @@ own functions, in this order:
 1. the default and quarantine feeds (:mod:`tmapi_crawler.feeds.addon`);
 2. the Redis scheduler and seen-set with ``REDIS_URL``
    (:mod:`tmapi_crawler.distributed.addon`);
-3. the job journal with ``JOBDIR`` (:mod:`tmapi_crawler.resume.addon`), which
+3. the job journal with ``JOBDIR`` (:mod:`tmapi_crawler.resume`), which
    needs Scrapy's scheduler, so after 2;
 4. the compact duplicate filter, unless 2, 3 or the user chose one.
 """
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from scrapy.core.scheduler import Scheduler
 from scrapy.settings import SETTINGS_PRIORITIES
 
 from tmapi_crawler.distributed.addon import use_redis
 from tmapi_crawler.feeds.addon import DefaultFeed
-from tmapi_crawler.resume.addon import use_journal
+from tmapi_crawler.feeds.feedfile import FeedMemory
+from tmapi_crawler.resume.journal import JOURNAL_NAME
 
 if TYPE_CHECKING:
     from scrapy.settings import BaseSettings
+
+logger = logging.getLogger(__name__)
 
 P = "tmapi_crawler"
 
@@ -85,6 +91,19 @@ FEED_STORAGES = {"s3": f"{P}.feeds.storages.RescuingS3FeedStorage"}
 
 COMPACT_DUPEFILTER = f"{P}.dupefilters.CompactDupeFilter"
 
+# With JOBDIR, the job journal (tmapi_crawler.resume) and its companions:
+JOURNAL = {
+    "SCHEDULER": f"{P}.resume.scheduler.JournaledScheduler",
+    # First among the extensions: the journal is read before any other
+    # extension's spider_opened.
+    "EXTENSIONS": (f"{P}.resume.extension.ResumeJournal", 0),
+    # Closest to the spider: it counts the items the callback gave.
+    "SPIDER_MIDDLEWARES": (f"{P}.resume.middleware.PageOutputCounter", 10),
+    # Before validation (100): it matches the raw items of a replayed page.
+    "ITEM_PIPELINES": (f"{P}.resume.pipeline.ReplayedItemFilter", 50),
+}
+SCRAPY_SCHEDULER = "scrapy.core.scheduler.Scheduler"
+
 
 class TMAPIAddon:
     """Wires the crawler's components (see the module doc)."""
@@ -121,3 +140,22 @@ def wire(settings: BaseSettings) -> None:
         for path, value in components.items():
             if path not in chosen:  # an order you gave wins
                 chosen[path] = value
+
+
+def use_journal(settings: BaseSettings) -> None:
+    """With ``JOBDIR``: the journaled scheduler and its companions, and the
+    feeds of the job's first run continued (appended to, never overwritten)."""
+    jobdir = settings.get("JOBDIR")
+    if not jobdir:
+        return
+    scheduler = settings.get("SCHEDULER")
+    if scheduler not in (SCRAPY_SCHEDULER, Scheduler):
+        logger.warning("JOBDIR with SCHEDULER=%s: the job journal is off", scheduler)
+        return
+    settings.set("SCHEDULER", JOURNAL["SCHEDULER"], "addon")
+    for name in ("EXTENSIONS", "SPIDER_MIDDLEWARES", "ITEM_PIPELINES"):
+        path, order = JOURNAL[name]
+        settings[name][path] = order
+    if (Path(jobdir) / JOURNAL_NAME).exists():
+        feeds = FeedMemory(Path(jobdir)).resumed_feeds(settings.getdict("FEEDS"))
+        settings.set("FEEDS", feeds, settings.getpriority("FEEDS") or "addon")

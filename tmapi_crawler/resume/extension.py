@@ -1,5 +1,5 @@
 """The job journal extension: keeps the journal and restores a job from it
-(see :mod:`tmapi_crawler.resume.addon`)."""
+(see :mod:`tmapi_crawler.resume`)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The items each answer's callback gives, counted for the job journal
-(see :mod:`tmapi_crawler.resume.addon`)."""
+(see :mod:`tmapi_crawler.resume`)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The items of a page fetched again after a kill that the feed already holds,
-dropped (see :mod:`tmapi_crawler.resume.addon`)."""
+dropped (see :mod:`tmapi_crawler.resume`)."""
 
 from __future__ import annotations
 

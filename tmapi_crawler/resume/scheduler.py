@@ -1,4 +1,4 @@
-"""Scrapy's scheduler, reporting to the job journal (see :mod:`.addon`)."""
+"""Scrapy's scheduler, reporting to the job journal (:mod:`tmapi_crawler.resume`)."""
 
 from __future__ import annotations
 

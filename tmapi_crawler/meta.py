@@ -13,12 +13,18 @@ for users; a test holds it to this module.
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from scrapy.utils.request import request_from_dict
+
 if TYPE_CHECKING:
-    from scrapy import Request
+    from scrapy import Request, Spider
+
+logger = logging.getLogger(__name__)
 
 TMAPI = "tmapi"  # a TMAPI call: what it asks for (PageMeta or InfoMeta)
 
@@ -104,3 +110,37 @@ def without_attempt(meta: Mapping[str, Any]) -> dict[str, Any]:
 def drop_attempt(meta: MutableMapping[str, Any]) -> None:
     for key in ATTEMPT_KEYS:
         meta.pop(key, None)
+
+
+def stored_request(request: Request, spider: Spider) -> dict[str, Any]:
+    """*request* as JSON-able data, to keep for a later run or another worker
+    (the job journal, the Redis queue): Scrapy's ``Request.to_dict`` (never
+    pickle), bytes as latin-1, the meta without the keys of one attempt. A
+    meta value that is not JSON is left out, and said so."""
+    data = request.to_dict(spider=spider)
+    data["headers"] = {
+        key.decode("latin-1"): [value.decode("latin-1") for value in values]
+        for key, values in data["headers"].items()
+    }
+    data["body"] = data["body"].decode("latin-1")
+    kept = {}
+    for key, value in without_attempt(data["meta"]).items():
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError):
+            logger.warning("meta[%r] is not JSON: not kept with the request", key)
+            continue
+        kept[key] = value
+    data["meta"] = kept
+    return data
+
+
+def request_from_stored(data: Mapping[str, Any], spider: Spider) -> Request:
+    """The request :func:`stored_request` kept."""
+    restored = dict(data)
+    restored["headers"] = {
+        key.encode("latin-1"): [value.encode("latin-1") for value in values]
+        for key, values in data["headers"].items()
+    }
+    restored["body"] = data["body"].encode("latin-1")
+    return request_from_dict(restored, spider=spider)

@@ -15,14 +15,13 @@ from scrapy.exceptions import NotConfigured
 from scrapy.extensions.feedexport import FeedExporter
 from scrapy.http import Response
 from scrapy.utils.job import job_dir
-from scrapy.utils.request import request_from_dict
 
 from tmapi_crawler.contract.api import CategoryQuery
 from tmapi_crawler.contract.stats import JOB_PAGES_LEFT, RESUME, RESUME_UNJOURNALED
 from tmapi_crawler.exceptions import AlreadyDelivered
 from tmapi_crawler.extensions.ledger import CrawlLedger
 from tmapi_crawler.feeds.feedfile import FeedMemory, local_path, read_items
-from tmapi_crawler.meta import PAGE, TMAPI
+from tmapi_crawler.meta import PAGE, TMAPI, request_from_stored, stored_request
 from tmapi_crawler.resume import journal
 from tmapi_crawler.signals import items_delivered_before, request_settled
 
@@ -33,35 +32,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 READ_BACK_BATCH = 1000  # items of the feeds per items_delivered_before signal
-
-
-def _json_request(request: Request, spider: Spider) -> dict[str, Any]:
-    """The request as JSON-able data (Scrapy's ``to_dict``; bytes as latin-1)."""
-    data = request.to_dict(spider=spider)
-    data["headers"] = {
-        key.decode("latin-1"): [value.decode("latin-1") for value in values]
-        for key, values in data["headers"].items()
-    }
-    data["body"] = data["body"].decode("latin-1")
-    meta = {}
-    for key, value in data["meta"].items():
-        try:
-            json.dumps(value)
-        except (TypeError, ValueError):
-            continue
-        meta[key] = value
-    data["meta"] = meta
-    return data
-
-
-def _request_from_json(data: dict[str, Any], spider: Spider) -> Request:
-    data = dict(data)
-    data["headers"] = {
-        key.encode("latin-1"): [value.encode("latin-1") for value in values]
-        for key, values in data["headers"].items()
-    }
-    data["body"] = data["body"].encode("latin-1")
-    return request_from_dict(data, spider=spider)
 
 
 def _page_key(
@@ -182,7 +152,7 @@ class ResumeJournal:
 
     def queued(self, request: Request, spider: Spider) -> None:
         try:
-            data = _json_request(request, spider)
+            data = stored_request(request, spider)
         except ValueError as exc:  # a callback that is not a spider method
             self.stats.inc_value(RESUME_UNJOURNALED)
             logger.warning("Not kept in the job journal: %s (%s)", request, exc)
@@ -197,7 +167,7 @@ class ResumeJournal:
         requests = []
         for data in self.before.pending.values():
             try:
-                request = _request_from_json(data, spider)
+                request = request_from_stored(data, spider)
             except (KeyError, ValueError, AttributeError, TypeError) as exc:
                 logger.error("A journaled request could not be restored: %s", exc)
                 continue

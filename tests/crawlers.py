@@ -22,5 +22,8 @@ def project_settings(**overrides: Any) -> dict[str, Any]:
 def project_crawler(
     spidercls: type = CategorySpider, settings: dict[str, Any] | None = None
 ) -> Crawler:
-    """A crawler of *spidercls* with the project's settings and *settings*."""
-    return get_crawler(spidercls, project_settings(**(settings or {})))
+    """A crawler of *spidercls* with the project's settings and *settings*.
+    Scrapy's test crawler chooses its download handlers (aiohttp, without a
+    reactor); the project's token handler wraps the one it chose."""
+    chosen = {"DOWNLOAD_HANDLERS": {}, **(settings or {})}
+    return get_crawler(spidercls, project_settings(**chosen))

@@ -1,0 +1,84 @@
+"""The pre-flight checks, in process: each component that reads settings of
+its own says what is wrong with them, before any call; the crawl command and
+the spider ask every enabled component (``tmapi_crawler.preflight``)."""
+
+from __future__ import annotations
+
+import pytest
+from scrapy.settings import Settings
+
+from tests.crawlers import project_crawler, project_settings
+from tmapi_crawler import preflight
+from tmapi_crawler.exceptions import CrawlRefused
+from tmapi_crawler.spiders.category import CategorySpider
+from tmapi_crawler.spiders.category_jobs import CategoryJobsSpider
+
+
+class PickyPipeline:
+    """A user's own component with a setting of its own."""
+
+    @staticmethod
+    def preflight(settings: Settings) -> list[str]:
+        value = settings.get("PICKY_LEVEL")
+        return (
+            [] if value in ("low", "high") else [f"PICKY_LEVEL={value!r}: low or high"]
+        )
+
+
+def settings_of(**values: object) -> Settings:
+    settings = Settings()
+    settings.setdict(project_settings(**values), priority="project")
+    return settings
+
+
+def test_each_enabled_component_reports_its_own_settings(monkeypatch):
+    monkeypatch.delenv("TMAPI_TOKEN", raising=False)
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    settings = settings_of(
+        TMAPI_TOKEN_PLACEMENT="cookie",  # the download handler's
+        TMAPI_MAX_CALLS="lots",  # the call budget's
+        TMAPI_COST_PER_CALL="cheap",  # the progress display's and the summary's
+        REDIS_URL="http://127.0.0.1:1",  # the Redis scheduler's (wired by the add-on)
+        FEEDS={"out/items.xml2": {}},  # the default feed's
+        ITEM_PIPELINES={f"{__name__}.PickyPipeline": 900},
+    )
+    problems = preflight.problems(settings, CategorySpider, {"cat_id": "1,x"})
+    text = "\n".join(problems)
+    assert problems[0].startswith("invalid crawl arguments")  # the spider's first
+    for expected in (
+        "No TMAPI token",
+        "TMAPI_TOKEN_PLACEMENT='cookie'",
+        "TMAPI_MAX_CALLS='lots'",
+        "TMAPI_COST_PER_CALL='cheap'",
+        "REDIS_URL='http://127.0.0.1:1'",
+        "format 'xml2' is unknown",
+        "PICKY_LEVEL=None: low or high",
+    ):
+        assert expected in text, text
+    assert text.count("TMAPI_COST_PER_CALL") == 1  # asked of two components, said once
+
+
+def test_a_disabled_component_is_not_asked(monkeypatch):
+    monkeypatch.setenv("TMAPI_TOKEN", "a-token-of-length")
+    settings = settings_of(
+        TMAPI_MAX_CALLS="lots",
+        DOWNLOADER_MIDDLEWARES={
+            "tmapi_crawler.downloadermiddlewares.budget.CallBudget": None
+        },
+    )
+    assert preflight.problems(settings, CategorySpider, {"cat_id": "1"}) == []
+
+
+def test_the_spider_refuses_to_start_when_built_by_another_runner(monkeypatch):
+    monkeypatch.delenv("TMAPI_TOKEN", raising=False)
+    crawler = project_crawler(CategorySpider)
+    with pytest.raises(CrawlRefused, match="No TMAPI token"):
+        crawler._create_spider(cat_id="1")
+
+
+def test_the_jobs_spider_takes_no_arguments_and_needs_redis(monkeypatch):
+    monkeypatch.setenv("TMAPI_TOKEN", "a-token-of-length")
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    problems = preflight.problems(settings_of(), CategoryJobsSpider, {"cat_id": "1"})
+    assert problems[0].startswith("category_jobs takes no arguments (got cat_id)")
+    assert "category_jobs needs Redis" in problems[1]

@@ -66,7 +66,7 @@ REMOTE_CONTROL_ENABLED = False
 FEED_EXPORT_ENCODING = "utf-8"  # Chinese titles stay readable
 TMAPI_DEFAULT_FEED = "out/%(name)s-%(time)s.jsonl"  # used unless -o/-O or FEEDS
 
-# --- operating a crawl (see README "Operating a crawl") -------------------------
+# --- operating a crawl (see docs/operating.md) ----------------------------------
 TMAPI_PROGRESS = True  # live display on a terminal, else a periodic log line
 TMAPI_PROGRESS_INTERVAL = 10  # seconds between two progress log lines
 TMAPI_COST_PER_CALL = None  # "0.002 USD": turns call counts into an estimated cost
@@ -74,7 +74,7 @@ TMAPI_MAX_CALLS = None  # stop cleanly (finish reason tmapi_budget_exhausted)
 TMAPI_SUMMARY = True  # the end-of-run table and its JSON file
 TMAPI_SUMMARY_FILE = None  # default: beside the output file, NAME.summary.json
 
-# --- distributed crawling (with REDIS_URL set; see tmapi_crawler/distributed.py) --
+# --- distributed crawling (with REDIS_URL set; see docs/distributed.md) ---------
 TMAPI_CRAWL_ID = ""  # workers with the same id share a crawl; default: spider name
 TMAPI_LEASE_SECONDS = 60  # a dead worker's requests go back to the queue after this
 TMAPI_IDLE_CLOSE = 10  # seconds the whole crawl must stay idle before workers end

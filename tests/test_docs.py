@@ -26,7 +26,6 @@ from tmapi_crawler import settings as project_settings
 from tmapi_crawler.contract import outcome, slicing, stats
 from tmapi_crawler.contract.coverage import CoverageReport
 from tmapi_crawler.distributed import addon as distributed_addon
-from tmapi_crawler.resume import addon as resume_addon
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -334,11 +333,9 @@ def test_every_component_the_add_on_wires_is_on_the_architecture_page():
     }
     wired |= {*addon.FEED_EXPORTERS.values(), *addon.FEED_STORAGES.values()}
     wired |= {addon.DOWNLOAD_HANDLER, addon.COMPACT_DUPEFILTER}
+    wired |= {addon.JOURNAL_SCHEDULER}
+    wired |= {path for components in addon.JOURNAL.values() for path in components}
     wired |= {
-        resume_addon.EXTENSION,
-        resume_addon.OUTPUT_COUNTER,
-        resume_addon.REPLAY_FILTER,
-        resume_addon.SCHEDULER,
         distributed_addon.SCHEDULER,
         distributed_addon.DUPEFILTER,
     }

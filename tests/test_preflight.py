@@ -82,3 +82,26 @@ def test_the_jobs_spider_takes_no_arguments_and_needs_redis(monkeypatch):
     problems = preflight.problems(settings_of(), CategoryJobsSpider, {"cat_id": "1"})
     assert problems[0].startswith("category_jobs takes no arguments (got cat_id)")
     assert "category_jobs needs Redis" in problems[1]
+
+
+def test_the_error_contract_and_the_base_url_are_checked_before_any_call(monkeypatch):
+    monkeypatch.setenv("TMAPI_TOKEN", "a-token-of-length")
+    settings = settings_of(
+        TMAPI_BASE_URL="api.tmapi.top",
+        TMAPI_MAX_RETRIES='{"temporary": -1}',
+        TMAPI_MAX_RETRIES_PER_PAGE="eight",
+        TMAPI_CONCURRENCY_START=0,
+        TMAPI_BACKOFF_BASE="1s",
+        TMAPI_ADAPTIVE_CONCURRENCY="sometimes",
+    )
+    problems = preflight.problems(settings, CategorySpider, {"cat_id": "1"})
+    assert [p.split("=")[0] for p in problems] == [
+        "TMAPI_BASE_URL",
+        "TMAPI_MAX_RETRIES",
+        "TMAPI_MAX_RETRIES_PER_PAGE",
+        "TMAPI_CONCURRENCY_START",
+        "TMAPI_BACKOFF_BASE",
+        "TMAPI_ADAPTIVE_CONCURRENCY",
+    ]
+    good = settings_of(TMAPI_MAX_RETRIES='{"499": 5, "network": 0}')
+    assert preflight.problems(good, CategorySpider, {"cat_id": "1"}) == []

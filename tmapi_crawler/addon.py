@@ -92,15 +92,15 @@ FEED_STORAGES = {"s3": f"{P}.feeds.storages.RescuingS3FeedStorage"}
 COMPACT_DUPEFILTER = f"{P}.dupefilters.CompactDupeFilter"
 
 # With JOBDIR, the job journal (tmapi_crawler.resume) and its companions:
+JOURNAL_SCHEDULER = f"{P}.resume.scheduler.JournaledScheduler"
 JOURNAL = {
-    "SCHEDULER": f"{P}.resume.scheduler.JournaledScheduler",
     # First among the extensions: the journal is read before any other
     # extension's spider_opened.
-    "EXTENSIONS": (f"{P}.resume.extension.ResumeJournal", 0),
+    "EXTENSIONS": {f"{P}.resume.extension.ResumeJournal": 0},
     # Closest to the spider: it counts the items the callback gave.
-    "SPIDER_MIDDLEWARES": (f"{P}.resume.middleware.PageOutputCounter", 10),
+    "SPIDER_MIDDLEWARES": {f"{P}.resume.middleware.PageOutputCounter": 10},
     # Before validation (100): it matches the raw items of a replayed page.
-    "ITEM_PIPELINES": (f"{P}.resume.pipeline.ReplayedItemFilter", 50),
+    "ITEM_PIPELINES": {f"{P}.resume.pipeline.ReplayedItemFilter": 50},
 }
 SCRAPY_SCHEDULER = "scrapy.core.scheduler.Scheduler"
 
@@ -152,10 +152,10 @@ def use_journal(settings: BaseSettings) -> None:
     if scheduler not in (SCRAPY_SCHEDULER, Scheduler):
         logger.warning("JOBDIR with SCHEDULER=%s: the job journal is off", scheduler)
         return
-    settings.set("SCHEDULER", JOURNAL["SCHEDULER"], "addon")
-    for name in ("EXTENSIONS", "SPIDER_MIDDLEWARES", "ITEM_PIPELINES"):
-        path, order = JOURNAL[name]
-        settings[name][path] = order
+    settings.set("SCHEDULER", JOURNAL_SCHEDULER, "addon")
+    for name, components in JOURNAL.items():
+        for path, order in components.items():
+            settings[name][path] = order
     if (Path(jobdir) / JOURNAL_NAME).exists():
         feeds = FeedMemory(Path(jobdir)).resumed_feeds(settings.getdict("FEEDS"))
         settings.set("FEEDS", feeds, settings.getpriority("FEEDS") or "addon")

@@ -10,8 +10,9 @@ of one in ten million). Fingerprints still come from Scrapy's
 ``REQUEST_FINGERPRINTER``, and with ``JOBDIR`` the filter is Scrapy's own, so
 the job's ``requests.seen`` file is written as Scrapy writes it.
 
-:class:`CompactDupeFilterAddon` makes it the ``DUPEFILTER_CLASS`` unless
-something else chose one (a distributed crawl's Redis filter, your own).
+The project's add-on (:mod:`tmapi_crawler.addon`) makes it the
+``DUPEFILTER_CLASS`` unless something else chose one (a distributed crawl's
+Redis filter, your own).
 """
 
 from __future__ import annotations
@@ -19,13 +20,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from scrapy.dupefilters import RFPDupeFilter
-from scrapy.settings import SETTINGS_PRIORITIES
 
 from tmapi_crawler.contract.seen import MemorySeenSet
 
 if TYPE_CHECKING:
     from scrapy import Request
-    from scrapy.settings import BaseSettings
 
 FINGERPRINT_BYTES = 9  # 72 bits
 FINGERPRINT_BUCKETS = 4093  # 2**72 / 4093 fits the seen-set's 8-byte members
@@ -42,12 +41,3 @@ class CompactDupeFilter(RFPDupeFilter):
         fingerprint = self.fingerprinter.fingerprint(request)
         key = int.from_bytes(fingerprint[:FINGERPRINT_BYTES], "big")
         return not self._compact.add(key)
-
-
-class CompactDupeFilterAddon:
-    def update_settings(self, settings: BaseSettings) -> None:
-        chosen = settings.getpriority("DUPEFILTER_CLASS") or 0
-        if chosen < SETTINGS_PRIORITIES["addon"]:  # Scrapy's default still
-            settings.set(
-                "DUPEFILTER_CLASS", f"{__name__}.CompactDupeFilter", priority="addon"
-            )

@@ -10,7 +10,8 @@ anything with ``get`` (Scrapy's settings, a dict).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from tmapi_crawler import settings as defaults
@@ -57,6 +58,50 @@ def progress_interval(settings: BaseSettings) -> float:
             f"TMAPI_PROGRESS_INTERVAL={value!r}: must be a number of seconds above 0"
         )
     return seconds
+
+
+def count(settings: BaseSettings, name: str, minimum: int = 0) -> int:
+    """A whole-number setting, *minimum* or more."""
+    value = settings.get(name)
+    number = None if isinstance(value, bool) else int_of_digits(str(value).strip())
+    if number is None or number < minimum:
+        raise SettingError(
+            f"{name}={value!r}: must be a whole number, {minimum} or more"
+        )
+    return number
+
+
+def seconds(settings: BaseSettings, name: str) -> float:
+    """A duration setting: a number of seconds, 0 or more."""
+    value = settings.get(name)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = -1.0
+    if isinstance(value, bool) or not 0 <= number < float("inf"):
+        raise SettingError(f"{name}={value!r}: must be a number of seconds, 0 or more")
+    return number
+
+
+def retry_limits(settings: BaseSettings, name: str) -> dict[str, int]:
+    """``{reason: retries}``: a reason is a code ("499"), a kind ("temporary")
+    or "network"; each limit a whole number, 0 or more."""
+    value = settings.get(name)
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            value = None
+    limits = value if isinstance(value, Mapping) else None
+    if limits is None or not all(
+        isinstance(v, int) and not isinstance(v, bool) and v >= 0
+        for v in limits.values()
+    ):
+        raise SettingError(
+            f"{name}={settings.get(name)!r}: must be a JSON object of reasons "
+            'and whole numbers of retries, such as {"temporary": 3, "499": 5}'
+        )
+    return {str(reason): limit for reason, limit in limits.items()}
 
 
 def max_calls(settings: BaseSettings) -> int | None:

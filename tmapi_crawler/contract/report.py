@@ -2,7 +2,7 @@
 
 :func:`run_figures` reads, without copying, the spider's per-category
 progress (:class:`~tmapi_crawler.contract.pagination.CrawlProgress`, with the counts of
-:mod:`tmapi_crawler.extensions.tally`) and the crawler's stats, and returns one
+:mod:`tmapi_crawler.extensions.ledger`) and the crawler's stats, and returns one
 :class:`RunFigures`. Free of Scrapy, so it is tested as plain data.
 """
 

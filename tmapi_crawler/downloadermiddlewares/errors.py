@@ -45,6 +45,13 @@ from scrapy.utils.misc import load_object
 from tmapi_crawler.contract import api
 from tmapi_crawler.contract.api import ErrorKind
 from tmapi_crawler.contract.concurrency import CallGate, ConcurrencyWindow
+from tmapi_crawler.contract.operator_settings import (
+    count,
+    problems_of,
+    retry_limits,
+    seconds,
+    switch,
+)
 from tmapi_crawler.contract.outcome import BAD_TOKEN, NO_BALANCE
 from tmapi_crawler.contract.stats import (
     CONCURRENCY_CURRENT,
@@ -147,11 +154,39 @@ class BalanceHold:
 
 
 class TMAPIErrorMiddleware:
+    @staticmethod
+    def preflight(settings: BaseSettings) -> list[str]:
+        """The error contract's settings, checked before any call."""
+        return problems_of(
+            lambda: retry_limits(settings, "TMAPI_MAX_RETRIES"),
+            *(
+                lambda name=name: count(settings, name)
+                for name in (
+                    "TMAPI_MAX_RETRIES_PER_PAGE",
+                    "TMAPI_BALANCE_RETRIES",
+                    "TMAPI_MAX_CONCURRENCY",
+                )
+            ),
+            *(
+                lambda name=name: count(settings, name, minimum=1)
+                for name in ("TMAPI_CONCURRENCY_START", "TMAPI_CONCURRENCY_PROBE_AFTER")
+            ),
+            *(
+                lambda name=name: seconds(settings, name)
+                for name in (
+                    "TMAPI_BACKOFF_BASE",
+                    "TMAPI_BACKOFF_MAX",
+                    "TMAPI_BALANCE_RETRY_DELAY",
+                )
+            ),
+            lambda: switch(settings, "TMAPI_ADAPTIVE_CONCURRENCY"),
+        )
+
     def __init__(self, crawler: Crawler) -> None:
         settings = crawler.settings
         self.crawler = crawler
         self.stats: StatsCollector = crawler.stats
-        self.max_retries: dict[str, int] = settings.getdict("TMAPI_MAX_RETRIES")
+        self.max_retries = retry_limits(settings, "TMAPI_MAX_RETRIES")
         self.max_retries_per_page = settings.getint("TMAPI_MAX_RETRIES_PER_PAGE")
         self.backoff_base = settings.getfloat("TMAPI_BACKOFF_BASE")
         self.backoff_max = settings.getfloat("TMAPI_BACKOFF_MAX")
@@ -164,7 +199,7 @@ class TMAPIErrorMiddleware:
             settings.getfloat("TMAPI_BALANCE_RETRY_DELAY"),
         )
         ceiling = call_ceiling(settings)
-        adaptive = settings.getbool("TMAPI_ADAPTIVE_CONCURRENCY")
+        adaptive = switch(settings, "TMAPI_ADAPTIVE_CONCURRENCY")
         self.window = ConcurrencyWindow(
             ceiling=ceiling,
             start=settings.getint("TMAPI_CONCURRENCY_START") if adaptive else ceiling,

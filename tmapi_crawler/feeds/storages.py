@@ -40,7 +40,7 @@ class RescuingS3FeedStorage(S3FeedStorage):
     the failure still counts (``feedexport/failed_count/...``, exit code 5).
     """
 
-    rescue_dir = Path("out/unstored")
+    rescue_dir: Path  # TMAPI_FEED_RESCUE_DIR (empty: the working directory)
 
     @classmethod
     def from_crawler(
@@ -51,9 +51,7 @@ class RescuingS3FeedStorage(S3FeedStorage):
         feed_options: dict[str, Any] | None = None,
     ) -> Self:
         storage = super().from_crawler(crawler, uri, feed_options=feed_options)
-        rescue_dir = crawler.settings.get("TMAPI_FEED_RESCUE_DIR")
-        if rescue_dir:
-            storage.rescue_dir = Path(rescue_dir)
+        storage.rescue_dir = Path(crawler.settings.get("TMAPI_FEED_RESCUE_DIR") or ".")
         return storage
 
     def _store_in_thread(self, file: IO[bytes]) -> None:

@@ -55,7 +55,11 @@ class CategorySpider(PageSpider):
                 problems.append(DRY_RUN_WITH_JOBDIR)
         except ArgumentError as exc:
             problems.append(str(exc))
-        return problems + settings_problems(settings)
+        return (
+            problems
+            + super().argument_problems(settings, arguments)
+            + settings_problems(settings)
+        )
 
     @classmethod
     def from_crawler(

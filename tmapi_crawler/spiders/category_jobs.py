@@ -44,7 +44,7 @@ class CategoryJobsSpider(PageSpider):
             )
         if not redis_url(settings):
             problems.append(NO_REDIS)
-        return problems
+        return problems + super().argument_problems(settings, arguments)
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
         """Nothing: the scheduler pops jobs while it has room."""

@@ -14,10 +14,11 @@ Page 1 of a category is fetched first; its ``total_count`` plans the rest
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Self
+from urllib.parse import urlsplit
 
 import scrapy
 
@@ -34,6 +35,7 @@ from tmapi_crawler.signals import page_parsed, page_requested, request_settled
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
     from scrapy.http import Response
+    from scrapy.settings import BaseSettings
     from twisted.python.failure import Failure
 
 # Page 1 of a category (or band) goes after every other page waiting: the
@@ -57,6 +59,18 @@ class PageSpider(scrapy.Spider):
         if problems:
             raise CrawlRefused("\n".join(problems))
         return super().from_crawler(crawler, *args, **kwargs)
+
+    @classmethod
+    def argument_problems(
+        cls, settings: BaseSettings, arguments: Mapping[str, Any]
+    ) -> list[str]:
+        """What is wrong with the spider's own settings (subclasses add their
+        arguments'; the components check theirs)."""
+        base = str(settings.get("TMAPI_BASE_URL") or "")
+        parts = urlsplit(base)
+        if parts.scheme in ("http", "https") and parts.hostname:
+            return []
+        return [f"TMAPI_BASE_URL={base!r}: must be an http:// or https:// URL"]
 
     @property
     def base_url(self) -> str:

@@ -97,7 +97,7 @@ class CrawlLedger:
 
     def coverage_of(self, meta: PageMeta) -> CategoryCoverage:
         """The coverage of the user's query a page (of a band) belongs to."""
-        query = CategoryQuery.model_validate(meta.query)
+        query = self.progress.for_query(meta.query).query
         root = meta.band["root"] if meta.band else query.key
         label = self.labels.get(root) or f"category {query.cat_id} ({query.language})"
         return self.coverage.category(root, query.cat_id, label)
@@ -110,11 +110,11 @@ class CrawlLedger:
     def page_requested(self, request: Request) -> None:
         meta = page_meta(request)
         assert meta is not None
-        query = CategoryQuery.model_validate(meta.query)
+        category = self.progress.for_query(meta.query)
+        query = category.query
         root = meta.band["root"] if meta.band else query.key
         if query.key == root:  # one of the user's queries (or a leaf of a tree)
             self.labels.setdefault(root, query.label)
-        category = self.progress.category(query)
         category.planned = max(category.planned, meta.page, meta.last)
         self.coverage_of(meta).asked()
 
@@ -133,11 +133,10 @@ class CrawlLedger:
         spider sends it once it has asked for the pages the answer adds."""
         meta = page_meta(request)
         assert meta is not None
-        query = CategoryQuery.model_validate(meta.query)
-        category = self.progress.category(query)
+        category = self.progress.for_query(meta.query)
         category.planned = max(category.planned, *followed, meta.page, meta.last)
         entry = self.coverage_of(meta)
-        self._cover(entry, query, page, meta.page == 1, plan)
+        self._cover(entry, category.query, page, meta.page == 1, plan)
         entry.settled()
 
     def _cover(

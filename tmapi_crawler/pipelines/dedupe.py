@@ -1,17 +1,12 @@
-"""Item pipelines: validation (raw dict -> :class:`ProductItem`), then dedupe.
+"""The item dedupe: an item whose ``item_id`` was seen before is dropped.
 
-:class:`ValidationPipeline` turns the spider's raw item (the API's fields plus
-the crawl context) into a typed, normalised :class:`ProductItem`. An invalid
-item is logged with its item_id, category and page, counted in
-``tmapi/items/invalid/<field>/<kind>`` (known fields and a fixed set of kinds
-only, so the number of stat keys stays bounded) and dropped, or, with
-``TMAPI_QUARANTINE_FEED`` set, passed on as an :class:`InvalidItem` that only
-the quarantine feed exports.
-
-:class:`DedupePipeline` drops an item whose ``item_id`` was seen before in
-this run (or, with ``REDIS_URL``, by any worker sharing the Redis, and by
-earlier runs with ``TMAPI_DEDUPE_PERSIST``), counted in
-``tmapi/items/duplicate``.
+:class:`DedupePipeline` (after validation) drops an item whose ``item_id`` was
+seen before in this run (or, with ``REDIS_URL``, by any worker sharing the
+Redis, and by earlier runs with ``TMAPI_DEDUPE_PERSIST``), counted in
+``tmapi/items/duplicate``. With ``REDIS_URL`` it talks to Redis through the
+distributed crawl's client (:func:`~tmapi_crawler.distributed.connection.connect_from`:
+``REDIS_PARAMS``, short timeouts, no hidden retries): an item Redis could not
+check is kept, not lost.
 """
 
 from __future__ import annotations
@@ -32,6 +27,7 @@ from tmapi_crawler.contract.seen import (
     clear_redis_keys,
 )
 from tmapi_crawler.contract.stats import DEDUPE_ERRORS, ITEMS_DUPLICATE
+from tmapi_crawler.distributed.connection import connect_from, redis_url
 from tmapi_crawler.exceptions import DuplicateItem
 from tmapi_crawler.pipelines.validation import _where
 
@@ -51,9 +47,10 @@ class DedupePipeline:
 
     def __init__(self, crawler: Crawler) -> None:
         settings = crawler.settings
+        self.settings = settings
         self.stats: StatsCollector = crawler.stats  # type: ignore[assignment]
         self.across_languages = settings.getbool("TMAPI_DEDUPE_ACROSS_LANGUAGES")
-        self.redis_url: str | None = settings.get("REDIS_URL") or None
+        self.redis_url = redis_url(settings)
         self.persist = settings.getbool("TMAPI_DEDUPE_PERSIST")
         name = crawler.spidercls.name if crawler.spidercls else "spider"
         key = settings.get("TMAPI_DEDUPE_KEY")
@@ -84,7 +81,7 @@ class DedupePipeline:
     def open_spider(self) -> None:
         if not self.redis_url:
             return
-        client = Redis.from_url(self.redis_url)
+        client = connect_from(self.settings)
         try:
             client.ping()
         except RedisError as error:  # the URL may hold a password: not logged

@@ -1,10 +1,10 @@
 """``REDIS_URL``: many workers, one crawl.
 
 With ``REDIS_URL`` set (setting or environment), :func:`use_redis` swaps in
-the Redis scheduler (:mod:`.scheduler`) and seen-set (:mod:`.dupefilter`):
-every worker running the same spider (and ``TMAPI_CRAWL_ID``) shares one
-request queue and one seen-set in Redis (:mod:`.queue`), so each page is
-fetched by one worker.
+the Redis scheduler (:mod:`.scheduler`): every worker running the same spider
+(and ``TMAPI_CRAWL_ID``) shares one request queue and one seen-set in Redis
+(:mod:`.queue`), so each page is fetched by one worker. The scheduler filters
+duplicate requests as it queues them, so no dupefilter runs beside it.
 """
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ if TYPE_CHECKING:
     from scrapy.settings import BaseSettings
 
 SCHEDULER = "tmapi_crawler.distributed.scheduler.RedisScheduler"
-DUPEFILTER = "tmapi_crawler.distributed.dupefilter.RedisDupeFilter"
+# Scrapy's filter that filters nothing: the Redis scheduler does not build one
+# (its seen-set is written in the script that queues), and no other is wanted.
+NO_DUPEFILTER = "scrapy.dupefilters.BaseDupeFilter"
 
 
 def use_redis(settings: BaseSettings) -> None:
@@ -26,4 +28,4 @@ def use_redis(settings: BaseSettings) -> None:
         return
     settings.set("REDIS_URL", url, priority="addon")
     settings.set("SCHEDULER", SCHEDULER, priority="addon")
-    settings.set("DUPEFILTER_CLASS", DUPEFILTER, priority="addon")
+    settings.set("DUPEFILTER_CLASS", NO_DUPEFILTER, priority="addon")

@@ -213,6 +213,27 @@ def test_when_redis_fails_mid_run_items_are_kept_not_lost(redis_server):
     pipeline.close_spider()
 
 
+def test_when_redis_hangs_the_item_is_kept_and_the_crawl_goes_on(redis_server):
+    """The dedupe's client is the distributed crawl's: REDIS_PARAMS honoured
+    (redis-py's own client waited its 5 s, ignoring them, and got the answer
+    of a Redis hung for 2 s), no hidden retry."""
+    settings = {"REDIS_URL": redis_server.url, "REDIS_PARAMS": {"socket_timeout": 0.3}}
+    crawler = project_crawler(settings=settings)
+    pipeline = DedupePipeline.from_crawler(crawler)
+    pipeline.open_spider()
+    admin = redis_server.client()
+    admin.execute_command("CLIENT", "PAUSE", 2000, "WRITE")  # Redis hangs
+    try:
+        assert pipeline.process_item(item(1)).item_id == 1
+    finally:
+        admin.execute_command("CLIENT", "UNPAUSE")
+    assert crawler.stats.get_value("tmapi/dedupe/errors") == 1
+    assert pipeline.process_item(item(2)).item_id == 2  # Redis answers again
+    with pytest.raises(DropItem):
+        pipeline.process_item(item(2))
+    pipeline.close_spider()
+
+
 def test_ids_left_by_a_killed_run_do_not_hide_items_from_the_next(
     simulator, crawl, redis_server
 ):

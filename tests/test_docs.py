@@ -25,7 +25,6 @@ from tmapi_crawler import addon, meta
 from tmapi_crawler import settings as project_settings
 from tmapi_crawler.contract import outcome, slicing, stats
 from tmapi_crawler.contract.coverage import CoverageReport
-from tmapi_crawler.distributed import addon as distributed_addon
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -336,8 +335,7 @@ def test_every_component_the_add_on_wires_is_on_the_architecture_page():
     wired |= {addon.JOURNAL_SCHEDULER}
     wired |= {path for components in addon.JOURNAL.values() for path in components}
     wired |= {
-        distributed_addon.SCHEDULER,
-        distributed_addon.DUPEFILTER,
+        addon.REDIS_SCHEDULER,
     }
     assert wired <= documented, sorted(wired - documented)
 
@@ -345,14 +343,6 @@ def test_every_component_the_add_on_wires_is_on_the_architecture_page():
 # --- every page ---------------------------------------------------------------------
 
 PAGES = [*sorted(DOCS.glob("*.md")), README]
-
-# Names in the "Distributed crawling" text (docs/distributed.md), kept as the
-# README had it while that text is edited elsewhere; they predate the layout.
-NOT_YET_RENAMED = {
-    "tmapi_crawler/redis_queue.py",
-    "tmapi_crawler.distributed.RedisScheduler",
-    "tmapi_crawler.distributed.addon.DistributedCrawl",
-}
 
 
 def resolves(dotted: str) -> bool:
@@ -375,9 +365,9 @@ def test_every_module_path_named_exists(page):
     text = page.read_text(encoding="utf-8")
     paths = set(re.findall(r"\b(?:tmapi_crawler|tests|bench)/[\w/.-]*\w/?", text))
     dotted = set(re.findall(r"\btmapi_crawler(?:\.[A-Za-z_]\w*)+", text))
-    for path in sorted(paths - NOT_YET_RENAMED):
+    for path in sorted(paths):
         assert (ROOT / path).exists(), f"{page.name} names {path}, which is not there"
-    for target in sorted(dotted - NOT_YET_RENAMED):
+    for target in sorted(dotted):
         assert resolves(target), f"{page.name} names {target}, which is not there"
 
 

@@ -9,7 +9,7 @@ own functions, in this order:
 
 1. the default and quarantine feeds (:mod:`tmapi_crawler.feeds.addon`);
 2. the Redis scheduler and seen-set with ``REDIS_URL``
-   (:mod:`tmapi_crawler.distributed.addon`);
+   (:mod:`tmapi_crawler.distributed`);
 3. the job journal with ``JOBDIR`` (:mod:`tmapi_crawler.resume`), which
    needs Scrapy's scheduler, so after 2;
 4. the compact duplicate filter, unless 2, 3 or the user chose one.
@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from scrapy.core.scheduler import Scheduler
 from scrapy.settings import SETTINGS_PRIORITIES
 
-from tmapi_crawler.distributed.addon import use_redis
+from tmapi_crawler.distributed.connection import redis_url
 from tmapi_crawler.feeds.addon import DefaultFeed
 from tmapi_crawler.feeds.feedfile import FeedMemory
 from tmapi_crawler.resume.journal import JOURNAL_NAME
@@ -104,6 +104,12 @@ JOURNAL = {
 }
 SCRAPY_SCHEDULER = "scrapy.core.scheduler.Scheduler"
 
+# With REDIS_URL, the Redis scheduler (tmapi_crawler.distributed), and Scrapy's
+# filter that filters nothing: the Redis scheduler writes the seen-set in the
+# script that queues, and no other filter is wanted.
+REDIS_SCHEDULER = f"{P}.distributed.scheduler.RedisScheduler"
+NO_DUPEFILTER = "scrapy.dupefilters.BaseDupeFilter"
+
 
 class TMAPIAddon:
     """Wires the crawler's components (see the module doc)."""
@@ -140,6 +146,17 @@ def wire(settings: BaseSettings) -> None:
         for path, value in components.items():
             if path not in chosen:  # an order you gave wins
                 chosen[path] = value
+
+
+def use_redis(settings: BaseSettings) -> None:
+    """With ``REDIS_URL`` (setting or environment): one crawl shared by many
+    workers."""
+    url = redis_url(settings)
+    if not url:
+        return
+    settings.set("REDIS_URL", url, priority="addon")
+    settings.set("SCHEDULER", REDIS_SCHEDULER, priority="addon")
+    settings.set("DUPEFILTER_CLASS", NO_DUPEFILTER, priority="addon")
 
 
 def use_journal(settings: BaseSettings) -> None:

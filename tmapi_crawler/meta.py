@@ -112,17 +112,11 @@ def drop_attempt(meta: MutableMapping[str, Any]) -> None:
         meta.pop(key, None)
 
 
-def stored_request(request: Request, spider: Spider) -> dict[str, Any]:
-    """*request* as JSON-able data, to keep for a later run or another worker
-    (the job journal, the Redis queue): Scrapy's ``Request.to_dict`` (never
-    pickle), bytes as latin-1, the meta without the keys of one attempt. A
-    meta value that is not JSON is left out, and said so."""
-    data = request.to_dict(spider=spider)
-    data["headers"] = {
-        key.decode("latin-1"): [value.decode("latin-1") for value in values]
-        for key, values in data["headers"].items()
-    }
-    data["body"] = data["body"].decode("latin-1")
+def jsonable(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A request's ``Request.to_dict()`` as JSON-able data, to keep for a later
+    run or another worker (the job journal, the Redis queue; never pickle):
+    bytes (headers, body) as latin-1 text, kept exactly; the meta without the
+    keys of one attempt; a meta value that is not JSON left out, and said so."""
     kept = {}
     for key, value in without_attempt(data["meta"]).items():
         try:
@@ -131,16 +125,34 @@ def stored_request(request: Request, spider: Spider) -> dict[str, Any]:
             logger.warning("meta[%r] is not JSON: not kept with the request", key)
             continue
         kept[key] = value
-    data["meta"] = kept
-    return data
+    return {
+        **data,
+        "headers": {
+            key.decode("latin-1"): [value.decode("latin-1") for value in values]
+            for key, values in data["headers"].items()
+        },
+        "body": data["body"].decode("latin-1"),
+        "meta": kept,
+    }
+
+
+def from_jsonable(data: Mapping[str, Any]) -> dict[str, Any]:
+    """What :func:`jsonable` kept, as ``request_from_dict`` takes it."""
+    return {
+        **data,
+        "headers": {
+            key.encode("latin-1"): [value.encode("latin-1") for value in values]
+            for key, values in data["headers"].items()
+        },
+        "body": data["body"].encode("latin-1"),
+    }
+
+
+def stored_request(request: Request, spider: Spider) -> dict[str, Any]:
+    """*request* as JSON-able data (:func:`jsonable`)."""
+    return jsonable(request.to_dict(spider=spider))
 
 
 def request_from_stored(data: Mapping[str, Any], spider: Spider) -> Request:
     """The request :func:`stored_request` kept."""
-    restored = dict(data)
-    restored["headers"] = {
-        key.encode("latin-1"): [value.encode("latin-1") for value in values]
-        for key, values in data["headers"].items()
-    }
-    restored["body"] = data["body"].encode("latin-1")
-    return request_from_dict(restored, spider=spider)
+    return request_from_dict(from_jsonable(data), spider=spider)

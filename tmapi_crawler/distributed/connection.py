@@ -1,40 +1,37 @@
-"""The shared crawl state in Redis: keys, JSON requests, a leased queue, seen-set.
+"""The Redis client of every distributed part: scrapy-redis's, made to fail fast.
 
-One crawl lives under ``tmapi:<crawl id>:`` (the crawl id is ``TMAPI_CRAWL_ID``,
-by default the spider name):
-
-==============  =====  =========================================================
-``queue``       zset   entry id -> score (``-priority``: lower pops first)
-``requests``    hash   entry id -> the request as JSON (never the token)
-``leases``      zset   entry id -> deadline (Redis server time, ms) while taken
-``dupefilter``  set    request fingerprints (Scrapy's ``REQUEST_FINGERPRINTER``)
-``owners``      hash   entry id -> the worker holding its lease
-``jobs``        list   JSON jobs for the ``category_jobs`` spider
-==============  =====  =========================================================
-
-A pop moves entries from ``queue`` to ``leases`` in one Lua script; the entry
-is acknowledged (removed everywhere) once its answer was processed. A lease
-past its deadline belongs to a worker that died: any worker puts it back in
-the queue. Built on scrapy-redis's queue and dupefilter classes, with what
-they do wrong on Scrapy 2.19 replaced (see the README, "Distributed crawling").
+Clients come from scrapy-redis's connection helpers (``REDIS_URL``,
+``REDIS_PARAMS`` and its other ``REDIS_*`` settings, ``redis_cls``), with
+:data:`FAIL_FAST` under ``REDIS_PARAMS``: short timeouts and no hidden
+retries, where scrapy-redis's own defaults wait 30 s and redis-py 8 retries 3
+times with backoff. The scheduler rides out outages itself (logged, retried
+with backoff) without blocking the reactor; the item dedupe keeps an item it
+could not check. ``REDIS_PARAMS`` overrides any of these options.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+from scrapy.settings import BaseSettings
+from scrapy_redis.connection import (
+    SETTINGS_PARAMS_MAP,
+    get_redis,
+    get_redis_from_settings,
+)
 
-if TYPE_CHECKING:
-    from scrapy.settings import BaseSettings
-
-
-logger = logging.getLogger(__name__)
+# The project's client options, under REDIS_PARAMS (scrapy-redis's defaults
+# are 30 s timeouts, and redis-py's own retries apply).
+FAIL_FAST: dict[str, Any] = {
+    "socket_timeout": 5,
+    "socket_connect_timeout": 2,
+    "retry": Retry(NoBackoff(), 0),
+}
 
 
 def redis_url(settings: BaseSettings) -> str | None:
@@ -59,20 +56,18 @@ def safe_url(url: str) -> str:
     return re.sub(r"//[^@/]*@", "//***@", url)
 
 
-def connect(url: str, params: dict[str, Any] | None = None) -> redis.Redis:
-    """A client that fails fast: the scheduler handles outages itself, without
-    blocking the reactor in redis-py's own retries (3 by default in redis-py 8)."""
-    options: dict[str, Any] = {
-        "socket_timeout": 5,
-        "socket_connect_timeout": 2,
-        "retry": Retry(NoBackoff(), 0),
-        **(params or {}),
-    }
-    return redis.Redis.from_url(url, **options)
+def connect(url: str) -> redis.Redis:
+    """A fail-fast client of *url* (for tools that have no Scrapy settings)."""
+    return get_redis(url=url, **FAIL_FAST)
 
 
 def connect_from(settings: BaseSettings) -> redis.Redis:
+    """The fail-fast client the settings describe, through scrapy-redis's
+    ``get_redis_from_settings``: ``REDIS_PARAMS`` over :data:`FAIL_FAST`."""
     url = redis_url(settings)
     if not url:
         raise ValueError("REDIS_URL is not set")
-    return connect(url, settings.getdict("REDIS_PARAMS"))
+    ours = BaseSettings({name: settings.get(name) for name in SETTINGS_PARAMS_MAP})
+    ours.set("REDIS_URL", url)  # from the environment, maybe
+    ours.set("REDIS_PARAMS", {**FAIL_FAST, **settings.getdict("REDIS_PARAMS")})
+    return get_redis_from_settings(ours)

@@ -1,4 +1,4 @@
-"""The shared crawl state in Redis: keys, JSON requests, a leased queue, seen-set.
+"""The shared crawl in Redis: its keys, and the leased queue every worker pops.
 
 One crawl lives under ``tmapi:<crawl id>:`` (the crawl id is ``TMAPI_CRAWL_ID``,
 by default the spider name):
@@ -12,33 +12,36 @@ by default the spider name):
 ``jobs``        list   JSON jobs for the ``category_jobs`` spider
 ==============  =====  =========================================================
 
-A pop moves entries from ``queue`` to ``leases`` in one Lua script; the entry
-is acknowledged (removed everywhere) once its answer was processed. A lease
-past its deadline belongs to a worker that died: any worker puts it back in
-the queue. Built on scrapy-redis's queue and dupefilter classes, with what
-they do wrong on Scrapy 2.19 replaced (see the README, "Distributed crawling").
+:class:`LeasedQueue` is a scrapy-redis queue (``push``, ``pop(timeout)``,
+``len``, ``clear``, on scrapy-redis's ``Base``), but a pop is a lease: the
+entry moves from ``queue`` to ``leases`` in one Lua script, and is
+acknowledged (removed everywhere) once its answer was processed. A lease past
+its deadline belongs to a worker that died: any worker puts it back in the
+queue. A push given a fingerprint adds it to the seen-set in the same script,
+so a lost connection can neither lose a request nor queue it twice.
 """
 
 from __future__ import annotations
 
 import json
-import logging
+import os
+import socket
+import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import redis
-from scrapy.utils.request import request_from_dict
-from scrapy_redis.queue import Base as ScrapyRedisQueue
+from scrapy_redis.queue import Base
 
-from tmapi_crawler.meta import ATTEMPT_KEYS, REDELIVERED
+from tmapi_crawler.meta import REDELIVERED, from_jsonable, jsonable
 
 if TYPE_CHECKING:
+    import redis
     from scrapy import Request, Spider
     from scrapy.crawler import Crawler
 
 
-logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -87,40 +90,19 @@ class CrawlKeys:
         return [self.queue, self.leases, self.requests, self.owners]
 
 
-def request_to_json(request: Request, spider: Spider) -> str:
-    """The request as JSON, through Scrapy's ``Request.to_dict`` (not pickle)."""
-    data = request.to_dict(spider=spider)
-    data["headers"] = {
-        key.decode("latin-1"): [value.decode("latin-1") for value in values]
-        for key, values in data["headers"].items()
-    }
-    data["body"] = data["body"].decode("latin-1")
-    data["meta"] = _json_meta(data["meta"])
-    return json.dumps(data, separators=(",", ":"))
+class RequestJson:
+    """scrapy-redis's serializer (``dumps``/``loads``) of ``Request.to_dict()``,
+    as JSON rather than pickle: the Lua scripts read it, and no code runs when
+    it is read back. Bytes (headers, body) are kept exactly, as latin-1 text;
+    meta that is not JSON, or belongs to one attempt, is left out."""
 
+    @staticmethod
+    def dumps(data: dict[str, Any]) -> str:
+        return json.dumps(jsonable(data), separators=(",", ":"))
 
-def request_from_json(text: str | bytes, spider: Spider) -> Request:
-    data = json.loads(text)
-    data["headers"] = {
-        key.encode("latin-1"): [value.encode("latin-1") for value in values]
-        for key, values in data["headers"].items()
-    }
-    data["body"] = data["body"].encode("latin-1")
-    return request_from_dict(data, spider=spider)
-
-
-def _json_meta(meta: dict[str, Any]) -> dict[str, Any]:
-    kept = {}
-    for key, value in meta.items():
-        if key in ATTEMPT_KEYS:  # meaningless to another worker
-            continue
-        try:
-            json.dumps(value)
-        except (TypeError, ValueError):
-            logger.warning("meta[%r] is not JSON: left out of the shared queue", key)
-            continue
-        kept[key] = value
-    return kept
+    @staticmethod
+    def loads(text: str | bytes) -> dict[str, Any]:
+        return from_jsonable(json.loads(text))
 
 
 _NOW_MS = """
@@ -129,7 +111,7 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 """
 
 
-# KEYS of every script but PUSH and FINISH: queue, leases, requests, owners
+# KEYS of the lease scripts: queue, leases, requests, owners (CrawlKeys.leased)
 _REQUEUE = f"""
 local function requeue(id)
   redis.call('HDEL', KEYS[4], id)
@@ -149,39 +131,32 @@ end
 """
 
 
+# KEYS: dupefilter, queue, requests; ARGV: fingerprint ('' for none), entry,
+# score, request
 PUSH = """
-local queued = {}
-for i = 1, #ARGV, 4 do
-  local fingerprint = ARGV[i]
-  if fingerprint == '' or redis.call('SADD', KEYS[1], fingerprint) == 1 then
-    redis.call('HSET', KEYS[3], ARGV[i + 1], ARGV[i + 3])
-    redis.call('ZADD', KEYS[2], ARGV[i + 2], ARGV[i + 1])
-    table.insert(queued, 1)
-  else
-    table.insert(queued, 0)
-  end
+if ARGV[1] ~= '' and redis.call('SADD', KEYS[1], ARGV[1]) == 0 then
+  return 0
 end
-return queued
+redis.call('HSET', KEYS[3], ARGV[2], ARGV[4])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])
+return 1
 """
 
 
 POP = (
     _NOW_MS
     + """
-local deadline = now + tonumber(ARGV[2])
-local out = {}
-local ids = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
-for _, id in ipairs(ids) do
-  redis.call('ZREM', KEYS[1], id)
+while true do
+  local first = redis.call('ZPOPMIN', KEYS[1])
+  if #first == 0 then return false end
+  local id = first[1]
   local data = redis.call('HGET', KEYS[3], id)
   if data then
-    redis.call('ZADD', KEYS[2], deadline, id)
-    redis.call('HSET', KEYS[4], id, ARGV[3])
-    table.insert(out, id)
-    table.insert(out, data)
+    redis.call('ZADD', KEYS[2], now + tonumber(ARGV[1]), id)
+    redis.call('HSET', KEYS[4], id, ARGV[2])
+    return {id, data}
   end
 end
-return out
 """
 )
 
@@ -227,13 +202,15 @@ return released
 )
 
 
-FINISH = """
-if redis.call('ZCARD', KEYS[1]) == 0 and redis.call('ZCARD', KEYS[2]) == 0
-   and redis.call('LLEN', KEYS[3]) == 0 then
-  redis.call('DEL', KEYS[4], KEYS[5], KEYS[6])
-  return 1
+# KEYS: queue, leases, jobs, then the keys deleted; ARGV[1] '1': only if
+# nothing is queued, leased or waiting as a job
+CLEAR = """
+if ARGV[1] == '1' and (redis.call('ZCARD', KEYS[1]) > 0
+    or redis.call('ZCARD', KEYS[2]) > 0 or redis.call('LLEN', KEYS[3]) > 0) then
+  return 0
 end
-return 0
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[4], KEYS[5], KEYS[6])
+return 1
 """
 
 
@@ -248,97 +225,136 @@ class SharedState:
         return not (self.queued or self.leased or self.jobs)
 
 
-class LeasedQueue(ScrapyRedisQueue):
-    """scrapy-redis's per-spider queue, reworked: JSON requests, and pops that
-    lease instead of delete, so a worker's death loses nothing."""
+class LeasedQueue(Base):
+    """A scrapy-redis queue of the crawl under *key* (a ``tmapi:<crawl id>``
+    prefix; scrapy-redis fills in ``%(spider)s``) whose pops are leases of
+    ``TMAPI_LEASE_SECONDS``, so a worker's death loses nothing.
+
+    :attr:`held` maps every request this worker leased to its entry, until
+    it is acknowledged (:meth:`ack`) or given back (:meth:`release`).
+    """
 
     def __init__(
-        self,
-        server: redis.Redis,
-        spider: Spider,
-        keys: CrawlKeys,
-        lease_ms: int,
-        worker: str,
+        self, server: redis.Redis, spider: Spider, key: str, serializer: Any = None
     ) -> None:
-        super().__init__(server, spider, keys.queue, serializer=json)
-        self.keys = keys
-        self.lease_ms = lease_ms
-        self.worker = worker
+        if serializer not in (None, RequestJson):
+            raise TypeError(
+                "LeasedQueue stores requests as JSON (its Lua scripts read them): "
+                f"no other serializer ({serializer!r})"
+            )
+        super().__init__(server, spider, key, serializer=RequestJson)
+        self.keys = CrawlKeys(self.key)
+        settings = spider.settings
+        self.lease_ms = int(settings.getfloat("TMAPI_LEASE_SECONDS") * 1000)
+        self.poll_interval = settings.getfloat("TMAPI_POLL_INTERVAL")
+        self.worker = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.held: dict[Request, str] = {}
         self._push = server.register_script(PUSH)
         self._pop = server.register_script(POP)
         self._renew = server.register_script(RENEW)
         self._requeue = server.register_script(REQUEUE_EXPIRED)
         self._release = server.register_script(RELEASE)
-        self._finish = server.register_script(FINISH)
+        self._clear = server.register_script(CLEAR)
 
-    def _encode_request(self, request: Request) -> str:
-        return request_to_json(request, self.spider)
-
-    def _decode_request(self, encoded_request: bytes) -> Request:
-        return request_from_json(encoded_request, self.spider)
+    # --- scrapy-redis's queue interface ------------------------------------
 
     def __len__(self) -> int:
+        """Requests waiting in the shared queue (leased ones not counted)."""
         return self.server.zcard(self.keys.queue)
 
-    def push(self, request: Request) -> None:
-        self.push_many([(request, None)])
-
-    def push_many(self, requests: list[tuple[Request, str | None]]) -> list[bool]:
-        """Queue each request whose fingerprint (if given) is new to the
-        seen-set, in one atomic step; which ones were queued."""
-        args: list[Any] = []
-        for request, fingerprint in requests:
-            entry = uuid.uuid4().hex
-            data = self._encode_request(request)
-            args += [fingerprint or "", entry, -request.priority, data]
+    def push(self, request: Request, fingerprint: str | None = None) -> bool:
+        """Queue *request*; given its *fingerprint*, only if that is new to the
+        crawl's seen-set, in the same atomic step. Whether it was queued."""
+        entry = uuid.uuid4().hex
+        data = self._encode_request(request)
         keys = [self.keys.dupefilter, self.keys.queue, self.keys.requests]
-        return [bool(flag) for flag in self._push(keys=keys, args=args)]
+        args = [fingerprint or "", entry, -request.priority, data]
+        return bool(self._push(keys=keys, args=args))
 
-    def pop(self, timeout: int = 0) -> Request | None:
-        """scrapy-redis's interface; never blocks (``timeout`` is ignored)."""
-        popped = self.lease(1)
-        return popped[0][1] if popped else None
+    def pop(self, timeout: float = 0) -> Request | None:
+        """Lease the first request (by priority), or None if there is none;
+        with *timeout*, wait up to that many seconds for one, looking every
+        ``TMAPI_POLL_INTERVAL`` (a lease is a script, and scripts cannot block
+        as scrapy-redis's ``BRPOP`` does). The scheduler never waits."""
+        deadline = time.monotonic() + timeout
+        while True:
+            popped = self._pop(keys=self.keys.leased, args=[self.lease_ms, self.worker])
+            if popped:
+                entry, data = popped
+                request = self._decode_request(data)
+                self.held[request] = entry.decode()
+                return request
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            time.sleep(min(self.poll_interval, left))
 
-    def lease(self, count: int) -> list[tuple[str, Request]]:
-        """Up to *count* requests, each leased for ``lease_ms``: (entry, request)."""
-        args = [count, self.lease_ms, self.worker]
-        flat = self._pop(keys=self.keys.leased, args=args)
-        return [
-            (flat[i].decode(), self._decode_request(flat[i + 1]))
-            for i in range(0, len(flat), 2)
-        ]
+    def clear(self, only_if_finished: bool = False) -> bool:
+        """Forget the crawl: its queue, leases and seen-set; with
+        *only_if_finished*, only if nothing is queued, leased or waiting as a
+        job anywhere (checked in the same atomic step), so the next crawl under
+        this id starts afresh. Whether it was cleared."""
+        k = self.keys
+        keys = [k.queue, k.leases, k.jobs, k.requests, k.owners, k.dupefilter]
+        cleared = bool(self._clear(keys=keys, args=[int(only_if_finished)]))
+        if cleared:
+            self.held.clear()
+        return cleared
 
-    def ack(self, entries: list[str]) -> None:
-        """Done with these entries: gone from the queue, the leases and the data."""
-        if not entries:
+    # --- leases --------------------------------------------------------------
+
+    def ack(self, requests: Iterable[Request]) -> None:
+        """Done with these leased requests: gone from the queue, the leases
+        and the data. Kept in :attr:`held` if Redis fails (acks repeat safely)."""
+        requests = list(requests)
+        if not requests:
             return
+        entries = [self.held[request] for request in requests]
         pipe = self.server.pipeline(transaction=True)
         pipe.zrem(self.keys.queue, *entries)
         pipe.zrem(self.keys.leases, *entries)
         pipe.hdel(self.keys.requests, *entries)
         pipe.hdel(self.keys.owners, *entries)
         pipe.execute()
+        for request in requests:
+            del self.held[request]
 
-    def renew(self, entries: list[str]) -> None:
-        if entries:
-            self._renew(keys=[self.keys.leases], args=[self.lease_ms, *entries])
+    def release(self, requests: Iterable[Request]) -> int:
+        """Give leased, unprocessed requests back to the queue at once; how
+        many went back."""
+        requests = list(requests)
+        if not requests:
+            return 0
+        entries = [self.held[request] for request in requests]
+        released = int(self._release(keys=self.keys.leased, args=entries))
+        for request in requests:
+            del self.held[request]
+        return released
+
+    def renew(self) -> None:
+        """Push back the deadline of every lease this worker holds."""
+        if self.held:
+            args = [self.lease_ms, *self.held.values()]
+            self._renew(keys=[self.keys.leases], args=args)
 
     def requeue_expired(self) -> int:
-        """Put leases past their deadline back in the queue; how many."""
+        """Put leases past their deadline (of any worker) back in the queue;
+        how many."""
         return int(self._requeue(keys=self.keys.leased))
 
-    def release(self, entries: list[str]) -> int:
-        """Give leased, unprocessed entries back to the queue at once."""
-        if not entries:
-            return 0
-        return int(self._release(keys=self.keys.leased, args=entries))
-
-    def orphans(self, held: set[str]) -> list[str]:
-        """Entries leased to this worker that it does not know of: taken by a
-        pop whose answer a lost connection swallowed."""
+    def release_orphans(self) -> int:
+        """Give back the entries Redis says this worker holds but it never
+        received (a pop whose answer a lost connection swallowed); how many."""
+        held = set(self.held.values())
         owners = self.server.hgetall(self.keys.owners)
-        mine = [e.decode() for e, w in owners.items() if w.decode() == self.worker]
-        return [entry for entry in mine if entry not in held]
+        orphans = [
+            entry.decode()
+            for entry, worker in owners.items()
+            if worker.decode() == self.worker and entry.decode() not in held
+        ]
+        if not orphans:
+            return 0
+        return int(self._release(keys=self.keys.leased, args=orphans))
 
     def state(self) -> SharedState:
         pipe = self.server.pipeline(transaction=False)
@@ -347,13 +363,3 @@ class LeasedQueue(ScrapyRedisQueue):
         pipe.llen(self.keys.jobs)
         queued, leased, jobs = pipe.execute()
         return SharedState(queued, leased, jobs)
-
-    def finish(self) -> bool:
-        """Forget the crawl's seen-set if nothing is left anywhere, so the next
-        crawl under this id starts afresh; whether it was finished."""
-        k = self.keys
-        keys = [k.queue, k.leases, k.jobs, k.dupefilter, k.requests, k.owners]
-        return bool(self._finish(keys=keys))
-
-    def clear(self) -> None:
-        self.server.delete(*self.keys.leased)

@@ -1,9 +1,13 @@
-"""Many workers, one crawl: the Redis scheduler and the add-on that turns it on.
+"""Many workers, one crawl: the Redis scheduler.
 
-With ``REDIS_URL`` set (setting or environment), :class:`DistributedCrawl`
-swaps in :class:`RedisScheduler`: every worker running the same spider (and
-``TMAPI_CRAWL_ID``) shares one request queue and one seen-set in Redis
-(:mod:`tmapi_crawler.distributed.queue`), so each page is fetched by one worker.
+With ``REDIS_URL`` set (setting or environment), the add-on
+(:func:`tmapi_crawler.addon.use_redis`) swaps in :class:`RedisScheduler`:
+every worker running the same spider (and ``TMAPI_CRAWL_ID``) shares one
+request queue and one seen-set in Redis (:class:`.queue.LeasedQueue`, a
+scrapy-redis queue whose pops are leases), so each page is fetched by one
+worker. A request is queued unless its fingerprint (Scrapy's
+``REQUEST_FINGERPRINTER``) is in the seen-set, in one atomic step with the
+push: no separate dupefilter (``DUPEFILTER_CLASS``) is used.
 
 The scheduler never blocks the reactor: a short loop (``TMAPI_POLL_INTERVAL``)
 pulls shared requests while the worker has free slots, renews this worker's
@@ -16,10 +20,7 @@ the shared queue has stayed empty, with nothing in flight anywhere, for
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import time
-import uuid
 from collections import deque
 from typing import TYPE_CHECKING
 
@@ -29,7 +30,6 @@ from scrapy import signals
 from scrapy.exceptions import DontCloseSpider
 from scrapy.extensions.feedexport import FeedExporter
 from scrapy.utils.defer import deferred_from_coro
-from scrapy.utils.misc import build_from_crawler, load_object
 from twisted.internet.task import LoopingCall
 
 from tmapi_crawler.contract.stats import REDIS_LEASES_RECOVERED, REDIS_OUTAGES
@@ -39,7 +39,7 @@ from tmapi_crawler.distributed.connection import (
     redis_url,
     safe_url,
 )
-from tmapi_crawler.distributed.queue import CrawlKeys, LeasedQueue, SharedState
+from tmapi_crawler.distributed.queue import CrawlKeys, LeasedQueue
 from tmapi_crawler.downloadermiddlewares.errors import REQUESTS_PER_CALL, call_ceiling
 from tmapi_crawler.meta import NOT_SENT
 
@@ -72,18 +72,20 @@ class RedisScheduler:
         self.idle_close = settings.getfloat("TMAPI_IDLE_CLOSE")
         self.daemon = settings.getbool("TMAPI_DAEMON")
         # Leases this worker holds: as many requests as one process keeps in
-        # its downloader (tmapi_crawler/middlewares.py; benchmark 5).
+        # its downloader (tmapi_crawler/downloadermiddlewares/errors.py;
+        # benchmark 5).
         self.slots = REQUESTS_PER_CALL * call_ceiling(settings)
-        self.df = build_from_crawler(load_object(settings["DUPEFILTER_CLASS"]), crawler)
-        self.queue: LeasedQueue | None = None
+        self.debug_duplicates = settings.getbool("DUPEFILTER_DEBUG")
+        self.logged_duplicate = False
+        self.queue: LeasedQueue | None = None  # its held: every lease of this worker
         self.spider: Spider | None = None
-        # entry id -> request, for every lease this worker holds
-        self.leases: dict[str, Request] = {}
-        self.handed_out: set[str] = set()  # given to the engine
-        self.buffer: deque[str] = deque()  # pulled by the loop, not yet handed out
+        self.handed_out: set[Request] = set()  # given to the engine
+        self.buffer: deque[Request] = deque()  # pulled by the loop, not handed out
         self.arriving: set[int] = set()  # id() of requests the loop passes to crawl()
-        self.unpushed: list[Request] = []  # scheduled while Redis was away
-        self.unacked: list[str] = []
+        self.unpushed: deque[Request] = deque()  # scheduled while Redis was away
+        # done with, not yet acknowledged / given back (Redis failed meanwhile)
+        self.unacked: list[Request] = []
+        self.unsent: list[Request] = []
         self.down_since: float | None = None
         self.retry_at = 0.0
         self.backoff = 0.5
@@ -107,9 +109,9 @@ class RedisScheduler:
                 "(Scrapy 2.19); without it no page could be acknowledged safely"
             )
         self.spider = spider
-        worker = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        lease_ms = int(self.lease_seconds * 1000)
-        self.queue = LeasedQueue(self.server, spider, self.keys, lease_ms, worker)
+        # scrapy-redis fills in %(spider)s: a % of the crawl id stays itself
+        key = self.keys.prefix.replace("%", "%%")
+        self.queue = LeasedQueue(self.server, spider, key)
         self.crawler.signals.connect(self._spider_idle, signal=signals.spider_idle)
         try:
             state = self.queue.state()
@@ -130,9 +132,8 @@ class RedisScheduler:
         assert self.queue is not None
         try:
             self._settle()
-            self._push(self.unpushed)
-            self.unpushed = []
-            left = list(self.leases)
+            self._push_unpushed()
+            left = list(self.queue.held)
             if left:
                 self.queue.release(left)
                 logger.info("Gave %d unprocessed requests back to Redis", len(left))
@@ -141,7 +142,7 @@ class RedisScheduler:
                 "Redis at %s is unavailable: %d requests could not be handed back; "
                 "other workers take them over when their leases expire (%.0f s)",
                 self.url,
-                len(self.leases) + len(self.unpushed),
+                len(self.queue.held) + len(self.unpushed),
                 self.lease_seconds,
             )
 
@@ -155,7 +156,7 @@ class RedisScheduler:
             self.unpushed.append(request)
             return True
         try:
-            return self._push([request]) > 0
+            return self._push(request)
         except REDIS_DOWN as exc:
             self._went_down(exc)
             self.unpushed.append(request)
@@ -168,46 +169,57 @@ class RedisScheduler:
             return None
         try:
             self._settle()
-            free = self.slots - len(self.leases)
-            leased = self._lease(1) if free > 0 else []
+            request = self._pop() if self._free_slots() > 0 else None
         except REDIS_DOWN as exc:
             self._went_down(exc)
             return None
-        return self._hand_out(leased[0]) if leased else None
+        return self._hand_out(request) if request else None
 
     # --- requests in and out -------------------------------------------------
 
-    def _push(self, requests: list[Request]) -> int:
-        """Queue the requests not seen before (one atomic step: a retry after
-        a lost connection neither loses nor doubles any); how many were queued."""
-        assert self.queue is not None and self.spider is not None
-        if not requests:
-            return 0
-        fingerprinted = [
-            (r, None if r.dont_filter else self.df.request_fingerprint(r))
-            for r in requests
-        ]
-        queued = self.queue.push_many(fingerprinted)
-        for request, fresh in zip(requests, queued, strict=True):
-            if not fresh:
-                self.df.log(request, self.spider)
-        if self.stats and any(queued):
-            self.stats.inc_value("scheduler/enqueued/redis", sum(queued))
-        return sum(queued)
-
-    def _lease(self, count: int) -> list[str]:
+    def _push(self, request: Request) -> bool:
+        """Queue the request unless it was seen before (one atomic step: a
+        retry after a lost connection neither loses nor doubles it)."""
         assert self.queue is not None
-        entries = []
-        for entry, request in self.queue.lease(count):
-            self.leases[entry] = request
-            entries.append(entry)
-        if entries and self.stats:
-            self.stats.inc_value("scheduler/dequeued/redis", len(entries))
-        return entries
+        fingerprint = None
+        if not request.dont_filter:
+            fingerprint = self.crawler.request_fingerprinter.fingerprint(request).hex()
+        if not self.queue.push(request, fingerprint):
+            self._filtered(request)
+            return False
+        if self.stats:
+            self.stats.inc_value("scheduler/enqueued/redis")
+        return True
 
-    def _hand_out(self, entry: str) -> Request:
-        self.handed_out.add(entry)
-        return self.leases[entry]
+    def _push_unpushed(self) -> None:
+        while self.unpushed:
+            self._push(self.unpushed[0])
+            self.unpushed.popleft()
+
+    def _filtered(self, request: Request) -> None:
+        """A duplicate, logged and counted as Scrapy's dupefilter does."""
+        if self.debug_duplicates or not self.logged_duplicate:
+            logger.debug(
+                "Filtered duplicate request: %(request)s", {"request": request}
+            )
+            self.logged_duplicate = True
+        if self.stats:
+            self.stats.inc_value("dupefilter/filtered")
+
+    def _free_slots(self) -> int:
+        assert self.queue is not None
+        return self.slots - len(self.queue.held)
+
+    def _pop(self) -> Request | None:
+        assert self.queue is not None
+        request = self.queue.pop()
+        if request is not None and self.stats:
+            self.stats.inc_value("scheduler/dequeued/redis")
+        return request
+
+    def _hand_out(self, request: Request) -> Request:
+        self.handed_out.add(request)
+        return request
 
     def _settle(self) -> None:
         """Acknowledge requests the engine is done with, once their items are
@@ -215,23 +227,18 @@ class RedisScheduler:
         through the pipelines and feeds, or until it failed for good. A request
         not sent because the crawl stopped goes back to the queue instead."""
         in_engine = self._in_engine()
-        done = [e for e in self.handed_out if self.leases[e] not in in_engine]
-        if not done and not self.unacked:
-            return
-        unsent = []
-        for entry in done:
-            self.handed_out.discard(entry)
-            request = self.leases.pop(entry)
-            if request.meta.get(NOT_SENT):
-                unsent.append(entry)
-            else:
-                self.unacked.append(entry)
-        self._flush_feeds()
+        for request in [r for r in self.handed_out if r not in in_engine]:
+            self.handed_out.discard(request)
+            done = self.unsent if request.meta.get(NOT_SENT) else self.unacked
+            done.append(request)
         assert self.queue is not None
-        self.queue.ack(self.unacked)
-        self.unacked = []
-        if unsent:
-            self.queue.release(unsent)
+        if self.unacked:
+            self._flush_feeds()
+            self.queue.ack(self.unacked)
+            self.unacked = []
+        if self.unsent:
+            self.queue.release(self.unsent)
+            self.unsent = []
 
     def _in_engine(self) -> set[Request]:
         # The engine's set of requests being downloaded or scraped; Scrapy has
@@ -260,10 +267,8 @@ class RedisScheduler:
             if now >= self.next_upkeep:
                 self._upkeep()
                 self.next_upkeep = now + max(self.lease_seconds / 4, 0.5)
-            assert self.queue is not None
-            state = self.queue.state()
-            self._pull(state)
-            self._maybe_close(state, now)
+            self._pull()
+            self._maybe_close(now)
         except REDIS_DOWN as exc:
             self._went_down(exc)
         except Exception:  # a bug must not stop the loop that ends the worker
@@ -271,7 +276,7 @@ class RedisScheduler:
 
     def _upkeep(self) -> None:
         assert self.queue is not None
-        self.queue.renew(list(self.leases))
+        self.queue.renew()
         recovered = self.queue.requeue_expired()
         if recovered:
             logger.warning(
@@ -281,44 +286,46 @@ class RedisScheduler:
             if self.stats:
                 self.stats.inc_value(REDIS_LEASES_RECOVERED, recovered)
 
-    def _pull(self, state: SharedState) -> None:
+    def _pull(self) -> None:
         """Fill free slots from the shared queue, or else from the jobs list."""
         assert self.queue is not None
         engine = self.crawler.engine
-        free = self.slots - len(self.leases)
+        free = self._free_slots()
         if free <= 0 or self.closing or engine is None or engine.needs_backout():
             return
-        if state.queued:
-            for entry in self._lease(min(free, state.queued)):
-                self.buffer.append(entry)
-                request = self.leases[entry]
-                self.arriving.add(id(request))
-                try:
-                    engine.crawl(request)  # wakes the engine; stays in the buffer
-                finally:
-                    self.arriving.discard(id(request))
-        elif state.jobs and hasattr(self.spider, "requests_from_job"):
+        queued = len(self.queue)
+        for _ in range(min(free, queued)):
+            request = self._pop()
+            if request is None:  # taken by another worker meanwhile
+                break
+            self.buffer.append(request)
+            self.arriving.add(id(request))
+            try:
+                engine.crawl(request)  # wakes the engine; stays in the buffer
+            finally:
+                self.arriving.discard(id(request))
+        if not queued and hasattr(self.spider, "requests_from_job"):
             job = self.server.lpop(self.keys.jobs)
             if job is not None:
                 for request in self.spider.requests_from_job(job):  # type: ignore[union-attr]
                     engine.crawl(request)
 
-    def _maybe_close(self, state: SharedState, now: float) -> None:
+    def _maybe_close(self, now: float) -> None:
         engine = self.crawler.engine
+        assert self.queue is not None
         busy = (
-            not state.empty
-            or self.leases
+            self.queue.held
             or self.unpushed
             or engine is None
             or not engine.spider_is_idle()
+            or not self.queue.state().empty
         )
         if busy:
             self.idle_since = now
             return
         if now - self.idle_since < self.idle_close:
             return
-        assert self.queue is not None
-        finished = self.queue.finish()
+        finished = self.queue.clear(only_if_finished=True)
         self.idle_since = now
         if finished:
             logger.info("Crawl %r is complete", self.keys.prefix)
@@ -356,15 +363,11 @@ class RedisScheduler:
         try:
             self.server.ping()
             assert self.queue is not None
-            self.queue.renew(list(self.leases))
-            orphans = self.queue.orphans(set(self.leases))
+            self.queue.renew()
+            orphans = self.queue.release_orphans()
             if orphans:  # taken by a pop whose answer the outage swallowed
-                self.queue.release(orphans)
-                logger.info(
-                    "Gave back %d requests whose pop lost its answer", len(orphans)
-                )
-            self._push(self.unpushed)
-            self.unpushed = []
+                logger.info("Gave back %d requests whose pop lost its answer", orphans)
+            self._push_unpushed()
         except REDIS_DOWN as exc:
             logger.warning("Redis at %s still unavailable: %s", self.url, exc)
             self._went_down(exc)

@@ -1,10 +1,14 @@
-"""Item pipeline: drop an item already seen.
+"""The item dedupe: an item whose ``item_id`` was seen before is dropped.
 
-:class:`DedupePipeline` drops an item whose ``item_id`` was seen before in
-this run (or, with ``REDIS_URL``, by any worker sharing the Redis, and by
-earlier runs with ``TMAPI_DEDUPE_PERSIST``), counted in
-``tmapi/items/duplicate``. A page taken back from a worker that died
-(``tmapi_redelivered``) has its ids let through once more.
+:class:`DedupePipeline` (after validation) drops an item whose ``item_id`` was
+seen before in this run (or, with ``REDIS_URL``, by any worker sharing the
+Redis, and by earlier runs with ``TMAPI_DEDUPE_PERSIST``), counted in
+``tmapi/items/duplicate``. With ``REDIS_URL`` it talks to Redis through the
+distributed crawl's client
+(:func:`~tmapi_crawler.distributed.connection.connect_from`: ``REDIS_PARAMS``,
+short timeouts, no hidden retries): an item Redis could not check is kept, not
+lost. A page taken back from a worker that died (``tmapi_redelivered``) has
+its ids let through once more.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from tmapi_crawler.contract.stats import (
     ITEMS_DUPLICATE,
     PAGES_REDELIVERED,
 )
+from tmapi_crawler.distributed.connection import connect_from, redis_url
 from tmapi_crawler.exceptions import DuplicateItem
 from tmapi_crawler.meta import REDELIVERED, TMAPI
 from tmapi_crawler.pipelines.validation import _where
@@ -54,9 +59,10 @@ class DedupePipeline:
 
     def __init__(self, crawler: Crawler) -> None:
         settings = crawler.settings
+        self.settings = settings
         self.stats: StatsCollector = crawler.stats
         self.across_languages = settings.getbool("TMAPI_DEDUPE_ACROSS_LANGUAGES")
-        self.redis_url: str | None = settings.get("REDIS_URL") or None
+        self.redis_url = redis_url(settings)
         self.persist = settings.getbool("TMAPI_DEDUPE_PERSIST")
         name = crawler.spidercls.name if crawler.spidercls else "spider"
         key = settings.get("TMAPI_DEDUPE_KEY")
@@ -102,7 +108,7 @@ class DedupePipeline:
     def open_spider(self) -> None:
         if not self.redis_url:
             return
-        client = Redis.from_url(self.redis_url)
+        client = connect_from(self.settings)
         try:
             client.ping()
         except RedisError as error:  # the URL may hold a password: not logged

@@ -2,12 +2,15 @@
 
 Spider arguments arrive as strings (``-a cat_id=1,2 -a free_shipping=yes``);
 :func:`parse_arguments` turns them into :class:`CrawlArguments` or raises one
-:class:`ArgumentError` that names every bad argument and what is allowed.
-Free of Scrapy, so the enqueue command and the workers validate jobs the same way.
+:class:`ArgumentError` that names every bad argument and what is allowed. A
+job for the Redis-fed workers is the same arguments as a JSON object
+(:func:`parse_job`). Free of Scrapy, so the enqueue command and the workers
+validate jobs the same way.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -144,3 +147,23 @@ def parse_arguments(given: Mapping[str, Any]) -> CrawlArguments:
         )
         problems = [problem for _, problem in described]
         raise ArgumentError(list(dict.fromkeys(problems))) from None
+
+
+class JobError(ValueError):
+    """A job that cannot run: not a JSON object, or bad arguments."""
+
+
+def parse_job(text: str | bytes) -> CrawlArguments:
+    """A job's crawl arguments, or :class:`JobError` saying what is wrong."""
+    try:
+        job: Any = json.loads(text)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise JobError(f"not JSON ({exc})") from None
+    except RecursionError:
+        raise JobError("not JSON (nested too deep)") from None
+    if not isinstance(job, dict):
+        raise JobError("not a JSON object of crawl arguments")
+    try:
+        return parse_arguments(job)
+    except ArgumentError as exc:
+        raise JobError("; ".join(exc.problems)) from None

@@ -60,6 +60,12 @@ REDIS_LEASES_RECOVERED = "tmapi/redis/leases_recovered"
 JOBS_ACCEPTED = "tmapi/jobs/accepted"
 JOBS_REJECTED = "tmapi/jobs/rejected"
 
+# Scrapy's names, written by the Redis scheduler as Scrapy's scheduler and
+# duplicate filter write them
+SCHEDULER_ENQUEUED_REDIS = "scheduler/enqueued/redis"
+SCHEDULER_DEQUEUED_REDIS = "scheduler/dequeued/redis"
+DUPEFILTER_FILTERED = "dupefilter/filtered"
+
 # Scrapy's, read by the crawler
 ITEMS_EXPORTED = "item_scraped_count"
 FINISH_REASON = "finish_reason"

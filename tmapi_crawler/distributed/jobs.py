@@ -15,39 +15,14 @@ import argparse
 import json
 import os
 import sys
-from typing import Any
 
 from redis.exceptions import RedisError
 
-from tmapi_crawler.contract.arguments import (
-    ArgumentError,
-    CrawlArguments,
-    parse_arguments,
-)
+from tmapi_crawler.contract.arguments import JobError, parse_job
 from tmapi_crawler.distributed.connection import connect, safe_url
 from tmapi_crawler.distributed.queue import CrawlKeys
 
 DEFAULT_CRAWL_ID = "category_jobs"
-
-
-class JobError(ValueError):
-    """A job that cannot run: not a JSON object, or bad arguments."""
-
-
-def parse_job(text: str | bytes) -> CrawlArguments:
-    """A job's crawl arguments, or :class:`JobError` saying what is wrong."""
-    try:
-        job: Any = json.loads(text)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise JobError(f"not JSON ({exc})") from None
-    except RecursionError:
-        raise JobError("not JSON (nested too deep)") from None
-    if not isinstance(job, dict):
-        raise JobError("not a JSON object of crawl arguments")
-    try:
-        return parse_arguments(job)
-    except ArgumentError as exc:
-        raise JobError("; ".join(exc.problems)) from None
 
 
 def _parser() -> argparse.ArgumentParser:

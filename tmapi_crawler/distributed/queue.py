@@ -42,8 +42,6 @@ if TYPE_CHECKING:
     from scrapy.crawler import Crawler
 
 
-
-
 @dataclass(frozen=True)
 class CrawlKeys:
     """The Redis keys of one crawl."""

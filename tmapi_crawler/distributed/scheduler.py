@@ -32,7 +32,13 @@ from scrapy.extensions.feedexport import FeedExporter
 from scrapy.utils.defer import deferred_from_coro
 from twisted.internet.task import LoopingCall
 
-from tmapi_crawler.contract.stats import REDIS_LEASES_RECOVERED, REDIS_OUTAGES
+from tmapi_crawler.contract.stats import (
+    DUPEFILTER_FILTERED,
+    REDIS_LEASES_RECOVERED,
+    REDIS_OUTAGES,
+    SCHEDULER_DEQUEUED_REDIS,
+    SCHEDULER_ENQUEUED_REDIS,
+)
 from tmapi_crawler.distributed.connection import (
     connect_from,
     redis_problems,
@@ -188,7 +194,7 @@ class RedisScheduler:
             self._filtered(request)
             return False
         if self.stats:
-            self.stats.inc_value("scheduler/enqueued/redis")
+            self.stats.inc_value(SCHEDULER_ENQUEUED_REDIS)
         return True
 
     def _push_unpushed(self) -> None:
@@ -204,7 +210,7 @@ class RedisScheduler:
             )
             self.logged_duplicate = True
         if self.stats:
-            self.stats.inc_value("dupefilter/filtered")
+            self.stats.inc_value(DUPEFILTER_FILTERED)
 
     def _free_slots(self) -> int:
         assert self.queue is not None
@@ -214,7 +220,7 @@ class RedisScheduler:
         assert self.queue is not None
         request = self.queue.pop()
         if request is not None and self.stats:
-            self.stats.inc_value("scheduler/dequeued/redis")
+            self.stats.inc_value(SCHEDULER_DEQUEUED_REDIS)
         return request
 
     def _hand_out(self, request: Request) -> Request:

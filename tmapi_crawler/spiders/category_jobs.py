@@ -15,10 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 import scrapy
 
-from tmapi_crawler.contract.arguments import IGNORED_ARGUMENTS
+from tmapi_crawler.contract.arguments import IGNORED_ARGUMENTS, JobError, parse_job
 from tmapi_crawler.contract.stats import JOBS_ACCEPTED, JOBS_REJECTED
 from tmapi_crawler.distributed.connection import redis_url
-from tmapi_crawler.distributed.jobs import JobError, parse_job
 from tmapi_crawler.spiders.pages import PageSpider
 
 if TYPE_CHECKING:

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
-from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
+from tests.conftest import ROOT
 from tmapi_crawler.contract import api
 from tmapi_crawler.simulator.catalog import SAMPLE_RESPONSE
 
-SHARED_SAMPLE = (
-    Path(__file__).resolve().parents[2] / "shared/tmapi/category-items-v2.sample.json"
-)
+SHARED_SAMPLE = ROOT.parent / "shared/tmapi/category-items-v2.sample.json"
 
 
 def body(payload: object) -> bytes:

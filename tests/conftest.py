@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -63,6 +64,13 @@ class CrawlResult:
             return []
         with self.output.open(encoding="utf-8") as lines:
             return [json.loads(line) for line in lines if line.strip()]
+
+
+def stat(log: str, name: str) -> int:
+    """A stat as Scrapy dumps it at the end of a crawl's log (0 when absent:
+    Scrapy leaves out the counters never incremented)."""
+    found = re.search(rf"'{re.escape(name)}': (\d+)", log)
+    return int(found.group(1)) if found else 0
 
 
 def run_crawl(

@@ -1,15 +1,25 @@
-"""The API contract on its own: queries, pages, errors, the documented sample."""
+"""The API contract on its own: queries, pages, errors, the documented sample,
+the category info endpoint; whatever the API sends, a page or an ApiError
+(property-based: see tests/strategies.py)."""
 
 from __future__ import annotations
 
+import io
 import json
 from decimal import Decimal
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tests.conftest import ROOT
+from tests.crawlers import project_crawler
+from tests.strategies import SAMPLE_ITEM, json_values
 from tmapi_crawler.contract import api
+from tmapi_crawler.feeds.feedfile import LineFlushingJsonLinesExporter
+from tmapi_crawler.pipelines.validation import ValidationPipeline
 from tmapi_crawler.simulator.catalog import SAMPLE_RESPONSE
 
 SHARED_SAMPLE = ROOT.parent / "shared/tmapi/category-items-v2.sample.json"
@@ -189,3 +199,176 @@ def test_string_numbers_are_read_as_numbers():
         45,
         3,
     )
+
+
+# --- the category info endpoint ---------------------------------------------
+
+
+def envelope(data) -> bytes:
+    return json.dumps({"code": 200, "msg": "success", "data": data}).encode()
+
+
+def test_info_urls_and_answers_are_read_as_documented():
+    assert (
+        api.category_info_url("http://h/", 7) == "http://h/1688/category/info?cat_id=7"
+    )
+    assert api.category_info_url("http://h") == "http://h/1688/category/info"
+    parsed = api.parse_category_info(
+        envelope(
+            {
+                "id": 7,
+                "name": "服装",
+                "level": 1,
+                "parent_id": 0,
+                "path": [{"id": 7}],
+                "children": [
+                    {"id": 71, "has_children": True},
+                    {"id": "72", "has_children": False},
+                    {"id": 73},
+                    "junk",
+                ],
+            }
+        )
+    )
+    assert parsed.id == 7 and parsed.path == (7,)
+    assert [(c.id, c.has_children) for c in parsed.children] == [
+        (71, True),
+        (72, False),
+        (73, True),  # unknown: asked rather than lost
+    ]
+    assert len(parsed.problems) == 2
+    top = api.category_info_from_data([{"id": 1, "has_children": True}])
+    assert top.id is None and [c.id for c in top.children] == [1]
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "code"),
+    [
+        (200, b'{"code": 439, "msg": "no balance", "data": null}', 439),
+        (503, b"busy", 503),
+        (200, b"<html>", None),
+    ],
+)
+def test_info_errors_are_api_errors(status, body, code):
+    with pytest.raises(api.ApiError) as raised:
+        api.parse_category_info(body, status)
+    assert raised.value.code == code
+
+
+# --- hostile answers: a page or an ApiError, never another exception ---------
+
+PAGE_FIELDS = ("page", "page_size", "total_count", "has_next_page", "items")
+# data objects that look like pages: every documented field, each of any type
+page_like = st.fixed_dictionaries(
+    {},
+    optional={
+        "page": json_values,
+        "page_size": json_values,
+        "total_count": json_values,
+        "has_next_page": json_values,
+        "items": st.lists(
+            st.dictionaries(st.sampled_from(["item_id", "title", "price"]), json_values)
+            | json_values,
+            max_size=6,
+        )
+        | json_values,
+    },
+)
+answers = st.fixed_dictionaries(
+    {},
+    optional={
+        "code": st.sampled_from([200, "200", 0, 417, 439, 4011, "x", None])
+        | json_values,
+        "msg": json_values,
+        "data": page_like | json_values,
+    },
+)
+statuses = st.sampled_from([200, 201, 204, 400, 401, 422, 439, 499, 500, 502, 503])
+
+
+def check_parse(body: bytes, status: int) -> None:
+    """Either a sound page or an ApiError; nothing else gets out."""
+    try:
+        page = api.parse_page(body, status, requested_page=3, requested_page_size=20)
+    except api.ApiError as error:
+        assert str(error)  # printable, with a reason for stats
+        assert error.reason
+        return
+    assert page.page >= 1 and page.page_size >= 1
+    assert isinstance(page.has_next_page, bool)
+    assert all(isinstance(item, dict) for item in page.items)
+    assert page.total_count is None or page.total_count >= 0
+    assert page.last_page is None or page.last_page >= 1
+
+
+@given(body=st.binary(max_size=2000), status=statuses)
+def test_any_bytes_give_a_page_or_an_api_error(body, status):
+    check_parse(body, status)
+
+
+@given(payload=json_values, status=statuses)
+def test_any_json_gives_a_page_or_an_api_error(payload, status):
+    check_parse(json.dumps(payload).encode(), status)
+
+
+@given(payload=answers, status=statuses)
+def test_any_answer_shaped_json_gives_a_page_or_an_api_error(payload, status):
+    check_parse(json.dumps(payload).encode(), status)
+
+
+@given(payload=answers, cut=st.integers(min_value=0, max_value=400))
+def test_any_answer_cut_short_or_with_bad_bytes_gives_a_page_or_an_api_error(
+    payload, cut
+):
+    body = json.dumps(payload, ensure_ascii=False).encode()
+    check_parse(body[:cut], 200)
+    check_parse(body.replace(b'"', b'"\xff', 1), 200)
+
+
+def test_any_data_with_a_success_code_is_read_as_a_page():
+    """Not vacuous: the answer strategy does reach page_from_data."""
+    page = api.parse_page(b'{"code": 200, "data": {}}', requested_page=2)
+    assert page.page == 2 and page.items == [] and page.problems
+
+
+def sample(items: list[dict[str, Any]], **data: Any) -> bytes:
+    base = {"page": 1, "page_size": 20, "total_count": 45, "has_next_page": True}
+    return json.dumps({"code": 200, "data": {**base, "items": items, **data}}).encode()
+
+
+def test_a_ten_megabyte_body_is_read():
+    body = sample([{"item_id": 1, "title": "x" * (10 * 1024 * 1024)}])
+    page = api.parse_page(body)
+    assert len(page.items) == 1 and len(page.items[0]["title"]) == 10 * 1024 * 1024
+
+
+def test_bytes_that_are_not_utf8_in_a_title_keep_the_page_and_are_reported():
+    body = sample([{"item_id": 1, "title": "AB"}, {"item_id": 2, "title": "ok"}])
+    body = body.replace(b"AB", b"A\xff\xfeB")
+    page = api.parse_page(body)
+    assert [item["item_id"] for item in page.items] == [1, 2]
+    assert page.items[0]["title"] == "A\ufffd\ufffdB"
+    assert any("UTF-8" in problem for problem in page.problems)
+
+
+def test_a_lone_surrogate_escape_is_replaced_so_the_item_can_be_written():
+    """``"\\ud800"`` is valid JSON but decodes to a character no UTF-8 file
+    can hold: the item would be lost at export. It becomes U+FFFD, reported
+    once; a pair (an emoji) is left as it is."""
+    body = sample([{**SAMPLE_ITEM, "item_id": 1, "title": "A\ud800B \U0001f600"}])
+    assert b"\\ud800" in body and b"\\ud83d\\ude00" in body
+    page = api.parse_page(body)
+    assert page.items[0]["title"] == "A\ufffdB \U0001f600"
+    assert any("surrogate" in problem for problem in page.problems)
+    item = ValidationPipeline.from_crawler(project_crawler()).process_item(
+        page.items[0]
+    )
+    feed = io.BytesIO()
+    LineFlushingJsonLinesExporter(feed, encoding="utf-8").export_item(item)
+    assert json.loads(feed.getvalue())["title"] == "A\ufffdB \U0001f600"
+
+
+def test_an_empty_items_list_that_says_more_follow_is_reported():
+    page = api.parse_page(sample([], page=7))
+    assert page.has_next_page and page.items == []
+    assert any("empty but has_next_page" in problem for problem in page.problems)

@@ -1,9 +1,15 @@
-"""Shared fixtures: a real simulator process and real ``scrapy crawl`` runs."""
+"""Shared fixtures: a real simulator process and real ``scrapy crawl`` runs;
+real servers (Redis, S3); crawlers opened in this process for component tests.
+
+Every fixture is safe in parallel (``make test`` runs pytest-xdist): servers
+listen on free loopback ports, files go to the test's own ``tmp_path``."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,8 +21,12 @@ import pytest
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 
+from tests.crawlers import OpenedCrawler, install_asyncio_reactor
 from tests.servers import RedisServer, S3Server
 from tmapi_crawler.simulator.process import SimulatorProcess
+
+# Before anything imports twisted.internet.reactor: the reactor of `scrapy crawl`.
+install_asyncio_reactor()
 
 ROOT = Path(__file__).resolve().parents[1]
 SENTINEL_TOKEN = "tok-SENTINEL-5f3a9c"
@@ -63,6 +73,13 @@ class CrawlResult:
             return []
         with self.output.open(encoding="utf-8") as lines:
             return [json.loads(line) for line in lines if line.strip()]
+
+
+def stat(log: str, name: str) -> int:
+    """A stat as Scrapy dumps it at the end of a crawl's log (0 when absent:
+    Scrapy leaves out the counters never incremented)."""
+    found = re.search(rf"'{re.escape(name)}': (\d+)", log)
+    return int(found.group(1)) if found else 0
 
 
 def run_crawl(
@@ -154,3 +171,49 @@ def redis_factory(tmp_path: Path) -> Iterator[Any]:
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def event_loop_running() -> Iterator[asyncio.AbstractEventLoop]:
+    """The asyncio loop under the reactor, marked running (as ``scrapy crawl``
+    runs it) for the whole session: Twisted's timers and Scrapy's coroutines
+    work whenever a test drives the loop."""
+    from twisted.internet import reactor
+
+    loop = asyncio.get_event_loop()
+    started = not reactor.running  # type: ignore[attr-defined]
+    if started:
+        reactor.startRunning(installSignalHandlers=False)  # type: ignore[attr-defined]
+    yield loop
+    if started:
+        reactor.stop()  # type: ignore[attr-defined]
+        loop.run_forever()  # until the reactor's shutdown is done
+
+
+@pytest.fixture
+def open_crawler(
+    tmp_path: Path, event_loop_running: asyncio.AbstractEventLoop
+) -> Iterator[Any]:
+    """``open_crawler(settings, cat_id="5")``: an :class:`OpenedCrawler` of the
+    category spider with the project's settings, the token as a setting, its
+    files in ``tmp_path``, an API no call is ever sent to; closed at teardown."""
+    opened: list[OpenedCrawler] = []
+
+    def start(settings: dict[str, Any] | None = None, **arguments: Any) -> Any:
+        defaults = {
+            "TMAPI_BASE_URL": "http://127.0.0.1:9",  # never called: nothing is sent
+            "TMAPI_TOKEN": SENTINEL_TOKEN,
+            "FEEDS": {str(tmp_path / "items.jsonl"): {"format": "jsonlines"}},
+            "TMAPI_FAILED_PAGES_FILE": str(tmp_path / "failed.jsonl"),
+            "TMAPI_PROGRESS": False,
+        }
+        arguments.setdefault("cat_id", "5")
+        crawler = OpenedCrawler.open(
+            event_loop_running, {**defaults, **(settings or {})}, **arguments
+        )
+        opened.append(crawler)
+        return crawler
+
+    yield start
+    for crawler in opened:
+        crawler.close()

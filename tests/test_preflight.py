@@ -9,6 +9,7 @@ from scrapy.settings import Settings
 
 from tests.crawlers import project_crawler, project_settings
 from tmapi_crawler import preflight
+from tmapi_crawler.contract.operator_settings import max_calls
 from tmapi_crawler.exceptions import CrawlRefused
 from tmapi_crawler.spiders.category import CategorySpider
 from tmapi_crawler.spiders.category_jobs import CategoryJobsSpider
@@ -105,3 +106,41 @@ def test_the_error_contract_and_the_base_url_are_checked_before_any_call(monkeyp
     ]
     good = settings_of(TMAPI_MAX_RETRIES='{"499": 5, "network": 0}')
     assert preflight.problems(good, CategorySpider, {"cat_id": "1"}) == []
+
+
+def cmdline_settings(values: dict[str, str]) -> Settings:
+    """The project's settings with *values* given on the command line, wired
+    as a crawler would have them."""
+    settings = Settings()
+    settings.setmodule("tmapi_crawler.settings", priority="project")
+    settings.setdict(values, priority="cmdline")
+    return preflight.wired(settings)
+
+
+def operator_setting_problems(settings: Settings) -> list[str]:
+    return preflight.setting_problems(settings)
+
+
+def test_operator_settings_are_checked_together(monkeypatch):
+    monkeypatch.setenv("TMAPI_TOKEN", "a-token")  # the token check is not this test's
+    good = cmdline_settings({"TMAPI_MAX_CALLS": "100", "TMAPI_PROGRESS": "off"})
+    assert operator_setting_problems(good) == []
+    assert max_calls(good) == 100
+    superscript = cmdline_settings({"TMAPI_MAX_CALLS": "10²"})  # str.isdigit says yes
+    assert operator_setting_problems(superscript) == [
+        "TMAPI_MAX_CALLS='10²': must be a whole number of calls, 1 or more"
+    ]
+    bad = cmdline_settings(
+        {
+            "TMAPI_MAX_CALLS": "1e3",
+            "TMAPI_PROGRESS_INTERVAL": "0",
+            "TMAPI_SUMMARY": "maybe",
+        }
+    )
+    problems = operator_setting_problems(bad)
+    # each component reports its own settings, in the order they are wired
+    assert [p.split("=")[0] for p in problems] == [
+        "TMAPI_MAX_CALLS",
+        "TMAPI_PROGRESS_INTERVAL",
+        "TMAPI_SUMMARY",
+    ]

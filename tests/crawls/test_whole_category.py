@@ -114,15 +114,6 @@ def test_bad_split_or_subtree_stops_the_run_before_any_call(
     assert sim.calls() == []
 
 
-def test_a_dense_price_moves_products_onto_it_and_keeps_the_rest():
-    plain = Catalog(seed=0, sizes={81: 300}).products(81)
-    dense = Catalog(seed=0, sizes={81: 300}, dense={81: (990, 120)}).products(81)
-    assert [p.item_id for p in plain] == [p.item_id for p in dense]
-    assert sum(p.price_fen == 990 for p in dense) >= 120
-    assert all(p.fields["price"] == "9.90" for p in dense[:120])
-    assert plain[120:] == dense[120:]
-
-
 def test_a_failed_band_page_makes_the_coverage_incomplete(simulator, crawl):
     sim = simulator(size="82=2500", fault="82:2=422")
     result = crawl(sim.url, {"cat_id": "82", "split": "price"})

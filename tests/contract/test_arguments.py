@@ -1,10 +1,18 @@
-"""Spider arguments: every bad one refused with its name and what is allowed."""
+"""Spider arguments: every bad one refused with its name and what is allowed,
+whatever is given (property-based: see tests/strategies.py)."""
 
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from tmapi_crawler.contract.arguments import ArgumentError, parse_arguments
+from tests.strategies import argument_names, argument_values
+from tmapi_crawler.contract.arguments import (
+    ARGUMENT_NAMES,
+    ArgumentError,
+    parse_arguments,
+)
 
 
 def problems_of(**given: str) -> list[str]:
@@ -117,3 +125,35 @@ def test_dry_run_takes_boolean_words(word, expected):
 def test_a_dry_run_word_that_is_not_boolean_is_named():
     with pytest.raises(ArgumentError, match=r"dry_run='maybe': must be one of true"):
         parse_arguments({"cat_id": "1", "dry_run": "maybe"})
+
+
+# --- hostile arguments: a crawl, or every bad one named --------------------
+
+
+@given(arguments=st.dictionaries(argument_names, argument_values, max_size=6))
+def test_any_arguments_parse_or_name_every_bad_one(arguments):
+    """Strings from ``-a`` or JSON values from an enqueued job: either a valid
+    crawl, or an ArgumentError whose every line names an argument."""
+    try:
+        parsed = parse_arguments(arguments)
+    except ArgumentError as error:
+        assert error.problems
+        for problem in error.problems:
+            named = [*map(str, arguments), *ARGUMENT_NAMES, "price_start/price_end"]
+            assert any(
+                problem.startswith((f"{name}=", f"{name}:")) for name in named
+            ), problem
+        assert "nothing was sent" in str(error)
+        return
+    assert parsed.cat_id and all(cat_id > 0 for cat_id in parsed.cat_id)
+    assert parsed.queries()
+
+
+@given(cat_id=st.text(max_size=15))
+def test_any_category_text_parses_or_names_cat_id(cat_id):
+    try:
+        parsed = parse_arguments({"cat_id": cat_id})
+    except ArgumentError as error:
+        assert any(problem.startswith("cat_id") for problem in error.problems)
+    else:
+        assert all(str(c) in cat_id for c in parsed.cat_id)

@@ -5,9 +5,6 @@ from __future__ import annotations
 import io
 import logging
 
-from scrapy.settings import Settings
-
-from tmapi_crawler.contract.credentials import secrets_from
 from tmapi_crawler.extensions.redaction import SecretRedaction, may_be_emitted
 
 TOKEN = "tok-REDACT-7c1e2f"
@@ -39,24 +36,6 @@ def test_records_a_handler_takes_are_masked_the_others_are_left_alone():
         parent.removeHandler(handler)
         parent.propagate = True
         logging.setLogRecordFactory(factory)
-
-
-def test_the_secrets_are_the_token_the_aws_secrets_and_a_redis_password():
-    settings = Settings(
-        {
-            "TMAPI_TOKEN": TOKEN,
-            "AWS_ACCESS_KEY_ID": "AKIA-an-id-not-a-secret",
-            "AWS_SECRET_ACCESS_KEY": "aws-secret-key-0123456789",
-            "AWS_SESSION_TOKEN": "short",
-            "REDIS_URL": "redis://:redis-pass-42@127.0.0.1:6379/0",
-        }
-    )
-    assert secrets_from(settings) == (
-        "aws-secret-key-0123456789",  # longest first: one may contain another
-        "tok-REDACT-7c1e2f",
-        "redis-pass-42",
-    )  # "short" would mask ordinary words; the key id is not a secret
-    assert secrets_from(Settings({"REDIS_URL": "redis://127.0.0.1:6379"})) == ()
 
 
 def test_every_secret_is_masked_in_messages_and_tracebacks():

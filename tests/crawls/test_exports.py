@@ -8,8 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from tests.conftest import SENTINEL_TOKEN
-from tests.test_dedupe import stat
+from tests.conftest import SENTINEL_TOKEN, stat
 from tmapi_crawler.feeds.exporters import CSV_COLUMNS
 from tmapi_crawler.simulator.catalog import SAMPLE_CATEGORY, Catalog
 

@@ -9,6 +9,7 @@ import json
 from scrapy import Request
 from scrapy.http import TextResponse
 
+from tmapi_crawler.contract import api
 from tmapi_crawler.simulator.catalog import SAMPLE_RESPONSE
 from tmapi_crawler.simulator.faults import MESSAGES
 
@@ -41,3 +42,21 @@ def a_page(request: Request) -> TextResponse:
 def another(request: Request, number: int) -> Request:
     """Another call of the same category."""
     return request.replace(url=f"{request.url}&another={number}")
+
+
+def parse_page(
+    body: bytes,
+    http_status: int = 200,
+    *,
+    requested_page: int | None = None,
+    requested_page_size: int | None = None,
+) -> api.Page:
+    """One answer of the items endpoint as a page, as the error contract reads
+    it (``parse_data``, then ``page_from_data``); ``ApiError`` if none."""
+    data = api.parse_data(body, http_status)
+    return api.page_from_data(data, requested_page, requested_page_size)
+
+
+def parse_category_info(body: bytes, http_status: int = 200) -> api.CategoryInfo:
+    """One answer of the category info endpoint, as the spider reads it."""
+    return api.category_info_from_data(api.parse_data(body, http_status))

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.answers import parse_category_info, parse_page
 from tests.conftest import ROOT
 from tests.crawlers import project_crawler
 from tests.strategies import SAMPLE_ITEM, json_values
@@ -30,7 +31,7 @@ def body(payload: object) -> bytes:
 
 
 def test_the_documentation_sample_is_a_page_of_three_items():
-    page = api.parse_page(SAMPLE_RESPONSE.read_bytes())
+    page = parse_page(SAMPLE_RESPONSE.read_bytes())
     assert (page.page, page.page_size, page.total_count, page.has_next_page) == (
         1,
         20,
@@ -91,7 +92,7 @@ def test_query_url_carries_every_parameter_in_a_fixed_order_and_no_token():
 @pytest.mark.parametrize("code", [417, 422, 439, 499, 500, 503])
 def test_error_code_in_the_body_of_an_http_200(code, message_field):
     with pytest.raises(api.ApiError) as raised:
-        api.parse_page(body({"code": code, message_field: "boom", "data": None}), 200)
+        parse_page(body({"code": code, message_field: "boom", "data": None}), 200)
     assert (raised.value.code, raised.value.message, raised.value.source) == (
         code,
         "boom",
@@ -102,7 +103,7 @@ def test_error_code_in_the_body_of_an_http_200(code, message_field):
 @pytest.mark.parametrize("code", [417, 422, 439, 499, 500, 503])
 def test_error_code_as_http_status_with_a_plain_text_body(code):
     with pytest.raises(api.ApiError) as raised:
-        api.parse_page(b"Please reduce concurrency", code)
+        parse_page(b"Please reduce concurrency", code)
     assert (raised.value.code, raised.value.source) == (code, "status")
     assert "reduce concurrency" in raised.value.message
 
@@ -110,7 +111,7 @@ def test_error_code_as_http_status_with_a_plain_text_body(code):
 def test_error_code_as_both_status_and_body_keeps_the_body_code():
     payload = body({"code": 4011, "message": "no API key found in request"})
     with pytest.raises(api.ApiError) as raised:
-        api.parse_page(payload, 401)
+        parse_page(payload, 401)
     assert raised.value.code == 4011
     assert raised.value.kind is api.ErrorKind.BAD_TOKEN
     assert raised.value.http_status == 401
@@ -154,14 +155,14 @@ def test_classification_of_codes(code, kind):
 )
 def test_bodies_that_are_not_the_promised_json_are_malformed(raw):
     with pytest.raises(api.ApiError) as raised:
-        api.parse_page(raw, 200)
+        parse_page(raw, 200)
     assert raised.value.kind is api.ErrorKind.MALFORMED
     assert raised.value.code is None
 
 
 def test_html_gateway_page_with_502_status_is_a_temporary_error():
     with pytest.raises(api.ApiError) as raised:
-        api.parse_page(b"<html><title>502 Bad Gateway</title></html>", 502)
+        parse_page(b"<html><title>502 Bad Gateway</title></html>", 502)
     assert raised.value.kind is api.ErrorKind.TEMPORARY
     assert "502 Bad Gateway" in raised.value.message
 
@@ -172,7 +173,7 @@ def test_survivable_departures_are_recorded_not_fatal():
         "msg": "ok",
         "data": {"items": [{"item_id": 1}, "junk", None], "has_next_page": "yes"},
     }
-    page = api.parse_page(body(payload), requested_page=4, requested_page_size=20)
+    page = parse_page(body(payload), requested_page=4, requested_page_size=20)
     assert page.page == 4 and page.page_size == 20
     assert page.items == [{"item_id": 1}]
     assert page.total_count is None and page.last_page is None
@@ -192,7 +193,7 @@ def test_string_numbers_are_read_as_numbers():
             "has_next_page": True,
         },
     }
-    page = api.parse_page(body(payload))
+    page = parse_page(body(payload))
     assert (page.page, page.page_size, page.total_count, page.last_page) == (
         2,
         20,
@@ -213,7 +214,7 @@ def test_info_urls_and_answers_are_read_as_documented():
         api.category_info_url("http://h/", 7) == "http://h/1688/category/info?cat_id=7"
     )
     assert api.category_info_url("http://h") == "http://h/1688/category/info"
-    parsed = api.parse_category_info(
+    parsed = parse_category_info(
         envelope(
             {
                 "id": 7,
@@ -251,7 +252,7 @@ def test_info_urls_and_answers_are_read_as_documented():
 )
 def test_info_errors_are_api_errors(status, body, code):
     with pytest.raises(api.ApiError) as raised:
-        api.parse_category_info(body, status)
+        parse_category_info(body, status)
     assert raised.value.code == code
 
 
@@ -289,7 +290,7 @@ statuses = st.sampled_from([200, 201, 204, 400, 401, 422, 439, 499, 500, 502, 50
 def check_parse(body: bytes, status: int) -> None:
     """Either a sound page or an ApiError; nothing else gets out."""
     try:
-        page = api.parse_page(body, status, requested_page=3, requested_page_size=20)
+        page = parse_page(body, status, requested_page=3, requested_page_size=20)
     except api.ApiError as error:
         assert str(error)  # printable, with a reason for stats
         assert error.reason
@@ -327,7 +328,7 @@ def test_any_answer_cut_short_or_with_bad_bytes_gives_a_page_or_an_api_error(
 
 def test_any_data_with_a_success_code_is_read_as_a_page():
     """Not vacuous: the answer strategy does reach page_from_data."""
-    page = api.parse_page(b'{"code": 200, "data": {}}', requested_page=2)
+    page = parse_page(b'{"code": 200, "data": {}}', requested_page=2)
     assert page.page == 2 and page.items == [] and page.problems
 
 
@@ -338,14 +339,14 @@ def sample(items: list[dict[str, Any]], **data: Any) -> bytes:
 
 def test_a_ten_megabyte_body_is_read():
     body = sample([{"item_id": 1, "title": "x" * (10 * 1024 * 1024)}])
-    page = api.parse_page(body)
+    page = parse_page(body)
     assert len(page.items) == 1 and len(page.items[0]["title"]) == 10 * 1024 * 1024
 
 
 def test_bytes_that_are_not_utf8_in_a_title_keep_the_page_and_are_reported():
     body = sample([{"item_id": 1, "title": "AB"}, {"item_id": 2, "title": "ok"}])
     body = body.replace(b"AB", b"A\xff\xfeB")
-    page = api.parse_page(body)
+    page = parse_page(body)
     assert [item["item_id"] for item in page.items] == [1, 2]
     assert page.items[0]["title"] == "A\ufffd\ufffdB"
     assert any("UTF-8" in problem for problem in page.problems)
@@ -357,7 +358,7 @@ def test_a_lone_surrogate_escape_is_replaced_so_the_item_can_be_written():
     once; a pair (an emoji) is left as it is."""
     body = sample([{**SAMPLE_ITEM, "item_id": 1, "title": "A\ud800B \U0001f600"}])
     assert b"\\ud800" in body and b"\\ud83d\\ude00" in body
-    page = api.parse_page(body)
+    page = parse_page(body)
     assert page.items[0]["title"] == "A\ufffdB \U0001f600"
     assert any("surrogate" in problem for problem in page.problems)
     item = ValidationPipeline.from_crawler(project_crawler()).process_item(
@@ -369,6 +370,6 @@ def test_a_lone_surrogate_escape_is_replaced_so_the_item_can_be_written():
 
 
 def test_an_empty_items_list_that_says_more_follow_is_reported():
-    page = api.parse_page(sample([], page=7))
+    page = parse_page(sample([], page=7))
     assert page.has_next_page and page.items == []
     assert any("empty but has_next_page" in problem for problem in page.problems)

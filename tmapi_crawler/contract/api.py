@@ -2,9 +2,9 @@
 
 This module owns the endpoint: the query a category page is fetched with
 (:class:`CategoryQuery`, :func:`page_url`) and what an answer means
-(:func:`parse_page`): a :class:`Page` of items, or an :class:`ApiError`
-carrying the code and message whether the code came as the HTTP status or in
-the JSON body (``msg`` or ``message``). The facts it encodes are in
+(:func:`parse_data`, then :func:`page_from_data`): a :class:`Page` of items,
+or an :class:`ApiError` carrying the code and message whether the code came as
+the HTTP status or in the JSON body (``msg`` or ``message``). The facts it encodes are in
 ``../shared/tmapi/API.md``; where they are uncertain, every reading is accepted.
 """
 
@@ -350,18 +350,6 @@ def parse_data(body: bytes, http_status: int = 200) -> dict[str, Any]:
     return data
 
 
-def parse_page(
-    body: bytes,
-    http_status: int = 200,
-    *,
-    requested_page: int | None = None,
-    requested_page_size: int | None = None,
-) -> Page:
-    """One answer of the items endpoint as a page; :class:`ApiError` if none."""
-    data = parse_data(body, http_status)
-    return page_from_data(data, requested_page, requested_page_size)
-
-
 def page_from_data(
     data: dict[str, Any],
     requested_page: int | None = None,
@@ -453,11 +441,6 @@ def _category_id(entry: dict[str, Any]) -> int | None:
         if (value := _as_int(entry.get(name))) is not None:
             return value
     return None
-
-
-def parse_category_info(body: bytes, http_status: int = 200) -> CategoryInfo:
-    """One answer of the category info endpoint; :class:`ApiError` if none."""
-    return category_info_from_data(parse_data(body, http_status))
 
 
 def category_info_from_data(data: dict[str, Any] | list[Any]) -> CategoryInfo:

@@ -32,8 +32,13 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# In TEST_WORKERS processes (pytest-xdist; every test has its own ports,
+# servers and directories), each taking the next test as it is free
+# (worksteal: the long crawls do not hold one process up while the other idles).
+# TEST_ARGS for more: make test TEST_ARGS='tests/contract -x'.
+TEST_WORKERS ?= 2
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal $(TEST_ARGS)
 
 bench: $(VENV)/.installed-bench
 	$(BIN)/python -m bench $(BENCH_ARGS)

@@ -174,25 +174,17 @@ def redis_factory(tmp_path: Path) -> Iterator[Any]:
 
 
 @pytest.fixture(scope="session")
-def event_loop_running() -> Iterator[asyncio.AbstractEventLoop]:
-    """The asyncio loop under the reactor, marked running (as ``scrapy crawl``
-    runs it) for the whole session: Twisted's timers and Scrapy's coroutines
-    work whenever a test drives the loop."""
-    from twisted.internet import reactor
-
-    loop = asyncio.get_event_loop()
-    started = not reactor.running  # type: ignore[attr-defined]
-    if started:
-        reactor.startRunning(installSignalHandlers=False)  # type: ignore[attr-defined]
-    yield loop
-    if started:
-        reactor.stop()  # type: ignore[attr-defined]
-        loop.run_forever()  # until the reactor's shutdown is done
+def reactor_loop() -> asyncio.AbstractEventLoop:
+    """The asyncio loop under the reactor, for the tests that drive it
+    themselves (``loop.run_until_complete``): Twisted's timers and Scrapy's
+    coroutines run on it whenever a test does. The reactor is not marked
+    running: crawlers opened in-process send nothing (no DNS, no threads)."""
+    return asyncio.get_event_loop()
 
 
 @pytest.fixture
 def open_crawler(
-    tmp_path: Path, event_loop_running: asyncio.AbstractEventLoop
+    tmp_path: Path, reactor_loop: asyncio.AbstractEventLoop
 ) -> Iterator[Any]:
     """``open_crawler(settings, cat_id="5")``: an :class:`OpenedCrawler` of the
     category spider with the project's settings, the token as a setting, its
@@ -209,7 +201,7 @@ def open_crawler(
         }
         arguments.setdefault("cat_id", "5")
         crawler = OpenedCrawler.open(
-            event_loop_running, {**defaults, **(settings or {})}, **arguments
+            reactor_loop, {**defaults, **(settings or {})}, **arguments
         )
         opened.append(crawler)
         return crawler

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -16,16 +15,11 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, SENTINEL_TOKEN
+from tests.servers import free_port
 from tmapi_crawler.simulator.catalog import Catalog
 
 BIN = Path(sys.executable).parent
 PROJECT_FILES = ("scrapy.cfg", "setup.py", "pyproject.toml", "README.md")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def api(url: str, data: dict | None = None) -> dict:

@@ -4,8 +4,9 @@ This module owns the endpoint: the query a category page is fetched with
 (:class:`CategoryQuery`, :func:`page_url`) and what an answer means
 (:func:`parse_data`, then :func:`page_from_data`): a :class:`Page` of items,
 or an :class:`ApiError` carrying the code and message whether the code came as
-the HTTP status or in the JSON body (``msg`` or ``message``). The facts it encodes are in
-``../shared/tmapi/API.md``; where they are uncertain, every reading is accepted.
+the HTTP status or in the JSON body (``msg`` or ``message``). The facts it
+encodes are in ``../shared/tmapi/API.md``; where they are uncertain, every
+reading is accepted.
 """
 
 from __future__ import annotations

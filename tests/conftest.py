@@ -69,10 +69,16 @@ class CrawlResult:
 
     @property
     def items(self) -> list[dict[str, Any]]:
-        if not self.output.exists():
-            return []
-        with self.output.open(encoding="utf-8") as lines:
-            return [json.loads(line) for line in lines if line.strip()]
+        return json_lines(self.output)
+
+
+def json_lines(path: Path) -> list[dict[str, Any]]:
+    """Every item of a JSON Lines feed (none if it was never written); a line
+    that is not JSON fails the test."""
+    if not path.exists():
+        return []
+    with path.open(encoding="utf-8") as lines:
+        return [json.loads(line) for line in lines if line.strip()]
 
 
 def stat(log: str, name: str) -> int:

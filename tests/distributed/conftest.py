@@ -11,7 +11,6 @@ after crawl (as ``CrawlerRunner`` does), each until its Deferred fires.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +24,7 @@ from scrapy.utils.reactor import (
     is_reactor_installed,
 )
 
-from tests.conftest import SENTINEL_TOKEN
+from tests.conftest import SENTINEL_TOKEN, json_lines
 from tests.crawlers import project_crawler
 
 ASYNCIO_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
@@ -68,10 +67,7 @@ class InProcessWorker:
 
     @property
     def items(self) -> list[dict[str, Any]]:
-        if not self.output.exists():
-            return []
-        with self.output.open(encoding="utf-8") as lines:
-            return [json.loads(line) for line in lines if line.strip()]
+        return json_lines(self.output)
 
 
 @pytest.fixture

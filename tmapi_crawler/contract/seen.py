@@ -149,7 +149,8 @@ class RedisSeenSet:
 
     def __contains__(self, item_id: int) -> bool:
         bucket, member = item_id % self.buckets, item_id // self.buckets
-        return bool(self.client.sismember(f"{self.key}:{bucket}", member))
+        # the digits, as redis-py sends an int anyway
+        return bool(self.client.sismember(f"{self.key}:{bucket}", str(member)))
 
     def discard(self, item_id: int) -> None:
         bucket, member = item_id % self.buckets, item_id // self.buckets

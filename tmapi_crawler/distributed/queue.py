@@ -332,7 +332,7 @@ class LeasedQueue(Base):
     def renew(self) -> None:
         """Push back the deadline of every lease this worker holds."""
         if self.held:
-            args = [self.lease_ms, *self.held.values()]
+            args: list[int | str] = [self.lease_ms, *self.held.values()]
             self._renew(keys=[self.keys.leases], args=args)
 
     def requeue_expired(self) -> int:

@@ -92,3 +92,8 @@ TMAPI_DEDUPE_ACROSS_LANGUAGES = False  # True: one item in two languages is a du
 TMAPI_DEDUPE_PERSIST = False  # with REDIS_URL: keep seen ids for the next run
 TMAPI_DEDUPE_KEY = "%(spider)s:seen_items"  # Redis key prefix of the seen ids
 TMAPI_DEDUPE_EXPECTED_ITEMS = 1_000_000  # sizes the Redis buckets (intsets)
+
+# --- the catalog store (tmapi_crawler.store; see docs/store.md) -----------------
+TMAPI_STORE = None  # sqlite:///out/catalog.sqlite or postgresql://user@host/db
+TMAPI_STORE_BATCH = 1000  # observations written per transaction
+TMAPI_CHANGES_FEED = None  # a feed URI: one record per change (needs TMAPI_STORE)

@@ -8,6 +8,7 @@ user, or ``nobody``, in a directory of its own.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import pwd
@@ -81,10 +82,8 @@ class PostgresServer:
         self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
 
     def destroy(self) -> None:
-        try:
+        with contextlib.suppress(subprocess.CalledProcessError):  # already stopped
             self.stop()
-        except subprocess.CalledProcessError:
-            pass  # already stopped
         shutil.rmtree(self.directory, ignore_errors=True)
 
     def url(self, database: str = "postgres") -> str:

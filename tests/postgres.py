@@ -72,14 +72,14 @@ class PostgresServer:
         options = (
             f"-p {self.port} -c listen_addresses={LOOPBACK} "
             f"-c unix_socket_directories={self.directory} -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off"
+            "-c full_page_writes=off"
         )
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", options,
                   "-w", "-t", "60", "start")  # fmt: skip
         return self
 
     def stop(self) -> None:
-        self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
 
     def destroy(self) -> None:
         with contextlib.suppress(subprocess.CalledProcessError):  # already stopped

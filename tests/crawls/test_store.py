@@ -131,7 +131,9 @@ def test_a_failed_page_or_a_capped_category_marks_nothing_gone(simulator, tmp_pa
 
 def test_a_resumed_job_is_one_run_with_each_observation_once(simulator, tmp_path):
     store = f"sqlite:///{tmp_path}/catalog.sqlite"
-    sim = simulator(size=f"{CAT}={SIZE}")
+    crawl_day(simulator, tmp_path, 0, store, "day0")
+    day0, day1 = listing(0), listing(1)
+    sim = simulator(size=f"{CAT}={SIZE}", day=1)
     settings = {"TMAPI_STORE": store, "JOBDIR": str(tmp_path / "job"),
                 "TMAPI_STORE_BATCH": 7, "CONCURRENT_REQUESTS": 2}  # fmt: skip
     arguments = {"cat_id": CAT, "page_size": 10}
@@ -139,21 +141,33 @@ def test_a_resumed_job_is_one_run_with_each_observation_once(simulator, tmp_path
         tmp_path, sim.url, arguments, {**settings, "TMAPI_MAX_CALLS": 4}
     )
     assert "tmapi_budget_exhausted" in stopped.log
+    assert "not judged which listings are gone: the run stopped early" not in (
+        stopped.log
+    )  # the job's last run judges
     resumed = run_crawl(tmp_path, sim.url, arguments, settings)
     assert resumed.returncode == 0, resumed.log[-3000:]
     catalog = open_store(store)
-    [run] = catalog.runs()  # the same run
-    assert run["finish_reason"] == "finished" and run["finished_at"]
-    assert run["observations"] == SIZE
+    runs = catalog.runs()
+    assert len(runs) == 2  # day 0's, and the job's: one run
+    job = runs[-1]
+    assert job["finish_reason"] == "finished" and job["finished_at"]
+    assert job["observations"] == len(day1)
     [[observed, distinct]] = [
         list(r.values())
         for r in catalog.query(
-            "SELECT COUNT(*), COUNT(DISTINCT item_id) FROM observations"
+            "SELECT COUNT(*), COUNT(DISTINCT item_id) FROM observations "
+            "WHERE run_id = ?",
+            (job["run_id"],),
         )
     ]
-    assert observed == distinct == SIZE
-    assert [c["change"] for c in catalog.changes(run["run_id"])] == ["new"] * SIZE
+    assert observed == distinct == len(day1)
+    changes = catalog.changes(job["run_id"])
     catalog.close()
+    by_kind = {k: {c["item_id"] for c in changes if c["change"] == k}
+               for k in ("new", "price", "gone")}  # fmt: skip
+    assert len(changes) == sum(map(len, by_kind.values()))  # each once
+    assert by_kind["new"] == set(day1) - set(day0)
+    assert by_kind["gone"] == set(day0) - set(day1)  # both runs' pages merged
 
 
 def test_sqlite_with_redis_is_refused_before_any_call(simulator, crawl, tmp_path):
@@ -197,7 +211,7 @@ def test_three_workers_on_postgresql_make_each_change_once(
     assert len(runs) == 2  # day 0's, and one the three workers shared
     changes = catalog.changes(runs[-1]["run_id"])
     catalog.close()
-    kinds: dict[str, list[int]] = {"new": [], "price": []}
+    kinds: dict[str, list[int]] = {"new": [], "price": [], "gone": []}
     for change in changes:
         kinds[change["change"]].append(change["item_id"])
     assert sorted(kinds["new"]) == sorted(set(day1) - set(day0))
@@ -210,7 +224,9 @@ def test_three_workers_on_postgresql_make_each_change_once(
         for kind in ("new", "price", "back", "gone")
     )
     assert counted == len(changes)  # made once, by one of the workers
-    assert all("workers share the crawl" in worker.log for worker in workers)
+    assert sorted(kinds["gone"]) == sorted(set(day0) - set(day1))  # judged once
+    judges = [w for w in workers if stat(w.log, "tmapi/store/changes/gone")]
+    assert len(judges) == 1  # the last worker to close
 
 
 def start_crawl(url: str, tmp_path: Path, settings: dict[str, Any]) -> Any:

@@ -11,6 +11,7 @@ from tmapi_crawler.store.changes import (
     cannot_judge,
     classify,
     count,
+    merged,
     summary_line,
 )
 
@@ -51,28 +52,38 @@ def test_the_same_item_in_another_language_is_another_listing():
 
 
 COMPLETE = QueryCrawl(
+    query="cat_id=5&language=en",
+    cat_id=5,
+    language="en",
     label="category 5 (en)",
     whole_category=True,
+    bands={"cat_id=5&language=en": 120},
     gaps=(),
     failed_pages=0,
     delivered=120,
-    expected=120,
-    shared=False,
-    distributed=False,
-    finish_reason="finished",
 )
 
 
 def test_only_a_complete_crawl_of_a_whole_category_can_tell_what_is_gone():
-    assert cannot_judge(COMPLETE) is None
+    assert cannot_judge(COMPLETE, "finished") is None
+    assert "stopped early (shutdown)" in cannot_judge(COMPLETE, "shutdown")
     for change, words in (
         ({"failed_pages": 1}, "1 page(s) failed"),
         ({"gaps": ("price 0..: at the result cap",)}, "at the result cap"),
         ({"whole_category": False}, "filters"),
-        ({"finish_reason": "shutdown"}, "stopped early (shutdown)"),
         ({"delivered": 100}, "only 100 of the 120"),
-        ({"shared": True}, "earlier run"),
-        ({"distributed": True}, "REDIS_URL"),
+        ({"bands": {}, "delivered": 0}, "only 0 of the 0"),
     ):
-        why = cannot_judge(replace(COMPLETE, **change))
+        why = cannot_judge(replace(COMPLETE, **change), "finished")
         assert why is not None and words in why, (change, why)
+
+
+def test_the_shares_of_several_processes_make_one_crawl():
+    bands = {"band a": 70, "band b": 50}
+    first = replace(COMPLETE, bands={"band a": 70}, delivered=70)
+    second = replace(COMPLETE, bands=bands, delivered=50, gaps=("x",))
+    crawl = merged([first, second])
+    assert (crawl.expected, crawl.delivered, crawl.gaps) == (120, 120, ("x",))
+    assert cannot_judge(merged([first, replace(second, gaps=())]), "finished") is None
+    assert cannot_judge(merged([first]), "finished") is None  # a band alone
+    assert cannot_judge(merged([first, replace(second, delivered=40)]), "finished")

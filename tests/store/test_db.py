@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 
+from tmapi_crawler.store.changes import QueryCrawl
 from tmapi_crawler.store.db import open_store, store_problems
 from tmapi_crawler.store.schema import LATEST
 
@@ -64,7 +65,8 @@ def test_a_job_is_one_run_until_it_finishes(store_uri):
 def test_migrations_are_applied_once(store_uri):
     open_store(store_uri).close()
     store = open_store(store_uri)  # again: nothing to apply
-    assert store.query("SELECT version FROM schema_version") == [{"version": LATEST}]
+    versions = store.query("SELECT version FROM schema_version ORDER BY version")
+    assert [row["version"] for row in versions] == list(range(1, LATEST + 1))
     store.close()
 
 
@@ -82,3 +84,35 @@ def test_sqlite_prices_are_exact_text(tmp_path):
     store.close()
     with sqlite3.connect(tmp_path / "c.sqlite") as connection:
         assert connection.execute("SELECT price FROM items").fetchall() == [("0.60",)]
+
+
+def share(delivered: int, band: str = "whole") -> QueryCrawl:
+    return QueryCrawl("cat_id=5", 5, "en", "category 5 (en)", True, {band: 60},
+                      (), 0, delivered)  # fmt: skip
+
+
+def test_the_last_process_of_a_run_judges_each_query_once(store_uri):
+    store = open_store(store_uri)
+    first = store.open_run(None)
+    store.write(first, [row(1, "1.00", DAY0), row(2, "2.00", DAY0)])
+    run = store.open_run("redis:crawl")
+    store.join(run, "w1")
+    store.join(run, "w2")
+    store.write(run, [row(1, "1.00", DAY1)])
+    [waiting] = store.settle(run, "w1", [share(30)], "finished")
+    assert waiting.waiting == 1 and waiting.gone == []
+    [judged] = store.settle(run, "w2", [share(30)], "finished")  # 30 + 30 of 60
+    assert judged.why is None and [c.item_id for c in judged.gone] == [2]
+    assert store.settle(run, "w2", [share(30)], "finished") == []  # once
+    assert store.run_queries(run)[0]["complete"] in (True, 1)
+    store.close()
+
+
+def test_a_run_short_of_items_is_not_judged(store_uri):
+    store = open_store(store_uri)
+    run = store.open_run(None)
+    store.join(run, "w")
+    [judged] = store.settle(run, "w", [share(59)], "finished")
+    assert judged.why == "only 59 of the 60 items reported came"
+    assert store.run_queries(run)[0]["reason"] == judged.why
+    store.close()

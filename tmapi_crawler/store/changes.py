@@ -113,43 +113,61 @@ def summary_line(counts: Mapping[str, int]) -> str:
 
 @dataclass(frozen=True, slots=True)
 class QueryCrawl:
-    """What one process saw of a category query, for judging ``gone``."""
+    """What one process saw of a category query (its *share*, with several
+    workers or several runs of a job), for judging ``gone``."""
 
+    query: str  # the query's key
+    cat_id: int
+    language: str
     label: str
     whole_category: bool  # no filters, no price range: every listing of it
+    bands: dict[str, int]  # band key: the total_count its pages reported
     gaps: tuple[str, ...]  # why parts were out of reach (the cap, a band)
     failed_pages: int
-    delivered: int
-    expected: int
-    shared: bool  # pages of it came from another process
-    distributed: bool  # workers share the crawl (REDIS_URL)
-    finish_reason: str
+    delivered: int  # items on the pages of bands under the cap
+
+    @property
+    def expected(self) -> int:
+        return sum(self.bands.values())
 
 
-def cannot_judge(crawl: QueryCrawl) -> str | None:
-    """Why this run cannot say which listings of the query are gone (None:
-    it can: every page was fetched, none failed, nothing was out of reach)."""
+def merged(shares: Iterable[QueryCrawl]) -> QueryCrawl:
+    """One query's crawl from the shares of every process that had pages of it."""
+    shares = list(shares)
+    first = shares[0]
+    bands: dict[str, int] = {}
+    gaps: list[str] = []
+    for share in shares:
+        bands.update(share.bands)
+        gaps += [gap for gap in share.gaps if gap not in gaps]
+    return QueryCrawl(
+        first.query,
+        first.cat_id,
+        first.language,
+        first.label,
+        all(share.whole_category for share in shares),
+        bands,
+        tuple(gaps),
+        sum(share.failed_pages for share in shares),
+        sum(share.delivered for share in shares),
+    )
+
+
+def cannot_judge(crawl: QueryCrawl, finish_reason: str) -> str | None:
+    """Why the run cannot say which listings of the query are gone (None: it
+    can: every page was fetched, none failed, nothing was out of reach).
+    *crawl* is every process's share merged; *finish_reason* the run's."""
     if not crawl.whole_category:
         return (
             "the query has filters or a price range, so it does not list the "
             "whole category"
         )
-    if crawl.distributed:
-        return (
-            "workers share the crawl (REDIS_URL) and this one saw only its share "
-            "of the pages"
-        )
-    if crawl.finish_reason != "finished":
-        return f"the run stopped early ({crawl.finish_reason})"
+    if finish_reason != "finished":
+        return f"the run stopped early ({finish_reason})"
     if crawl.failed_pages:
         return f"{crawl.failed_pages} page(s) failed"
     if crawl.gaps:
         return "; ".join(crawl.gaps)
-    if crawl.shared:
-        return (
-            "some of its pages were fetched by an earlier run of the job, whose "
-            "coverage this run does not hold"
-        )
-    if crawl.delivered < crawl.expected:
+    if not crawl.bands or crawl.delivered < crawl.expected:
         return f"only {crawl.delivered} of the {crawl.expected} items reported came"
     return None

@@ -10,16 +10,26 @@ query's crawl. Free of Scrapy.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import uuid
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from tmapi_crawler.store.changes import OBSERVED, Change, Known, classify
+from tmapi_crawler.store.changes import (
+    OBSERVED,
+    Change,
+    Known,
+    QueryCrawl,
+    cannot_judge,
+    classify,
+    merged,
+)
 from tmapi_crawler.store.schema import (
     MIGRATIONS,
     SCHEMA_VERSION_TABLE,
@@ -33,6 +43,37 @@ CHANGE_COLUMNS = (
     "change, item_id, language, cat_id, title, old_price, new_price, "
     "first_seen, last_seen"
 )
+
+
+SHARE_COLUMNS = (
+    "query, cat_id, language, label, whole_category, bands, gaps, "
+    "failed_pages, delivered"
+)
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """What the close of a process said of a category query: why gone could
+    not be said (None: it was, *gone*), or how many processes of the run are
+    still open (the last one judges)."""
+
+    label: str
+    why: str | None
+    gone: list[Change]
+    waiting: int
+
+
+def share_row(share: QueryCrawl) -> tuple[Any, ...]:
+    return (share.query, share.cat_id, share.language, share.label,
+            share.whole_category, json.dumps(share.bands), json.dumps(share.gaps),
+            share.failed_pages, share.delivered)  # fmt: skip
+
+
+def share_of(row: Sequence[Any]) -> QueryCrawl:
+    query, cat_id, language, label, whole, bands, gaps, failed, delivered = row
+    return QueryCrawl(str(query), int(cat_id), language, label, bool(whole),
+                      json.loads(bands), tuple(json.loads(gaps)), int(failed),
+                      int(delivered))  # fmt: skip
 
 
 def store_problems(uri: str) -> list[str]:
@@ -101,8 +142,9 @@ class Store:
     def _known(self, cursor: Any, keys: Sequence[tuple[int, str]]) -> dict:
         raise NotImplementedError
 
-    def lock(self, cursor: Any) -> None:
-        """Serialise the migrations of several processes (PostgreSQL)."""
+    def lock(self, cursor: Any, key: str) -> None:
+        """Serialise the transactions of several processes that take the same
+        *key* (PostgreSQL; SQLite has one writer at a time anyway)."""
 
     # --- schema ------------------------------------------------------------
 
@@ -112,7 +154,7 @@ class Store:
     def migrate(self) -> int:
         """Apply the migrations not applied yet; the schema's version."""
         with self.begin() as cursor:
-            self.lock(cursor)
+            self.lock(cursor, "migrations")
             cursor.execute(self.sql(SCHEMA_VERSION_TABLE))
             cursor.execute("SELECT MAX(version) FROM schema_version")
             current = cursor.fetchone()[0] or 0
@@ -173,25 +215,86 @@ class Store:
                 (reason, now() if finished else None, run_id),
             )
 
-    def record_query(
-        self,
-        run_id: str,
-        query: str,
-        cat_id: int,
-        language: str,
-        label: str,
-        reason: str | None,
-    ) -> None:
-        """A category query of the run, and whether its crawl was complete."""
+    def join(self, run_id: str, worker: str) -> None:
+        """A process takes part in the run: the run is judged once every
+        process that joined it has closed."""
         with self.begin() as cursor:
             cursor.execute(
                 self.sql(
-                    "INSERT INTO run_categories VALUES (?, ?, ?, ?, ?, ?, ?) "
-                    "ON CONFLICT (run_id, query) DO UPDATE SET "
-                    "complete = excluded.complete, reason = excluded.reason"
+                    "INSERT INTO run_workers VALUES (?, ?, ?, NULL) "
+                    "ON CONFLICT DO NOTHING"
                 ),
-                (run_id, query, cat_id, language, label, reason is None, reason),
+                (run_id, worker, now()),
             )
+
+    def settle(
+        self,
+        run_id: str,
+        worker: str,
+        shares: Sequence[QueryCrawl],
+        reason: str,
+        judge: bool = True,
+    ) -> list[Judgement]:
+        """This process's share of each category query, and its close; if it
+        is the run's last process open (and *judge*: not a job to be resumed),
+        every query of the run judged, once: gone marked where the crawl
+        (every share merged) was complete."""
+        with self.begin() as cursor:
+            self.lock(cursor, run_id)
+            cursor.executemany(
+                self.sql(
+                    "INSERT INTO run_shares VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT DO NOTHING"
+                ),
+                [(run_id, worker, *share_row(share)) for share in shares],
+            )
+            cursor.execute(
+                self.sql(
+                    "UPDATE run_workers SET closed_at = ? WHERE run_id = ? "
+                    "AND worker = ?"
+                ),
+                (now(), run_id, worker),
+            )
+            cursor.execute(
+                self.sql(
+                    "SELECT COUNT(*) FROM run_workers WHERE run_id = ? "
+                    "AND closed_at IS NULL"
+                ),
+                (run_id,),
+            )
+            still_open = int(cursor.fetchone()[0])
+            if not judge:
+                return []
+            if still_open:
+                return [Judgement(s.label, None, [], still_open) for s in shares]
+            cursor.execute(
+                self.sql(
+                    f"SELECT {SHARE_COLUMNS} FROM run_shares WHERE run_id = ? "
+                    "AND query NOT IN (SELECT query FROM run_categories "
+                    "WHERE run_id = ?)"
+                ),
+                (run_id, run_id),
+            )
+            by_query: dict[str, list[QueryCrawl]] = {}
+            for row in cursor.fetchall():
+                share = share_of(row)
+                by_query.setdefault(share.query, []).append(share)
+            judged = []
+            for parts in by_query.values():
+                crawl = merged(parts)
+                why = cannot_judge(crawl, reason)
+                cursor.execute(
+                    self.sql("INSERT INTO run_categories VALUES (?, ?, ?, ?, ?, ?, ?)"),
+                    (run_id, crawl.query, crawl.cat_id, crawl.language, crawl.label,
+                     why is None, why),
+                )  # fmt: skip
+                gone = (
+                    []
+                    if why is not None
+                    else self._gone(cursor, run_id, crawl.cat_id, crawl.language)
+                )
+                judged.append(Judgement(crawl.label, why, gone, 0))
+        return judged
 
     # --- observations and changes --------------------------------------------
 
@@ -261,32 +364,37 @@ class Store:
     def mark_gone(self, run_id: str, cat_id: int, language: str) -> list[Change]:
         """Every listing of the category (in *language*) still listed that
         this run did not see: gone, now. Only for a complete crawl of it."""
-        at = now()
         with self.begin() as cursor:
-            cursor.execute(
-                self.sql(
-                    "UPDATE items SET gone_at = ? WHERE cat_id = ? AND language = ? "
-                    "AND gone_at IS NULL AND (last_run IS NULL OR last_run <> ?) "
-                    "RETURNING item_id, language, cat_id, title, price, first_seen, "
-                    "last_seen"
-                ),
-                (at, cat_id, language, run_id),
+            return self._gone(cursor, run_id, cat_id, language)
+
+    def _gone(
+        self, cursor: Any, run_id: str, cat_id: int, language: str
+    ) -> list[Change]:
+        at = now()
+        cursor.execute(
+            self.sql(
+                "UPDATE items SET gone_at = ? WHERE cat_id = ? AND language = ? "
+                "AND gone_at IS NULL AND (last_run IS NULL OR last_run <> ?) "
+                "RETURNING item_id, language, cat_id, title, price, first_seen, "
+                "last_seen"
+            ),
+            (at, cat_id, language, run_id),
+        )
+        changes = [
+            Change(
+                "gone",
+                int(row[0]),
+                row[1],
+                row[2],
+                row[3],
+                price(row[4]),
+                None,
+                text(row[5]),
+                text(row[6]),
             )
-            changes = [
-                Change(
-                    "gone",
-                    int(row[0]),
-                    row[1],
-                    row[2],
-                    row[3],
-                    price(row[4]),
-                    None,
-                    text(row[5]),
-                    text(row[6]),
-                )
-                for row in cursor.fetchall()
-            ]
-            self._insert_changes(cursor, run_id, changes)
+            for row in cursor.fetchall()
+        ]
+        self._insert_changes(cursor, run_id, changes)
         return changes
 
     # --- reading it back -------------------------------------------------------

@@ -4,9 +4,13 @@
 connection, the run, the observations not written yet, the changes counted.
 It takes each item as the feeds do (``item_scraped``, after every item
 pipeline: valid, not a duplicate), writes them ``TMAPI_STORE_BATCH`` at a
-time in one transaction, and when the spider closes, asks the ledger
-(:class:`~tmapi_crawler.extensions.ledger.CrawlLedger`) which category
-queries were crawled completely, to mark what is gone in those only.
+time in one transaction. When the spider closes it writes its share of each
+category query, from the ledger's coverage
+(:class:`~tmapi_crawler.extensions.ledger.CrawlLedger`): the bands and their
+``total_count``, the items their pages held, failed pages, gaps. The run's
+last process to close (one, alone; the last of several workers; the last
+run of a job) merges every share and marks what is gone in the queries
+crawled completely, once (:meth:`~tmapi_crawler.store.db.Store.settle`).
 
 An unreachable store does not stop the crawl: the items still go to the
 feeds, the observations wait in memory and are written once it answers
@@ -21,8 +25,10 @@ import contextlib
 import json
 import logging
 import os
+import socket
 import sqlite3
 import time
+import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,7 +50,6 @@ from tmapi_crawler.store.changes import (
     OBSERVED,
     Change,
     QueryCrawl,
-    cannot_judge,
     summary_line,
 )
 from tmapi_crawler.store.db import is_sqlite, open_store, store_problems
@@ -109,6 +114,8 @@ class CatalogStore:
         self.counts = dict.fromkeys(KINDS, 0)
         self.retry_at = 0.0
         self.down_since: float | None = None
+        # this process in the run (several: workers, or runs of a job)
+        self.worker = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         feed = crawler.settings.get("TMAPI_CHANGES_FEED")
         self.feed = ChangesFeed(crawler, feed) if feed else None
         crawler.signals.connect(self.spider_opened, signals.spider_opened)
@@ -182,7 +189,9 @@ class CatalogStore:
             if self.store is None:
                 self.store = open_store(self.uri)
             if self.run_id is None:
-                self.run_id = self.store.open_run(self.job(self.spider))
+                run_id = self.store.open_run(self.job(self.spider))
+                self.store.join(run_id, self.worker)
+                self.run_id = run_id
         except self.errors as exc:
             self.outage(exc)
             return False
@@ -254,10 +263,11 @@ class CatalogStore:
         if self.rows:
             self.rescue(self.rows)
         elif self.store is not None and self.run_id is not None:
+            # a job stopped early is resumed as the same run: judged when it ends
+            final = reason == FINISHED or not self.crawler.settings.get("JOBDIR")
             try:
-                self.judge(reason)
-                finished = reason == FINISHED or not self.crawler.settings.get("JOBDIR")
-                self.store.finish_run(self.run_id, reason, finished)
+                self.judge(reason, final)
+                self.store.finish_run(self.run_id, reason, final)
             except self.errors as exc:
                 self.outage(exc)
                 logger.error(
@@ -268,39 +278,63 @@ class CatalogStore:
             self.store.close()
         return self.feed.close() if self.feed is not None else None
 
-    def judge(self, reason: str) -> None:
-        """Mark what is gone in each category query crawled whole; say why
-        of the others."""
-        assert self.store is not None and self.run_id is not None
+    def shares(self) -> list[QueryCrawl]:
+        """What this process saw of each category query, from the ledger."""
         ledger = CrawlLedger.of(self.crawler)
+        found = []
         for key, entry in ledger.coverage.categories.items():
             category = ledger.progress.categories.get(key)
             if category is None:  # a band's coverage without its root query
                 continue
             query = category.query
-            crawl = QueryCrawl(
-                label=entry.label,
-                whole_category=not query.filters(),
-                gaps=tuple(
-                    f"{gap.band.describe()}: {gap.reason}" for gap in entry.gaps
-                ),
-                failed_pages=entry.failed_pages,
-                delivered=entry.band_items,
-                expected=entry.expected,
-                shared=entry.shared,
-                distributed=self.distributed,
-                finish_reason=reason,
-            )
-            why = cannot_judge(crawl)
-            self.store.record_query(
-                self.run_id, key, query.cat_id, query.language, entry.label, why
-            )
-            if why is not None:
-                logger.info(
-                    "%s: not judged which listings are gone: %s", entry.label, why
+            found.append(
+                QueryCrawl(
+                    query=key,
+                    cat_id=query.cat_id,
+                    language=query.language,
+                    label=entry.label,
+                    whole_category=not query.filters(),
+                    bands=dict(entry.bands),
+                    gaps=tuple(
+                        f"{gap.band.describe()}: {gap.reason}" for gap in entry.gaps
+                    ),
+                    failed_pages=entry.failed_pages,
+                    delivered=entry.band_items,
                 )
-                continue
-            self.emit(self.store.mark_gone(self.run_id, query.cat_id, query.language))
+            )
+        return found
+
+    def judge(self, reason: str, final: bool) -> None:
+        """This process's share into the store; the last process of the run
+        to close marks what is gone in each category query crawled whole,
+        and says why of the others."""
+        assert self.store is not None and self.run_id is not None
+        judgements = self.store.settle(
+            self.run_id, self.worker, self.shares(), reason, judge=final
+        )
+        if not final:
+            logger.info(
+                "Catalog store: run %s is a job stopped early (%s); which listings "
+                "are gone is judged when a resumed run finishes it",
+                self.run_id,
+                reason,
+            )
+        if judgements and judgements[0].waiting:
+            logger.info(
+                "Catalog store: %d other process(es) of run %s still open; the "
+                "last to close judges which listings are gone",
+                judgements[0].waiting,
+                self.run_id,
+            )
+            return
+        for judgement in judgements:
+            if judgement.why is not None:
+                logger.info(
+                    "%s: not judged which listings are gone: %s",
+                    judgement.label,
+                    judgement.why,
+                )
+            self.emit(judgement.gone)
 
     def rescue(self, rows: list[tuple[Any, ...]]) -> None:
         """The observations the store never took, kept in a file, said plainly."""

@@ -18,7 +18,6 @@ from tmapi_crawler.store.db import Store, price, text
 from tmapi_crawler.store.schema import POSTGRESQL
 
 CONNECT_TIMEOUT = 5  # seconds: an unreachable store must not hold the crawl long
-MIGRATION_LOCK = 1_688_016  # pg_advisory_xact_lock key of the migrations
 
 
 class PostgresStore(Store):
@@ -32,8 +31,8 @@ class PostgresStore(Store):
     def begin(self) -> Any:
         return _Transaction(self.connection)
 
-    def lock(self, cursor: Any) -> None:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+    def lock(self, cursor: Any, key: str) -> None:
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (key,))
 
     def _fresh(self, cursor: Any, run_id: str, rows: Sequence[tuple]) -> set:
         cursor.execute(

@@ -85,6 +85,35 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             )""",
         ),
     ),
+    (
+        2,
+        (
+            # The processes of a run (workers of a shared crawl, runs of a
+            # job) and what each saw of each category query: the last to
+            # close judges, from every share, what is gone.
+            """CREATE TABLE run_workers (
+                run_id TEXT NOT NULL REFERENCES runs (run_id),
+                worker TEXT NOT NULL,
+                started_at {time} NOT NULL,
+                closed_at {time},
+                PRIMARY KEY (run_id, worker)
+            )""",
+            """CREATE TABLE run_shares (
+                run_id TEXT NOT NULL,
+                worker TEXT NOT NULL,
+                query TEXT NOT NULL,
+                cat_id BIGINT NOT NULL,
+                language TEXT NOT NULL,
+                label TEXT NOT NULL,
+                whole_category {bool} NOT NULL,
+                bands TEXT NOT NULL,
+                gaps TEXT NOT NULL,
+                failed_pages INTEGER NOT NULL,
+                delivered INTEGER NOT NULL,
+                PRIMARY KEY (run_id, worker, query)
+            )""",
+        ),
+    ),
 )
 LATEST = MIGRATIONS[-1][0]
 

@@ -3,8 +3,9 @@
 :class:`CatalogStore` is the one owner of the store's state in a crawl: its
 connection, the run, the observations not written yet, the changes counted.
 It takes each item as the feeds do (``item_scraped``, after every item
-pipeline: valid, not a duplicate), writes them ``TMAPI_STORE_BATCH`` at a
-time in one transaction. When the spider closes it writes its share of each
+pipeline: valid, not a duplicate), and hands them ``TMAPI_STORE_BATCH`` at
+a time to a thread of its own, which writes each batch in one transaction
+while the crawl goes on. When the spider closes it writes its share of each
 category query, from the ledger's coverage
 (:class:`~tmapi_crawler.extensions.ledger.CrawlLedger`): the bands and their
 ``total_count``, the items their pages held, failed pages, gaps. The run's
@@ -29,6 +30,8 @@ import socket
 import sqlite3
 import time
 import uuid
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -114,6 +117,9 @@ class CatalogStore:
         self.counts = dict.fromkeys(KINDS, 0)
         self.retry_at = 0.0
         self.down_since: float | None = None
+        self.executor = ThreadPoolExecutor(1, thread_name_prefix="tmapi-store")
+        self.writing: Future[list[Change]] | None = None  # the batch in the thread
+        self.writing_rows: list[tuple[Any, ...]] = []
         # this process in the run (several: workers, or runs of a job)
         self.worker = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         feed = crawler.settings.get("TMAPI_CHANGES_FEED")
@@ -177,14 +183,28 @@ class CatalogStore:
         if self.crawler.stats is not None:  # the summary's line, zeros included
             for kind in KINDS:
                 self.crawler.stats.set_value(STORE_CHANGES + kind, 0)
-        if self.connect():
+        if self.call(self.connect):
             logger.info("Catalog store: run %s in %s", self.run_id, self.shown)
 
     @property
     def shown(self) -> str:
         return self.uri.split("@")[-1]  # never a password
 
+    # Every call to the store runs in one thread of its own (the connection's
+    # thread: sqlite3 requires it), so the crawl does not wait on the store's
+    # writes: the reactor hands a batch over and goes on.
+
+    def call(self, function: Callable[..., Any], *args: Any) -> Any:
+        """*function* in the store's thread, waited for (the open and the close);
+        a store error is an outage (False)."""
+        try:
+            return self.executor.submit(function, *args).result()
+        except self.errors as exc:
+            self.outage(exc)
+            return False
+
     def connect(self) -> bool:
+        """In the store's thread: connected, the run opened and joined."""
         try:
             if self.store is None:
                 self.store = open_store(self.uri)
@@ -192,17 +212,30 @@ class CatalogStore:
                 run_id = self.store.open_run(self.job(self.spider))
                 self.store.join(run_id, self.worker)
                 self.run_id = run_id
-        except self.errors as exc:
-            self.outage(exc)
-            return False
+        except self.errors:
+            self.disconnect()
+            raise
         return True
 
-    def outage(self, exc: BaseException) -> None:
-        self.inc(STORE_ERRORS)
+    def disconnect(self) -> None:
+        """In the store's thread."""
         if self.store is not None:
             with contextlib.suppress(*self.errors):
                 self.store.close()
         self.store = None
+
+    def write(self, rows: list[tuple[Any, ...]]) -> list[Change]:
+        """In the store's thread: one batch, in one transaction."""
+        self.connect()
+        assert self.store is not None and self.run_id is not None
+        try:
+            return self.store.write(self.run_id, rows)
+        except self.errors:
+            self.disconnect()
+            raise
+
+    def outage(self, exc: BaseException) -> None:
+        self.inc(STORE_ERRORS)
         self.retry_at = time.monotonic() + RETRY_SECONDS
         if self.down_since is None:
             self.down_since = time.monotonic()
@@ -225,15 +258,31 @@ class CatalogStore:
             if len(self.rows) >= self.batch:
                 self.flush()
 
-    def flush(self, final: bool = False) -> None:
-        if not self.rows or (not final and time.monotonic() < self.retry_at):
+    def flush(self) -> None:
+        """Hand the waiting observations to the store's thread (one batch at a
+        time; after an outage, not before the next retry)."""
+        if not self.rows or self.writing or time.monotonic() < self.retry_at:
             return
-        if (self.store is None or self.run_id is None) and not self.connect():
-            return
-        assert self.store is not None and self.run_id is not None
+        from twisted.internet import reactor  # the running one, installed by now
+
+        rows, self.rows = self.rows, []
+        self.writing_rows = rows
+        self.writing = future = self.executor.submit(self.write, rows)
+        future.add_done_callback(
+            lambda done: reactor.callFromThread(self.written, done, rows)
+        )
+
+    def written(
+        self, future: Future[list[Change]], rows: list[tuple[Any, ...]]
+    ) -> None:
+        """A batch's outcome, in the reactor's thread (once)."""
+        if future is not self.writing:
+            return  # the close took it already
+        self.writing = None
         try:
-            changes = self.store.write(self.run_id, self.rows)
+            changes = future.result()
         except self.errors as exc:
+            self.rows = rows + self.rows  # written at the next try
             self.outage(exc)
             return
         if self.down_since is not None:
@@ -242,11 +291,10 @@ class CatalogStore:
                 "observations written",
                 self.shown,
                 time.monotonic() - self.down_since,
-                len(self.rows),
+                len(rows),
             )
             self.down_since = None
-        self.inc(STORE_OBSERVATIONS, len(self.rows))
-        self.rows = []
+        self.inc(STORE_OBSERVATIONS, len(rows))
         self.emit(changes)
 
     def emit(self, changes: list[Change]) -> None:
@@ -259,23 +307,26 @@ class CatalogStore:
     # --- the close -------------------------------------------------------------
 
     def spider_closed(self, spider: Spider, reason: str) -> Deferred | None:
-        self.flush(final=True)
+        if (pending := self.writing) is not None:  # the batch in the thread
+            with contextlib.suppress(*self.errors):
+                pending.result()
+            self.written(pending, self.writing_rows)
+        if self.rows:  # the last batch, retried whatever the time
+            rows, self.rows = self.rows, []
+            self.writing = future = self.executor.submit(self.write, rows)
+            with contextlib.suppress(*self.errors):
+                future.result()
+            self.written(future, rows)
         if self.rows:
             self.rescue(self.rows)
-        elif self.store is not None and self.run_id is not None:
+        elif self.run_id is not None:
             # a job stopped early is resumed as the same run: judged when it ends
             final = reason == FINISHED or not self.crawler.settings.get("JOBDIR")
-            try:
-                self.judge(reason, final)
-                self.store.finish_run(self.run_id, reason, final)
-            except self.errors as exc:
-                self.outage(exc)
-                logger.error(
-                    "Catalog store: what is gone could not be marked (%s)", exc
-                )
+            if self.call(self.close_run, reason, final) is False:
+                logger.error("Catalog store: what is gone could not be marked")
+        self.call(self.disconnect)
+        self.executor.shutdown()
         logger.info("Changes: %s", summary_line(self.counts))
-        if self.store is not None:
-            self.store.close()
         return self.feed.close() if self.feed is not None else None
 
     def shares(self) -> list[QueryCrawl]:
@@ -304,14 +355,16 @@ class CatalogStore:
             )
         return found
 
-    def judge(self, reason: str, final: bool) -> None:
-        """This process's share into the store; the last process of the run
-        to close marks what is gone in each category query crawled whole,
-        and says why of the others."""
+    def close_run(self, reason: str, final: bool) -> bool:
+        """In the store's thread: this process's share into the store; the
+        last process of the run to close marks what is gone in each category
+        query crawled whole, and says why of the others."""
+        self.connect()
         assert self.store is not None and self.run_id is not None
         judgements = self.store.settle(
             self.run_id, self.worker, self.shares(), reason, judge=final
         )
+        self.store.finish_run(self.run_id, reason, final)
         if not final:
             logger.info(
                 "Catalog store: run %s is a job stopped early (%s); which listings "
@@ -326,7 +379,7 @@ class CatalogStore:
                 judgements[0].waiting,
                 self.run_id,
             )
-            return
+            return True
         for judgement in judgements:
             if judgement.why is not None:
                 logger.info(
@@ -334,7 +387,8 @@ class CatalogStore:
                     judgement.label,
                     judgement.why,
                 )
-            self.emit(judgement.gone)
+            self.emit(judgement.gone)  # the reactor waits: no other caller
+        return True
 
     def rescue(self, rows: list[tuple[Any, ...]]) -> None:
         """The observations the store never took, kept in a file, said plainly."""

@@ -28,6 +28,7 @@ MODULES = {
     3: "bench.cpu",
     4: "bench.memory",
     5: "bench.scaleout",
+    6: "bench.store",
 }
 
 

@@ -215,3 +215,39 @@ def open_crawler(
     yield start
     for crawler in opened:
         crawler.close()
+
+
+# --- PostgreSQL, for the catalog store (tests/postgres.py) -----------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[Any]:
+    """One cluster for the session (``initdb`` takes seconds); each test gets
+    its own database from ``postgres``; skipped without the binaries."""
+    from tests.postgres import PostgresServer, binaries
+
+    bindir = binaries()
+    if bindir is None:
+        pytest.skip("PostgreSQL's initdb and pg_ctl are not installed")
+    server = PostgresServer(bindir).start()
+    yield server
+    server.destroy()
+
+
+@pytest.fixture
+def postgres(postgres_cluster: Any) -> str:
+    """The URL of a new, empty database on the session's PostgreSQL."""
+    return postgres_cluster.database()
+
+
+@pytest.fixture
+def postgres_server() -> Iterator[Any]:
+    """A PostgreSQL cluster of the test's own, to stop and start mid-crawl."""
+    from tests.postgres import PostgresServer, binaries
+
+    bindir = binaries()
+    if bindir is None:
+        pytest.skip("PostgreSQL's initdb and pg_ctl are not installed")
+    server = PostgresServer(bindir).start()
+    yield server
+    server.destroy()

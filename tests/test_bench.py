@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bench import capped, cpu, fanout, memory, scaleout
+from bench import capped, cpu, fanout, memory, scaleout, store
 from bench.report import render
 
 pytestmark = pytest.mark.timeout(240)
@@ -57,3 +57,9 @@ def test_memory_benchmark_runs(tmp_path):
 
 def test_scaleout_benchmark_runs(tmp_path):
     assert_measured(scaleout.run("tiny", tmp_path))
+
+
+def test_store_benchmark_runs(tmp_path):
+    section = store.run("tiny", tmp_path)
+    assert_measured(section)
+    assert any("SQLite" in row.measure and row.met is not None for row in section.rows)

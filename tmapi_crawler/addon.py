@@ -72,6 +72,10 @@ EXTENSIONS = {
     f"{P}.extensions.progress.CrawlProgressDisplay": 500,
     # After the progress display: its last line comes before the summary.
     f"{P}.extensions.summary.RunSummary": 510,
+    # The catalog store (nothing without TMAPI_STORE): after the ledger, whose
+    # coverage it reads when the spider closes to judge what is gone; it takes
+    # items on item_scraped, after every pipeline, as the feeds do.
+    f"{P}.store.extension.CatalogStore": 520,
 }
 
 ITEM_PIPELINES = {

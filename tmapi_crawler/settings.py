@@ -65,6 +65,9 @@ REMOTE_CONTROL_ENABLED = False
 # --- output -------------------------------------------------------------------
 FEED_EXPORT_ENCODING = "utf-8"  # Chinese titles stay readable
 TMAPI_DEFAULT_FEED = "out/%(name)s-%(time)s.jsonl"  # used unless -o/-O or FEEDS
+# Parquet (pyarrow): here, not in the add-on, because `-O items.parquet` is
+# read before any add-on runs (Scrapy checks the format against this setting).
+FEED_EXPORTERS = {"parquet": "tmapi_crawler.feeds.parquet.ParquetItemExporter"}
 
 # --- operating a crawl (see docs/operating.md) ----------------------------------
 TMAPI_PROGRESS = True  # live display on a terminal, else a periodic log line
@@ -92,3 +95,8 @@ TMAPI_DEDUPE_ACROSS_LANGUAGES = False  # True: one item in two languages is a du
 TMAPI_DEDUPE_PERSIST = False  # with REDIS_URL: keep seen ids for the next run
 TMAPI_DEDUPE_KEY = "%(spider)s:seen_items"  # Redis key prefix of the seen ids
 TMAPI_DEDUPE_EXPECTED_ITEMS = 1_000_000  # sizes the Redis buckets (intsets)
+
+# --- the catalog store (tmapi_crawler.store; see docs/store.md) -----------------
+TMAPI_STORE = None  # sqlite:///out/catalog.sqlite or postgresql://user@host/db
+TMAPI_STORE_BATCH = 1000  # observations written per transaction
+TMAPI_CHANGES_FEED = None  # a feed URI: one record per change (needs TMAPI_STORE)

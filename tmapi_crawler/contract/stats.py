@@ -60,6 +60,12 @@ REDIS_LEASES_RECOVERED = "tmapi/redis/leases_recovered"
 JOBS_ACCEPTED = "tmapi/jobs/accepted"
 JOBS_REJECTED = "tmapi/jobs/rejected"
 
+# the catalog store (with TMAPI_STORE)
+STORE_OBSERVATIONS = "tmapi/store/observations"  # written to the store
+STORE_CHANGES = "tmapi/store/changes/"  # + new, price, gone, back
+STORE_ERRORS = "tmapi/store/errors"  # times the store could not be reached
+STORE_UNSTORED = "tmapi/store/unstored"  # observations never written: in a file
+
 # Scrapy's names, written by the Redis scheduler as Scrapy's scheduler and
 # duplicate filter write them
 SCHEDULER_ENQUEUED_REDIS = "scheduler/enqueued/redis"

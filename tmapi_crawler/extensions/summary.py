@@ -39,11 +39,13 @@ from tmapi_crawler.contract.stats import (
     RESUME,
     RESUME_PAGES_DONE_BEFORE,
     RETRY_BY_REASON,
+    STORE_CHANGES,
     by_prefix,
     feeds_failed,
 )
 from tmapi_crawler.extensions.ledger import CrawlLedger
 from tmapi_crawler.feeds.feedfile import local_path
+from tmapi_crawler.store.changes import summary_line
 
 if TYPE_CHECKING:
     from scrapy import Spider
@@ -177,6 +179,7 @@ class RunSummary:
             "job_dir": self.job_dir,  # with one, categories count every run
             "resumed": resumed(stats),
             "feeds": self.feeds,
+            "changes": by_prefix(stats, STORE_CHANGES) or None,  # with TMAPI_STORE
             "categories": [row.as_dict() for row in figures.rows],
             "totals": total.as_dict(),
             "next_steps": self.next_steps(figures, reason, stats),
@@ -241,6 +244,8 @@ class RunSummary:
                 f"(cap): the API reports at most {self.result_cap} results per query; "
                 "the category may hold more than any crawl of it can see."
             )
+        if summary["changes"]:  # the catalog store's (TMAPI_STORE)
+            lines.append("Changes: " + summary_line(summary["changes"]))
         lines += [f"Next: {step}" for step in summary["next_steps"]]
         if "summary_file" in summary:
             lines.append(f"Summary file: {summary['summary_file']}")

@@ -152,6 +152,14 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--timeout-delay", type=float, default=70.0)
     p.add_argument("--request-log", type=Path, help="JSON Lines log of every call")
+    # --- days of the catalog (the catalog store's tests and demo) ---
+    p.add_argument(
+        "--day",
+        type=int,
+        default=0,
+        help="the catalog's day: each evolves the one before (prices change, "
+        "listings go, come back, appear); 0 is the catalog as seeded",
+    )
     return p
 
 
@@ -198,7 +206,14 @@ def config_from(args: argparse.Namespace) -> SimulatorConfig:
         quirks=quirks,
         request_log=args.request_log,
         item_overrides=_overrides(args.override_item),
+        day=_day(args.day),
     )
+
+
+def _day(day: int) -> int:
+    if day < 0:
+        raise SystemExit(f"--day {day}: expected 0 or more")
+    return day
 
 
 async def serve(config: SimulatorConfig, host: str, port: int) -> None:

@@ -6,6 +6,11 @@ language, CNY price strings clustered on popular price points, "100000+" style
 sales and "57%" repurchase rates. The documentation's three sample items open
 category 1031922. The same seed gives the same catalog on every machine, so
 tests compute what a crawl must deliver by calling :meth:`Catalog.expected`.
+
+Days (``--day N``): day 0 is the catalog above; each later day evolves the
+one before it deterministically (:func:`evolve`): some prices change, some
+listings go, some gone the day before come back, new ones appear. Tests
+compute the exact changes between two days from :meth:`Catalog.products`.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from __future__ import annotations
 import json
 import math
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
@@ -294,8 +299,10 @@ class Catalog:
         *,
         price_end_inclusive: bool = True,
         dense: dict[int, tuple[int, int]] | None = None,
+        day: int = 0,
     ) -> None:
         self.seed = seed
+        self.day = day
         self.sizes = dict(sizes or {})
         self.dense = dict(dense or {})  # cat_id: (price in fen, products on it)
         self.price_end_inclusive = price_end_inclusive
@@ -316,7 +323,10 @@ class Catalog:
             _product(rng, item_id, path, dense_price if n < dense_count else None)
             for n, item_id in enumerate(ids)
         ]
-        return tuple(products)
+        listed, away = products, list[Product]()
+        for day in range(1, self.day + 1):
+            listed, away = evolve(self.seed, cat_id, day, path, listed, away)
+        return tuple(listed)
 
     def _select(
         self,
@@ -358,3 +368,59 @@ class Catalog:
         )
         selection = self.select(cat_id, flags=flags, **query)
         return list(selection.products[:cap])
+
+
+# What a day does to a category (shares of its listings, drawn per listing).
+DAY_PRICE_CHANGE = 0.10
+DAY_GONE = 0.05
+DAY_BACK = 0.5  # of the listings gone the day before
+DAY_NEW = 0.05  # new listings, at least one a day
+
+
+def _repriced(product: Product, fen: int) -> Product:
+    fields = dict(product.fields)
+    fields["price"] = _yuan(fen)
+    fields["price_info"] = {
+        **fields.get("price_info", {}),
+        "price": _yuan(fen),
+        "sale_price": _yuan(fen),
+    }
+    return replace(product, price_fen=fen, fields=fields)
+
+
+def evolve(
+    seed: int,
+    cat_id: int,
+    day: int,
+    path: list[str],
+    listed: list[Product],
+    away: list[Product],
+) -> tuple[list[Product], list[Product]]:
+    """One day of a category: (listed, gone) of *day* from those of the day
+    before. The same arguments give the same day on every machine."""
+    rng = random.Random(f"{seed}:day:{day}:{cat_id}")
+    kept: list[Product] = []
+    gone: list[Product] = []
+    for product in listed:
+        draw = rng.random()
+        if draw < DAY_GONE:
+            gone.append(product)
+        elif draw < DAY_GONE + DAY_PRICE_CHANGE:
+            factor = rng.choice((0.8, 0.9, 0.95, 1.05, 1.1, 1.25))
+            fen = max(10, round(product.price_fen * factor))
+            kept.append(
+                _repriced(product, fen if fen != product.price_fen else fen + 1)
+            )
+        else:
+            kept.append(product)
+    back = [product for product in away if rng.random() < DAY_BACK]
+    returned = {product.item_id for product in back}
+    stay_away = [product for product in away if product.item_id not in returned]
+    known = {p.item_id for p in (*listed, *away)}
+    new = []
+    for _ in range(max(1, round(len(listed) * DAY_NEW))):
+        item_id = rng.randrange(500_000_000_000, 1_000_000_000_000)
+        if item_id not in known:
+            known.add(item_id)
+            new.append(_product(rng, item_id, path))
+    return kept + back + new, stay_away + gone

@@ -58,6 +58,7 @@ class SimulatorConfig:
     """Everything the simulator can be told (``tmapi-simulator -h`` lists it)."""
 
     seed: int = 0
+    day: int = 0  # the catalog's day: each evolves the one before (catalog.evolve)
     sizes: dict[int, int] = field(default_factory=dict)
     dense: dict[int, tuple[int, int]] = field(default_factory=dict)  # fen, count
     tree: dict[int, tuple[int, ...]] = field(default_factory=dict)  # pinned children
@@ -88,6 +89,7 @@ class Simulator:
             config.sizes,
             price_end_inclusive=config.price_end_inclusive,
             dense=config.dense,
+            day=config.day,
         )
         self.tree = CategoryTree(config.seed, config.tree)
         self.in_flight = 0

@@ -1,0 +1,173 @@
+"""What an observation means against the store, and when ``gone`` can be said.
+Free of Scrapy.
+
+An item seen in a run is compared with the row the store held for it (its
+``item_id`` and ``language``): no row is ``new`` (and only ``new``, whatever
+its price); a row marked gone is ``back``; a row whose price differs is
+``price``. An item is ``gone`` only when a category query that covers the
+whole category was crawled completely in this run and the item was not seen
+in it (:func:`cannot_judge` says why a crawl cannot tell).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+KINDS = ("new", "price", "gone", "back")
+
+# One observation, as the store writes it (the order of the columns).
+OBSERVED = (
+    "item_id",
+    "language",
+    "cat_id",
+    "title",
+    "price",
+    "currency",
+    "company_name",
+    "is_super_factory",
+    "shop_years",
+    "sale_quantity_90days",
+    "product_url",
+    "observed_at",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Known:
+    """What the store held for an item before this run saw it."""
+
+    price: Decimal | None
+    first_seen: str
+    gone_at: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    change: str  # one of KINDS
+    item_id: int
+    language: str
+    cat_id: int | None
+    title: str | None
+    old_price: Decimal | None
+    new_price: Decimal | None
+    first_seen: str
+    last_seen: str
+
+    def as_dict(self) -> dict[str, Any]:
+        """A line of the changes feed: prices as exact decimal strings."""
+        return {
+            "change": self.change,
+            "item_id": self.item_id,
+            "language": self.language,
+            "cat_id": self.cat_id,
+            "title": self.title,
+            "old_price": None if self.old_price is None else str(self.old_price),
+            "new_price": None if self.new_price is None else str(self.new_price),
+            "first_seen": self.first_seen,
+            "last_seen": self.last_seen,
+        }
+
+
+def classify(
+    observed: Iterable[tuple[Any, ...]], known: Mapping[tuple[int, str], Known]
+) -> list[Change]:
+    """The changes the observations (rows in :data:`OBSERVED` order, each
+    first seen in this run) make against what the store *known* held."""
+    found = []
+    for row in observed:
+        item_id, language, cat_id, title, price = row[:5]
+        seen_at = row[-1]
+        before = known.get((item_id, language))
+        if before is None:
+            kind, old, first = "new", None, seen_at
+        elif before.gone_at is not None:
+            kind, old, first = "back", before.price, before.first_seen
+        elif before.price != price:
+            kind, old, first = "price", before.price, before.first_seen
+        else:
+            continue
+        found.append(
+            Change(kind, item_id, language, cat_id, title, old, price, first, seen_at)
+        )
+    return found
+
+
+def count(changes: Iterable[Change | Mapping[str, Any]]) -> dict[str, int]:
+    counts = dict.fromkeys(KINDS, 0)
+    for change in changes:
+        kind = change["change"] if isinstance(change, Mapping) else change.change
+        counts[kind] += 1
+    return counts
+
+
+def summary_line(counts: Mapping[str, int]) -> str:
+    """``N new, N price changes, N gone, N back``."""
+    return (
+        f"{counts.get('new', 0)} new, {counts.get('price', 0)} price changes, "
+        f"{counts.get('gone', 0)} gone, {counts.get('back', 0)} back"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class QueryCrawl:
+    """What one process saw of a category query (its *share*, with several
+    workers or several runs of a job), for judging ``gone``."""
+
+    query: str  # the query's key
+    cat_id: int
+    language: str
+    label: str
+    whole_category: bool  # no filters, no price range: every listing of it
+    bands: dict[str, int]  # band key: the total_count its pages reported
+    gaps: tuple[str, ...]  # why parts were out of reach (the cap, a band)
+    failed_pages: int
+    delivered: int  # items on the pages of bands under the cap
+
+    @property
+    def expected(self) -> int:
+        return sum(self.bands.values())
+
+
+def merged(shares: Iterable[QueryCrawl]) -> QueryCrawl:
+    """One query's crawl from the shares of every process that had pages of it."""
+    shares = list(shares)
+    first = shares[0]
+    bands: dict[str, int] = {}
+    gaps: list[str] = []
+    for share in shares:
+        bands.update(share.bands)
+        gaps += [gap for gap in share.gaps if gap not in gaps]
+    return QueryCrawl(
+        first.query,
+        first.cat_id,
+        first.language,
+        first.label,
+        all(share.whole_category for share in shares),
+        bands,
+        tuple(gaps),
+        sum(share.failed_pages for share in shares),
+        sum(share.delivered for share in shares),
+    )
+
+
+def cannot_judge(crawl: QueryCrawl, finish_reason: str) -> str | None:
+    """Why the run cannot say which listings of the query are gone (None: it
+    can: every page was fetched, none failed, nothing was out of reach).
+    *crawl* is every process's share merged; *finish_reason* the run's."""
+    if not crawl.whole_category:
+        return (
+            "the query has filters or a price range, so it does not list the "
+            "whole category"
+        )
+    if finish_reason != "finished":
+        return f"the run stopped early ({finish_reason})"
+    if crawl.failed_pages:
+        return f"{crawl.failed_pages} page(s) failed"
+    if crawl.gaps:
+        return "; ".join(crawl.gaps)
+    if not crawl.bands or crawl.delivered < crawl.expected:
+        return f"only {crawl.delivered} of the {crawl.expected} items reported came"
+    return None

@@ -1,0 +1,533 @@
+"""The catalog store over SQLite (``sqlite3``) or PostgreSQL (psycopg 3).
+
+:func:`open_store` takes a ``TMAPI_STORE`` URI (``sqlite:///out/catalog.sqlite``,
+``postgresql://user@host/db``). Every write is a batch in one transaction:
+:meth:`Store.write` adds a batch's observations (each once a run: a resumed
+run, a page another worker also delivered, add nothing), updates the items
+and returns the changes they make; :meth:`Store.mark_gone` ends a category
+query's crawl. Free of Scrapy.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from tmapi_crawler.store.changes import (
+    OBSERVED,
+    Change,
+    Known,
+    QueryCrawl,
+    cannot_judge,
+    classify,
+    merged,
+)
+from tmapi_crawler.store.schema import (
+    MIGRATIONS,
+    SCHEMA_VERSION_TABLE,
+    SQLITE,
+    Dialect,
+)
+
+SCHEMES = ("sqlite", "postgresql", "postgres")
+CHUNK = 400  # keys per lookup in SQLite (its bound on variables is 32766)
+CHANGE_COLUMNS = (
+    "change, item_id, language, cat_id, title, old_price, new_price, "
+    "first_seen, last_seen"
+)
+
+
+SHARE_COLUMNS = (
+    "query, cat_id, language, label, whole_category, bands, gaps, "
+    "failed_pages, delivered"
+)
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """What the close of a process said of a category query: why gone could
+    not be said (None: it was, *gone*), or how many processes of the run are
+    still open (the last one judges)."""
+
+    label: str
+    why: str | None
+    gone: list[Change]
+    waiting: int
+
+
+def share_row(share: QueryCrawl) -> tuple[Any, ...]:
+    return (share.query, share.cat_id, share.language, share.label,
+            share.whole_category, json.dumps(share.bands), json.dumps(share.gaps),
+            share.failed_pages, share.delivered)  # fmt: skip
+
+
+def share_of(row: Sequence[Any]) -> QueryCrawl:
+    query, cat_id, language, label, whole, bands, gaps, failed, delivered = row
+    return QueryCrawl(str(query), int(cat_id), language, label, bool(whole),
+                      json.loads(bands), tuple(json.loads(gaps)), int(failed),
+                      int(delivered))  # fmt: skip
+
+
+def store_problems(uri: str) -> list[str]:
+    """What is wrong with a ``TMAPI_STORE`` value (nothing: an empty list)."""
+    scheme = urlsplit(uri).scheme
+    if scheme not in SCHEMES:
+        return [
+            f"TMAPI_STORE={uri.split('@')[-1]!r}: expected sqlite:///PATH or "
+            "postgresql://USER@HOST/DBNAME"
+        ]
+    if scheme == "sqlite" and not sqlite_path(uri):
+        return [
+            "TMAPI_STORE: sqlite:/// needs a file path, e.g. sqlite:///out/catalog.sqlite"
+        ]
+    return []
+
+
+def is_sqlite(uri: str) -> bool:
+    return urlsplit(uri).scheme == "sqlite"
+
+
+def sqlite_path(uri: str) -> str:
+    """``sqlite:///out/c.sqlite``: ``out/c.sqlite``; ``sqlite:////abs``: ``/abs``."""
+    return uri.removeprefix("sqlite://").removeprefix("/")
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def text(value: Any) -> Any:
+    """A value read back, as the feed writes it: instants in ISO 8601, prices
+    as exact decimal strings."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+def price(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(str(value))
+
+
+def new_run_id() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:8]
+
+
+class Store:
+    """One connection to the store; every method is one transaction."""
+
+    dialect: Dialect
+
+    def __init__(self, connection: Any) -> None:
+        self.connection = connection
+
+    # --- the dialects' parts -------------------------------------------------
+
+    def begin(self) -> Any:
+        raise NotImplementedError
+
+    def _fresh(self, cursor: Any, run_id: str, rows: Sequence[tuple]) -> set:
+        """Insert the observations not yet in the run; the keys inserted."""
+        raise NotImplementedError
+
+    def _known(self, cursor: Any, keys: Sequence[tuple[int, str]]) -> dict:
+        raise NotImplementedError
+
+    def lock(self, cursor: Any, key: str) -> None:
+        """Serialise the transactions of several processes that take the same
+        *key* (PostgreSQL; SQLite has one writer at a time anyway)."""
+
+    # --- schema ------------------------------------------------------------
+
+    def sql(self, statement: str) -> str:
+        return self.dialect.sql(statement)
+
+    def migrate(self) -> int:
+        """Apply the migrations not applied yet; the schema's version."""
+        with self.begin() as cursor:
+            self.lock(cursor, "migrations")
+            cursor.execute(self.sql(SCHEMA_VERSION_TABLE))
+            cursor.execute("SELECT MAX(version) FROM schema_version")
+            current = cursor.fetchone()[0] or 0
+            for version, statements in MIGRATIONS:
+                if version <= current:
+                    continue
+                for statement in statements:
+                    cursor.execute(self.sql(statement))
+                cursor.execute(
+                    self.sql("INSERT INTO schema_version VALUES (?, ?)"),
+                    (version, now()),
+                )
+                current = version
+        return current
+
+    # --- runs --------------------------------------------------------------
+
+    def open_run(self, job: str | None) -> str:
+        """A new run, or the open run of *job* (a resumed job, a worker
+        joining a shared crawl): the same run."""
+        with self.begin() as cursor:
+            if job is not None:
+                cursor.execute(
+                    self.sql(
+                        "SELECT run_id FROM runs WHERE job = ? AND finished_at IS NULL"
+                    ),
+                    (job,),
+                )
+                if found := cursor.fetchone():
+                    return str(found[0])
+            run_id = new_run_id()
+            cursor.execute(
+                self.sql(
+                    "INSERT INTO runs (run_id, job, started_at) VALUES (?, ?, ?) "
+                    "ON CONFLICT DO NOTHING"
+                ),
+                (run_id, job, now()),
+            )
+            if cursor.rowcount == 0:  # another worker opened it meanwhile
+                cursor.execute(
+                    self.sql(
+                        "SELECT run_id FROM runs WHERE job = ? AND finished_at IS NULL"
+                    ),
+                    (job,),
+                )
+                run_id = str(cursor.fetchone()[0])
+        return run_id
+
+    def finish_run(self, run_id: str, reason: str, finished: bool) -> None:
+        """The run's finish reason; *finished*: the run is over (a job that
+        stopped early stays open, for its resume)."""
+        with self.begin() as cursor:
+            cursor.execute(
+                self.sql(
+                    "UPDATE runs SET finish_reason = ?, finished_at = ? "
+                    "WHERE run_id = ?"
+                ),
+                (reason, now() if finished else None, run_id),
+            )
+
+    def join(self, run_id: str, worker: str) -> None:
+        """A process takes part in the run: the run is judged once every
+        process that joined it has closed."""
+        with self.begin() as cursor:
+            cursor.execute(
+                self.sql(
+                    "INSERT INTO run_workers VALUES (?, ?, ?, NULL) "
+                    "ON CONFLICT DO NOTHING"
+                ),
+                (run_id, worker, now()),
+            )
+
+    def settle(
+        self,
+        run_id: str,
+        worker: str,
+        shares: Sequence[QueryCrawl],
+        reason: str,
+        judge: bool = True,
+    ) -> list[Judgement]:
+        """This process's share of each category query, and its close; if it
+        is the run's last process open (and *judge*: not a job to be resumed),
+        every query of the run judged, once: gone marked where the crawl
+        (every share merged) was complete."""
+        with self.begin() as cursor:
+            self.lock(cursor, run_id)
+            cursor.executemany(
+                self.sql(
+                    "INSERT INTO run_shares VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT DO NOTHING"
+                ),
+                [(run_id, worker, *share_row(share)) for share in shares],
+            )
+            cursor.execute(
+                self.sql(
+                    "UPDATE run_workers SET closed_at = ? WHERE run_id = ? "
+                    "AND worker = ?"
+                ),
+                (now(), run_id, worker),
+            )
+            cursor.execute(
+                self.sql(
+                    "SELECT COUNT(*) FROM run_workers WHERE run_id = ? "
+                    "AND closed_at IS NULL"
+                ),
+                (run_id,),
+            )
+            still_open = int(cursor.fetchone()[0])
+            if not judge:
+                return []
+            if still_open:
+                return [Judgement(s.label, None, [], still_open) for s in shares]
+            cursor.execute(
+                self.sql(
+                    f"SELECT {SHARE_COLUMNS} FROM run_shares WHERE run_id = ? "
+                    "AND query NOT IN (SELECT query FROM run_categories "
+                    "WHERE run_id = ?)"
+                ),
+                (run_id, run_id),
+            )
+            by_query: dict[str, list[QueryCrawl]] = {}
+            for row in cursor.fetchall():
+                share = share_of(row)
+                by_query.setdefault(share.query, []).append(share)
+            judged = []
+            for parts in by_query.values():
+                crawl = merged(parts)
+                why = cannot_judge(crawl, reason)
+                cursor.execute(
+                    self.sql("INSERT INTO run_categories VALUES (?, ?, ?, ?, ?, ?, ?)"),
+                    (run_id, crawl.query, crawl.cat_id, crawl.language, crawl.label,
+                     why is None, why),
+                )  # fmt: skip
+                gone = (
+                    []
+                    if why is not None
+                    else self._gone(cursor, run_id, crawl.cat_id, crawl.language)
+                )
+                judged.append(Judgement(crawl.label, why, gone, 0))
+        return judged
+
+    # --- observations and changes --------------------------------------------
+
+    def write(self, run_id: str, rows: Sequence[tuple]) -> list[Change]:
+        """One batch of observations (:data:`OBSERVED` order), in one
+        transaction: the changes of those not yet observed in the run."""
+        unique = list({(row[0], row[1]): row for row in rows}.values())
+        with self.begin() as cursor:
+            fresh = self._fresh(cursor, run_id, unique)
+            observed = [row for row in unique if (row[0], row[1]) in fresh]
+            if not observed:
+                return []
+            known = self._known(cursor, [(row[0], row[1]) for row in observed])
+            changes = classify(observed, known)
+            self._upsert(cursor, run_id, observed)
+            self._insert_changes(cursor, run_id, changes)
+        return changes
+
+    ITEM_COLUMNS = (*OBSERVED[:-1], "first_seen", "last_seen", "last_run")
+    UPSERT = (
+        f"INSERT INTO items ({', '.join(ITEM_COLUMNS)}) "
+        f"VALUES ({', '.join('?' * len(ITEM_COLUMNS))}) "
+        "ON CONFLICT (item_id, language) DO UPDATE SET "
+        + ", ".join(
+            f"{name} = excluded.{name}"
+            for name in (*OBSERVED[2:-1], "last_seen", "last_run")
+        )
+        + ", gone_at = NULL"
+    )
+
+    def _upsert(self, cursor: Any, run_id: str, observed: Sequence[tuple]) -> None:
+        cursor.executemany(
+            self.sql(self.UPSERT),
+            [(*row[:-1], row[-1], row[-1], run_id) for row in observed],
+        )
+
+    def _insert_changes(
+        self, cursor: Any, run_id: str, changes: Sequence[Change]
+    ) -> None:
+        if not changes:
+            return
+        cursor.executemany(
+            self.sql(
+                f"INSERT INTO changes (run_id, {CHANGE_COLUMNS}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+            ),
+            [
+                (
+                    run_id,
+                    c.change,
+                    c.item_id,
+                    c.language,
+                    c.cat_id,
+                    c.title,
+                    self.price_param(c.old_price),
+                    self.price_param(c.new_price),
+                    c.first_seen,
+                    c.last_seen,
+                )
+                for c in changes
+            ],
+        )
+
+    def price_param(self, value: Decimal | None) -> Any:
+        return value
+
+    def mark_gone(self, run_id: str, cat_id: int, language: str) -> list[Change]:
+        """Every listing of the category (in *language*) still listed that
+        this run did not see: gone, now. Only for a complete crawl of it."""
+        with self.begin() as cursor:
+            return self._gone(cursor, run_id, cat_id, language)
+
+    def _gone(
+        self, cursor: Any, run_id: str, cat_id: int, language: str
+    ) -> list[Change]:
+        at = now()
+        cursor.execute(
+            self.sql(
+                "UPDATE items SET gone_at = ? WHERE cat_id = ? AND language = ? "
+                "AND gone_at IS NULL AND (last_run IS NULL OR last_run <> ?) "
+                "RETURNING item_id, language, cat_id, title, price, first_seen, "
+                "last_seen"
+            ),
+            (at, cat_id, language, run_id),
+        )
+        changes = [
+            Change(
+                "gone",
+                int(row[0]),
+                row[1],
+                row[2],
+                row[3],
+                price(row[4]),
+                None,
+                text(row[5]),
+                text(row[6]),
+            )
+            for row in cursor.fetchall()
+        ]
+        self._insert_changes(cursor, run_id, changes)
+        return changes
+
+    # --- reading it back -------------------------------------------------------
+
+    def query(self, statement: str, params: Sequence[Any] = ()) -> list[dict]:
+        with self.begin() as cursor:
+            cursor.execute(self.sql(statement), tuple(params))
+            names = [column[0] for column in cursor.description]
+            return [
+                {name: text(value) for name, value in zip(names, row, strict=True)}
+                for row in cursor.fetchall()
+            ]
+
+    def runs(self) -> list[dict]:
+        return self.query(
+            "SELECT r.run_id, r.job, r.started_at, r.finished_at, r.finish_reason, "
+            "(SELECT COUNT(*) FROM observations o WHERE o.run_id = r.run_id) "
+            "AS observations FROM runs r ORDER BY r.started_at"
+        )
+
+    def run_queries(self, run_id: str) -> list[dict]:
+        return self.query(
+            "SELECT query, cat_id, language, label, complete, reason "
+            "FROM run_categories WHERE run_id = ? ORDER BY query",
+            (run_id,),
+        )
+
+    def changes(self, run_id: str) -> list[dict]:
+        return self.query(
+            f"SELECT {CHANGE_COLUMNS} FROM changes WHERE run_id = ? "
+            "ORDER BY change, item_id, language",
+            (run_id,),
+        )
+
+    def history(self, item_id: int, language: str | None = None) -> list[dict]:
+        return self.query(
+            "SELECT o.run_id, o.item_id, o.language, o.cat_id, o.price, "
+            "o.sale_quantity_90days, o.observed_at FROM observations o "
+            "WHERE o.item_id = ?"
+            + (" AND o.language = ?" if language else "")
+            + " ORDER BY o.observed_at",
+            (item_id, language) if language else (item_id,),
+        )
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+class SqliteStore(Store):
+    dialect = SQLITE
+
+    def __init__(self, path: str) -> None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        connection = sqlite3.connect(path, isolation_level=None, timeout=30)
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+        super().__init__(connection)
+
+    def begin(self) -> Any:
+        return _SqliteTransaction(self.connection)
+
+    def price_param(self, value: Decimal | None) -> Any:
+        return None if value is None else str(value)
+
+    def _chunks(self, keys: Sequence[tuple[int, str]]) -> Iterator[tuple[str, list]]:
+        for start in range(0, len(keys), CHUNK):
+            chunk = keys[start : start + CHUNK]
+            values = ", ".join("(?, ?)" for _ in chunk)
+            yield values, [part for key in chunk for part in key]
+
+    def _fresh(self, cursor: Any, run_id: str, rows: Sequence[tuple]) -> set:
+        keys = [(row[0], row[1]) for row in rows]
+        already = set()
+        for values, params in self._chunks(keys):
+            cursor.execute(
+                "SELECT item_id, language FROM observations WHERE run_id = ? "
+                f"AND (item_id, language) IN (VALUES {values})",
+                [run_id, *params],
+            )
+            already.update(cursor.fetchall())
+        fresh = [row for row in rows if (row[0], row[1]) not in already]
+        cursor.executemany(
+            "INSERT INTO observations VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (run_id, r[0], r[1], r[2], self.price_param(r[4]), r[9], r[-1])
+                for r in fresh
+            ],
+        )
+        return {(row[0], row[1]) for row in fresh}
+
+    def _known(self, cursor: Any, keys: Sequence[tuple[int, str]]) -> dict:
+        known = {}
+        for values, params in self._chunks(keys):
+            cursor.execute(
+                "SELECT item_id, language, price, first_seen, gone_at FROM items "
+                f"WHERE (item_id, language) IN (VALUES {values})",
+                params,
+            )
+            for item_id, language, old, first, gone in cursor.fetchall():
+                known[(item_id, language)] = Known(price(old), first, gone)
+        return known
+
+    def _upsert(self, cursor: Any, run_id: str, observed: Sequence[tuple]) -> None:
+        super()._upsert(
+            cursor,
+            run_id,
+            [(*r[:4], self.price_param(r[4]), *r[5:]) for r in observed],
+        )
+
+
+class _SqliteTransaction:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT`` (or ``ROLLBACK``): one writer at a time."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self.connection = connection
+
+    def __enter__(self) -> sqlite3.Cursor:
+        self.cursor = self.connection.cursor()
+        self.cursor.execute("BEGIN IMMEDIATE")
+        return self.cursor
+
+    def __exit__(self, kind: object, *rest: object) -> None:
+        self.cursor.execute("ROLLBACK" if kind else "COMMIT")
+        self.cursor.close()
+
+
+def open_store(uri: str) -> Store:
+    """The store at *uri*, its schema migrated to the latest version."""
+    if is_sqlite(uri):
+        store: Store = SqliteStore(sqlite_path(uri))
+    else:
+        from tmapi_crawler.store.postgresql import PostgresStore
+
+        store = PostgresStore(uri)
+    store.migrate()
+    return store

@@ -1,0 +1,138 @@
+"""The store's tables and their migrations, for SQLite and PostgreSQL.
+
+Each migration is a version number and its statements, applied once, in
+order, in one transaction; ``schema_version`` holds the versions applied (the
+reference: ``docs/store.md``). The statements are written once, with three
+placeholders a dialect fills: ``{price}`` (exact decimals), ``{time}`` (UTC
+instants) and ``{bool}``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SCHEMA_VERSION_TABLE = """
+CREATE TABLE IF NOT EXISTS schema_version (
+    version INTEGER PRIMARY KEY,
+    applied_at {time} NOT NULL
+)"""
+
+MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
+    (
+        1,
+        (
+            """CREATE TABLE runs (
+                run_id TEXT PRIMARY KEY,
+                job TEXT,
+                started_at {time} NOT NULL,
+                finished_at {time},
+                finish_reason TEXT
+            )""",
+            # A job (a JOBDIR, a shared Redis crawl) has one open run at a time.
+            "CREATE UNIQUE INDEX runs_open_job ON runs (job) WHERE finished_at IS NULL",
+            """CREATE TABLE run_categories (
+                run_id TEXT NOT NULL REFERENCES runs (run_id),
+                query TEXT NOT NULL,
+                cat_id BIGINT NOT NULL,
+                language TEXT NOT NULL,
+                label TEXT NOT NULL,
+                complete {bool},
+                reason TEXT,
+                PRIMARY KEY (run_id, query)
+            )""",
+            """CREATE TABLE items (
+                item_id BIGINT NOT NULL,
+                language TEXT NOT NULL,
+                cat_id BIGINT,
+                title TEXT,
+                price {price},
+                currency TEXT,
+                company_name TEXT,
+                is_super_factory {bool},
+                shop_years INTEGER,
+                sale_quantity_90days BIGINT,
+                product_url TEXT,
+                first_seen {time} NOT NULL,
+                last_seen {time} NOT NULL,
+                gone_at {time},
+                last_run TEXT,
+                PRIMARY KEY (item_id, language)
+            )""",
+            "CREATE INDEX items_category ON items (cat_id, language)",
+            """CREATE TABLE observations (
+                run_id TEXT NOT NULL,
+                item_id BIGINT NOT NULL,
+                language TEXT NOT NULL,
+                cat_id BIGINT,
+                price {price},
+                sale_quantity_90days BIGINT,
+                observed_at {time} NOT NULL,
+                PRIMARY KEY (run_id, item_id, language)
+            )""",
+            "CREATE INDEX observations_item ON observations (item_id, language)",
+            """CREATE TABLE changes (
+                run_id TEXT NOT NULL,
+                change TEXT NOT NULL,
+                item_id BIGINT NOT NULL,
+                language TEXT NOT NULL,
+                cat_id BIGINT,
+                title TEXT,
+                old_price {price},
+                new_price {price},
+                first_seen {time} NOT NULL,
+                last_seen {time} NOT NULL,
+                PRIMARY KEY (run_id, item_id, language, change)
+            )""",
+        ),
+    ),
+    (
+        2,
+        (
+            # The processes of a run (workers of a shared crawl, runs of a
+            # job) and what each saw of each category query: the last to
+            # close judges, from every share, what is gone.
+            """CREATE TABLE run_workers (
+                run_id TEXT NOT NULL REFERENCES runs (run_id),
+                worker TEXT NOT NULL,
+                started_at {time} NOT NULL,
+                closed_at {time},
+                PRIMARY KEY (run_id, worker)
+            )""",
+            """CREATE TABLE run_shares (
+                run_id TEXT NOT NULL,
+                worker TEXT NOT NULL,
+                query TEXT NOT NULL,
+                cat_id BIGINT NOT NULL,
+                language TEXT NOT NULL,
+                label TEXT NOT NULL,
+                whole_category {bool} NOT NULL,
+                bands TEXT NOT NULL,
+                gaps TEXT NOT NULL,
+                failed_pages INTEGER NOT NULL,
+                delivered INTEGER NOT NULL,
+                PRIMARY KEY (run_id, worker, query)
+            )""",
+        ),
+    ),
+)
+LATEST = MIGRATIONS[-1][0]
+
+
+@dataclass(frozen=True)
+class Dialect:
+    name: str
+    price: str
+    time: str
+    bool: str
+    placeholder: str
+
+    def sql(self, statement: str) -> str:
+        """A statement written with ``?`` placeholders and the type names."""
+        text = statement.format(price=self.price, time=self.time, bool=self.bool)
+        return text.replace("?", self.placeholder)
+
+
+SQLITE = Dialect("sqlite", price="TEXT", time="TEXT", bool="INTEGER", placeholder="?")
+POSTGRESQL = Dialect(
+    "postgresql", price="NUMERIC", time="TIMESTAMPTZ", bool="BOOLEAN", placeholder="%s"
+)

@@ -298,10 +298,12 @@ def test_workers_ride_out_a_redis_restart(simulator, redis_factory, tmp_path):
         start_worker(tmp_path, n, sim.url, server.url, {"cat_id": "81,82"})
         for n in range(2)
     ]
+    for worker in workers:  # both past their start (which needs Redis) first
+        wait_for_log(worker, "Spider opened")
     wait_for_calls(sim, 20)
     server.restart(down_for=2)
     codes = [worker.wait() for worker in workers]
-    assert codes == [0, 0], workers[0].log[-3000:]
+    assert codes == [0, 0], "\n".join(w.log[-3000:] for w in workers if w.wait())
     logs = "".join(worker.log for worker in workers)
     assert "is unavailable" in logs and "is back after" in logs
 

@@ -25,6 +25,7 @@ from scrapy.core.scheduler import Scheduler
 from scrapy.settings import SETTINGS_PRIORITIES
 
 from tmapi_crawler.distributed.connection import redis_url
+from tmapi_crawler.downloadhandlers import TOKEN_HANDLER, wrap_handlers
 from tmapi_crawler.feeds.addon import DefaultFeed
 from tmapi_crawler.feeds.feedfile import FeedMemory
 from tmapi_crawler.resume.journal import JOURNAL_NAME
@@ -36,7 +37,7 @@ logger = logging.getLogger(__name__)
 
 P = "tmapi_crawler"
 
-DOWNLOAD_HANDLER = f"{P}.downloadhandlers.TokenDownloadHandler"
+DOWNLOAD_HANDLER = TOKEN_HANDLER
 
 DOWNLOADER_MIDDLEWARES = {
     # Reads every answer (HTTP status and body code) before any built-in
@@ -130,10 +131,8 @@ class TMAPIAddon:
 
 def wire(settings: BaseSettings) -> None:
     """The components every crawl has, at their orders."""
-    handlers = settings["DOWNLOAD_HANDLERS"]
-    for scheme in ("http", "https"):
-        if scheme not in handlers:  # yours, if you chose one: it must add the token
-            handlers[scheme] = DOWNLOAD_HANDLER
+    # the token handler, wrapping the handler you chose for the scheme, if any
+    wrap_handlers(settings, ("http", "https"))
     for name, components in (
         ("DOWNLOADER_MIDDLEWARES", DOWNLOADER_MIDDLEWARES),
         ("SPIDER_MIDDLEWARES", SPIDER_MIDDLEWARES),

@@ -15,6 +15,9 @@ TMAPI_BASE_URL = "http://api.tmapi.top"
 TMAPI_TOKEN_PLACEMENT = (
     "query"  # "query" (apiToken=..., documented) or "header" (apikey)
 )
+# The handler the token handler sends calls through, per scheme; default: the
+# one DOWNLOAD_HANDLERS gave (the add-on moves it here), else Scrapy's own.
+TMAPI_DOWNLOAD_HANDLERS: dict[str, str] = {}
 
 # --- the error contract (tmapi_crawler.downloadermiddlewares.errors) -------
 # Retries per reason: a code ("499"), a kind ("temporary", "concurrency_limit",

@@ -64,6 +64,11 @@ SPIDER_MIDDLEWARES = {
 }
 
 EXTENSIONS = {
+    # Switched off in settings.py (REMOTE_CONTROL_ENABLED, TELNETCONSOLE_ENABLED),
+    # so not even loaded: the remote control's module imports aiohttp's web
+    # server, ~0.2 s of CPU at every start (BENCHMARKS.md, benchmark 3).
+    "scrapy.extensions.remote_control.RemoteControl": None,
+    "scrapy.extensions.telnet.TelnetConsole": None,
     # First, so that no later component logs a secret before it is in place.
     f"{P}.extensions.redaction.SecretRedaction": 0,
     f"{P}.extensions.feedalert.FeedFailureAlert": 0,

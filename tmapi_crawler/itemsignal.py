@@ -90,8 +90,22 @@ class ItemScrapedFanout:
             return None
         if getattr(receiver, "__name__", "") != "item_scraped":
             return None
-        crawler = self.crawler
-        return lambda item, response: receiver(item, crawler.spider)
+        return _WithSpider(receiver, self.crawler)
+
+
+class _WithSpider:
+    """A Scrapy receiver ``(item, spider)`` called as ``(item, response)``; it
+    reads as the receiver it calls (in the log line of an error)."""
+
+    def __init__(self, receiver: Callable[[Any, Any], None], crawler: Crawler) -> None:
+        self.receiver = receiver
+        self.crawler = crawler
+
+    def __call__(self, item: Any, response: Any) -> None:
+        self.receiver(item, self.crawler.spider)
+
+    def __repr__(self) -> str:
+        return repr(self.receiver)
 
 
 def connect_item_scraped(crawler: Crawler, receiver: ItemReceiver) -> None:

@@ -225,7 +225,7 @@ def run(size: str, workdir: Path, repeat: int | None = None) -> Section:
         "query key the ledger asks for several times a page is cached; the "
         "switched-off remote control is no longer loaded (its module imports "
         "aiohttp's web server at start). Tried, did not pay: "
-        "`CONCURRENT_ITEMS=1`, orjson for the answer (40 us less a page of ~5 "
+        "`CONCURRENT_ITEMS=1`, orjson for the answer (~60 us less a page of ~5 "
         "ms), Scrapy's aiohttp download handler (no clear gain over "
         "Twisted's, within the noise)."
     )

@@ -34,7 +34,7 @@ def install_asyncio_reactor() -> None:
     """Scrapy's default reactor, installed once per process before any crawler
     is built (a crawler built first would pick a reactor-less mode)."""
     if not is_reactor_installed():
-        install_reactor(ASYNCIO_REACTOR)
+        install_reactor(ASYNCIO_REACTOR, project.ASYNCIO_EVENT_LOOP)
 
 
 def project_settings(**overrides: Any) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from scrapy.core.scheduler import Scheduler
 from scrapy.settings import SETTINGS_PRIORITIES
 
 from tmapi_crawler.distributed.connection import redis_url
+from tmapi_crawler.downloadhandlers import TOKEN_HANDLER, wrap_handlers
 from tmapi_crawler.feeds.addon import DefaultFeed
 from tmapi_crawler.feeds.feedfile import FeedMemory
 from tmapi_crawler.resume.journal import JOURNAL_NAME
@@ -36,7 +37,7 @@ logger = logging.getLogger(__name__)
 
 P = "tmapi_crawler"
 
-DOWNLOAD_HANDLER = f"{P}.downloadhandlers.TokenDownloadHandler"
+DOWNLOAD_HANDLER = TOKEN_HANDLER
 
 DOWNLOADER_MIDDLEWARES = {
     # Reads every answer (HTTP status and body code) before any built-in
@@ -63,6 +64,11 @@ SPIDER_MIDDLEWARES = {
 }
 
 EXTENSIONS = {
+    # Switched off in settings.py (REMOTE_CONTROL_ENABLED, TELNETCONSOLE_ENABLED),
+    # so not even loaded: the remote control's module imports aiohttp's web
+    # server, ~0.2 s of CPU at every start (BENCHMARKS.md, benchmark 3).
+    "scrapy.extensions.remote_control.RemoteControl": None,
+    "scrapy.extensions.telnet.TelnetConsole": None,
     # First, so that no later component logs a secret before it is in place.
     f"{P}.extensions.redaction.SecretRedaction": 0,
     f"{P}.extensions.feedalert.FeedFailureAlert": 0,
@@ -134,10 +140,8 @@ class TMAPIAddon:
 
 def wire(settings: BaseSettings) -> None:
     """The components every crawl has, at their orders."""
-    handlers = settings["DOWNLOAD_HANDLERS"]
-    for scheme in ("http", "https"):
-        if scheme not in handlers:  # yours, if you chose one: it must add the token
-            handlers[scheme] = DOWNLOAD_HANDLER
+    # the token handler, wrapping the handler you chose for the scheme, if any
+    wrap_handlers(settings, ("http", "https"))
     for name, components in (
         ("DOWNLOADER_MIDDLEWARES", DOWNLOADER_MIDDLEWARES),
         ("SPIDER_MIDDLEWARES", SPIDER_MIDDLEWARES),

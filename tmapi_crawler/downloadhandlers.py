@@ -1,9 +1,13 @@
 """The token, added at the last moment: the download handler of every TMAPI call.
 
 :class:`TokenDownloadHandler` adds the token (:mod:`tmapi_crawler.contract.credentials`)
-to a private copy of each TMAPI request as it is sent, through the scheme's
-usual handler. Everything else (the scheduler, fingerprints, retries, disk and
-Redis queues, stats, feeds, the spider) only ever sees the request without it.
+to a private copy of each TMAPI request as it is sent, through the handler
+the crawl would otherwise use for the scheme: the one you gave in
+``DOWNLOAD_HANDLERS`` (the add-on puts this handler in its place and keeps
+yours in ``TMAPI_DOWNLOAD_HANDLERS``, :func:`wrap_handlers`), else Scrapy's
+(``DOWNLOAD_HANDLERS_BASE``). Everything else (the scheduler, fingerprints,
+retries, disk and Redis queues, stats, feeds, the spider) only ever sees the
+request without it.
 Being the point where a call really goes out, the handler also counts calls
 (``tmapi/calls``) and stamps when each left and how many were in flight
 (``meta["tmapi_sent"]``, what the concurrency window learns from).
@@ -17,6 +21,7 @@ from urllib.parse import urlencode
 
 from scrapy.core.downloader.handlers.base import BaseDownloadHandler
 from scrapy.exceptions import NotConfigured
+from scrapy.settings import SETTINGS_PRIORITIES, BaseSettings
 from scrapy.utils.misc import build_from_crawler, load_object
 
 from tmapi_crawler.contract.api import TOKEN_HEADER, TOKEN_QUERY_FIELD
@@ -34,11 +39,67 @@ if TYPE_CHECKING:
     from scrapy.crawler import Crawler
     from scrapy.http import Response
 
+TOKEN_HANDLER = f"{__name__}.TokenDownloadHandler"
+ADDON = SETTINGS_PRIORITIES["addon"]
+
+
+def _load(path: Any) -> Any:
+    return load_object(path) if isinstance(path, str) else path
+
+
+def _is_token_handler(path: Any) -> bool:
+    try:
+        cls = _load(path)
+    except (ImportError, NameError, AttributeError, ValueError):
+        return False
+    return isinstance(cls, type) and issubclass(cls, TokenDownloadHandler)
+
+
+def wrap_handlers(settings: BaseSettings, schemes: tuple[str, ...]) -> None:
+    """This handler for each of *schemes*, wrapping the one ``DOWNLOAD_HANDLERS``
+    gave (kept in ``TMAPI_DOWNLOAD_HANDLERS``, which wins if it names one):
+    whichever handler sends a call, the token handler signs it first. A
+    scheme switched off (None) stays off; a subclass of this handler stays."""
+    if isinstance(settings["DOWNLOAD_HANDLERS"], str):  # -s NAME='{"http": ...}'
+        given = settings.getdict("DOWNLOAD_HANDLERS")
+        priority = settings.getpriority("DOWNLOAD_HANDLERS") or ADDON
+        settings.set("DOWNLOAD_HANDLERS", BaseSettings(given, priority), priority)
+    handlers = settings["DOWNLOAD_HANDLERS"]
+    inner = settings.getdict("TMAPI_DOWNLOAD_HANDLERS")
+    for scheme in schemes:
+        if scheme in handlers and handlers[scheme] is None:
+            continue
+        chosen = handlers.get(scheme)
+        if chosen is not None:
+            if _is_token_handler(chosen):
+                continue
+            inner.setdefault(scheme, chosen)  # one that cannot load: preflight says
+        # above the priority of the handler it replaces (-s DOWNLOAD_HANDLERS=...)
+        priority = max(handlers.getpriority(scheme) or 0, ADDON)
+        handlers.set(scheme, TOKEN_HANDLER, priority=priority)
+    priority = max(settings.getpriority("TMAPI_DOWNLOAD_HANDLERS") or 0, ADDON)
+    settings.set("TMAPI_DOWNLOAD_HANDLERS", inner, priority=priority)
+
+
+def handler_problems(settings: BaseSettings) -> list[str]:
+    """The token, and each handler it wraps: one that cannot be loaded would
+    fail every call of its scheme."""
+    found = token_problems(settings)
+    for scheme, path in settings.getdict("TMAPI_DOWNLOAD_HANDLERS").items():
+        try:
+            _load(path)
+        except (ImportError, NameError, AttributeError, ValueError) as error:
+            found.append(
+                f"TMAPI_DOWNLOAD_HANDLERS[{scheme!r}]={path!r}: cannot be loaded "
+                f"({error}); give the import path of a download handler class"
+            )
+    return found
+
 
 class TokenDownloadHandler(BaseDownloadHandler):
-    """Sends TMAPI requests with the token, through the scheme's usual handler."""
+    """Sends TMAPI requests with the token, through the handler in use."""
 
-    preflight = staticmethod(token_problems)
+    preflight = staticmethod(handler_problems)
 
     def __init__(self, crawler: Crawler) -> None:
         super().__init__(crawler)
@@ -49,7 +110,9 @@ class TokenDownloadHandler(BaseDownloadHandler):
 
     def _handler(self, scheme: str) -> Any:
         if scheme not in self._handlers:
-            path = self.crawler.settings.getdict("DOWNLOAD_HANDLERS_BASE")[scheme]
+            settings = self.crawler.settings
+            path = settings.getdict("TMAPI_DOWNLOAD_HANDLERS").get(scheme)
+            path = path or settings.getdict("DOWNLOAD_HANDLERS_BASE")[scheme]
             self._handlers[scheme] = build_from_crawler(load_object(path), self.crawler)
         return self._handlers[scheme]
 

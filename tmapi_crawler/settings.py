@@ -5,6 +5,8 @@ with ``-s NAME=VALUE``. The token is never set here: it comes from the
 ``TMAPI_TOKEN`` environment variable (see :mod:`tmapi_crawler.downloadhandlers`).
 """
 
+from importlib.util import find_spec
+
 BOT_NAME = "tmapi_crawler"
 SPIDER_MODULES = ["tmapi_crawler.spiders"]
 NEWSPIDER_MODULE = "tmapi_crawler.spiders"
@@ -15,6 +17,9 @@ TMAPI_BASE_URL = "http://api.tmapi.top"
 TMAPI_TOKEN_PLACEMENT = (
     "query"  # "query" (apiToken=..., documented) or "header" (apikey)
 )
+# The handler the token handler sends calls through, per scheme; default: the
+# one DOWNLOAD_HANDLERS gave (the add-on moves it here), else Scrapy's own.
+TMAPI_DOWNLOAD_HANDLERS: dict[str, str] = {}
 
 # --- the error contract (tmapi_crawler.downloadermiddlewares.errors) -------
 # Retries per reason: a code ("499"), a kind ("temporary", "concurrency_limit",
@@ -54,6 +59,10 @@ CONCURRENT_REQUESTS_PER_DOMAIN = 16
 CONCURRENT_ITEMS = 4
 DOWNLOAD_DELAY = 0
 DOWNLOAD_TIMEOUT = 60  # the API asks clients to allow 60 s (its 499 advice)
+# uvloop under Twisted's asyncio reactor: less CPU for every task and callback
+# Scrapy schedules (BENCHMARKS.md, benchmark 3); Python's own loop where it is
+# not installed (Windows), or with -s ASYNCIO_EVENT_LOOP=asyncio.SelectorEventLoop.
+ASYNCIO_EVENT_LOOP = "uvloop.Loop" if find_spec("uvloop") else None
 # Every component (download handler, middlewares, extensions, pipelines,
 # exporters, storages, and the schedulers REDIS_URL and JOBDIR choose) is
 # wired by one add-on, with each order explained there.

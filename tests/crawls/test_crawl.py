@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from datetime import datetime
 
@@ -143,3 +144,35 @@ def test_the_token_appears_in_no_log_line_or_output(simulator, crawl, how):
     assert SENTINEL_TOKEN not in result.log
     assert SENTINEL_TOKEN not in result.output.read_text()
     assert SENTINEL_TOKEN not in sim.request_log.read_text()
+
+
+AIOHTTP_HANDLER = "scrapy.core.downloader.handlers._aiohttp.AiohttpDownloadHandler"
+
+
+@pytest.mark.parametrize("setting", ["DOWNLOAD_HANDLERS", "TMAPI_DOWNLOAD_HANDLERS"])
+def test_the_token_handler_wraps_the_download_handler_you_choose(
+    simulator, crawl, setting
+):
+    sim = simulator(size="40=60", token=SENTINEL_TOKEN, fault="40:2=dataloss")
+    chosen = json.dumps({"http": AIOHTTP_HANDLER})
+    result = crawl(sim.url, {"cat_id": "40"}, {setting: chosen, "LOG_LEVEL": "DEBUG"})
+    assert result.returncode == 0, result.log[-3000:]
+    assert "AiohttpDownloadHandler is experimental" in result.log  # it was in use
+    assert len(result.items) == 60
+    # the simulator refuses any other token: every call was answered with it
+    assert all(c["status"] == 200 for c in sim.calls())
+    assert sorted(pages_called(sim)) == [(40, 1), (40, 2), (40, 3)]
+    assert SENTINEL_TOKEN not in result.log
+    assert SENTINEL_TOKEN not in result.output.read_text()
+    assert SENTINEL_TOKEN not in sim.request_log.read_text()
+
+
+def test_a_wrapped_handler_that_cannot_be_loaded_stops_the_run_before_any_call(
+    simulator, crawl
+):
+    sim = simulator()
+    chosen = json.dumps({"http": "scrapy.no.such.Handler"})
+    result = crawl(sim.url, {"cat_id": "5"}, {"DOWNLOAD_HANDLERS": chosen})
+    assert result.returncode == 2
+    assert "TMAPI_DOWNLOAD_HANDLERS['http']='scrapy.no.such.Handler'" in result.log
+    assert sim.calls() == []

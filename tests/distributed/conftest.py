@@ -26,11 +26,12 @@ from scrapy.utils.reactor import (
 
 from tests.conftest import SENTINEL_TOKEN, json_lines
 from tests.crawlers import project_crawler
+from tmapi_crawler import settings as project
 
 ASYNCIO_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 
 if not is_reactor_installed():
-    install_reactor(ASYNCIO_REACTOR)
+    install_reactor(ASYNCIO_REACTOR, project.ASYNCIO_EVENT_LOOP)
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
+from functools import cached_property
 from typing import Any, Literal
 from urllib.parse import urlencode
 
@@ -134,7 +135,7 @@ class CategoryQuery(QueryOptions):
             fields.append((name, text))
         return fields
 
-    @property
+    @cached_property  # the query is frozen; the ledger asks several times a page
     def key(self) -> str:
         """A stable identity of the query, the same on every machine."""
         return urlencode(self.params())

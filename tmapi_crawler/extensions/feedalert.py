@@ -11,6 +11,7 @@ from scrapy import signals
 from scrapy.extensions.feedexport import FeedExporter
 
 from tmapi_crawler.contract.stats import FEED_FAILED, FEED_NOT_WRITTEN
+from tmapi_crawler.itemsignal import connect_item_scraped
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -38,7 +39,7 @@ class FeedFailureAlert:
         self.stats: StatsCollector = crawler.stats
         self.accepted: Counter[str] = Counter()
         self.written: Counter[str] = Counter()
-        crawler.signals.connect(self.item_scraped, signal=signals.item_scraped)
+        connect_item_scraped(crawler, self.item_scraped)
         crawler.signals.connect(self.slot_closed, signal=signals.feed_slot_closed)
         crawler.signals.connect(self.check, signal=signals.feed_exporter_closed)
 
@@ -50,7 +51,7 @@ class FeedFailureAlert:
     def exporter(self) -> FeedExporter | None:
         return self.crawler.get_extension(FeedExporter)
 
-    def item_scraped(self, item: Any) -> None:
+    def item_scraped(self, item: Any, response: Any = None) -> None:
         if self.exporter is not None:
             for uri, item_filter in self.exporter.filters.items():
                 if item_filter.accepts(item):

@@ -14,7 +14,9 @@ signals, and every component that needs the state reads it here
 ``request_settled`` (spider)    a page failed for good, or lay past the end
 ``request_left_downloader``     a call was made (unless ``tmapi_not_sent``);
                                 a repeat of a page already sent is a retry
-``item_scraped``                an item was exported
+``item_scraped``                an item was exported (through the one
+                                receiver the components share:
+                                :mod:`tmapi_crawler.itemsignal`)
 ``item_dropped``                a duplicate (:class:`DuplicateItem`) or an
                                 invalid item, told apart by class
 ==============================  ===========================================
@@ -41,6 +43,7 @@ from tmapi_crawler.contract.coverage import CategoryCoverage, CoverageReport
 from tmapi_crawler.contract.pagination import CategoryProgress, CrawlProgress
 from tmapi_crawler.contract.slicing import Band, Gap
 from tmapi_crawler.exceptions import DuplicateItem
+from tmapi_crawler.itemsignal import connect_item_scraped
 from tmapi_crawler.meta import NOT_SENT, TMAPI, PageMeta, page_meta
 
 if TYPE_CHECKING:
@@ -66,7 +69,7 @@ class CrawlLedger:
         connect(self.page_parsed, tmapi_signals.page_parsed)
         connect(self.request_settled, tmapi_signals.request_settled)
         connect(self.request_left, signals.request_left_downloader)
-        connect(self.item_scraped, signals.item_scraped)
+        connect_item_scraped(crawler, self.item_scraped)
         connect(self.item_dropped, signals.item_dropped)
         connect(self.spider_closed, signals.spider_closed)
 

@@ -54,8 +54,14 @@ class PageSpider(scrapy.Spider):
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
         """The spider, once the pre-flight checks pass (a runner other than
         ``scrapy crawl``, such as scrapyd or ``CrawlerProcess``, gets here
-        without them)."""
-        problems = preflight.problems(crawler.settings, cls, kwargs, already_wired=True)
+        without them). ``scrapy crawl`` builds the spider before it applies the
+        add-ons, and freezes the settings once it has: the checks see the
+        settings as the add-on wires them (and load none of the components it
+        switches off)."""
+        settings = crawler.settings
+        problems = preflight.problems(
+            settings, cls, kwargs, already_wired=settings.frozen
+        )
         if problems:
             raise CrawlRefused("\n".join(problems))
         return super().from_crawler(crawler, *args, **kwargs)

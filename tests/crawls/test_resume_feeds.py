@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -185,8 +186,11 @@ def test_sigkill_three_times_every_item_once_in_every_feed(
         assert result[kind]["lost"] == 0, (kind, result[kind])
         assert result[kind]["doubled"] == 0, (kind, result[kind])
         assert result[kind]["foreign"] == result[kind]["corrupt"] == 0
+    assert "Recovered: " in log  # the run summary says what was recovered
     if case.startswith("s3") or case == "batches":
-        assert "spooled" in log
+        assert "a killed run left spooled" in log
+        uploaded = re.findall(r"'tmapi/spool/items_recovered': (\d+)", log)
+        assert sum(map(int, uploaded)) > 0
     assert SENTINEL_TOKEN not in "".join(
         path.read_text(errors="replace")
         for path in (tmp_path / "job").rglob("*")

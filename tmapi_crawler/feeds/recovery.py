@@ -23,6 +23,7 @@ from tmapi_crawler.contract.stats import SPOOL_FILES_UPLOADED, SPOOL_ITEMS_UPLOA
 from tmapi_crawler.feeds.storages import (
     ProcessSpool,
     Recovered,
+    dead_spools,
     recover_spool,
     spool_root,
 )
@@ -54,7 +55,9 @@ class SpoolRecovery:
         connect(extension.feeds_closed, signal=signals.feed_exporter_closed)
         return extension
 
-    def recover(self) -> Deferred[None]:
+    def recover(self) -> Deferred[None] | None:
+        if not dead_spools(self.root):  # the usual case: no thread needed
+            return None
         done = deferToThread(recover_spool, self.crawler, self.root)
         return done.addCallback(self._count)
 

@@ -4,14 +4,11 @@
 from __future__ import annotations
 
 import contextlib
-import csv
 import json
 import logging
 import os
 import shutil
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +26,7 @@ from tmapi_crawler.feeds.feedfile import FeedMemory, local_path, read_items
 from tmapi_crawler.feeds.storages import dead_spools, spool_root, spooled_files
 from tmapi_crawler.meta import PAGE, TMAPI, request_from_stored, stored_request
 from tmapi_crawler.resume import journal
+from tmapi_crawler.resume.replay import Replay, kind_of
 from tmapi_crawler.signals import items_delivered_before, request_settled
 
 if TYPE_CHECKING:
@@ -38,70 +36,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 READ_BACK_BATCH = 1000  # items of the feeds per items_delivered_before signal
-
-
-def _page_key(
-    cat_id: object, language: object, sort: object, filters: object, page: object
-) -> str:
-    return json.dumps([cat_id, language, sort, filters, page], sort_keys=True)
-
-
-def _request_page_key(request: dict[str, Any]) -> str | None:
-    """Which category page a journaled request fetches, as its items say it."""
-    meta = request.get("meta", {}).get(TMAPI, {})
-    if "page" not in meta:
-        return None
-    try:
-        query = CategoryQuery.model_validate(meta["query"])
-    except ValueError:
-        return None
-    return _page_key(
-        query.cat_id, query.language, query.sort, query.filters(), meta["page"]
-    )
-
-
-def _item_page_key(item: dict[str, Any]) -> str:
-    return _page_key(
-        item.get("cat_id"),
-        item.get("language"),
-        item.get("sort"),
-        item.get("filters"),
-        item.get("page"),
-    )
-
-
-def _int(value: Any) -> Any:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return value
-
-
-def _loose_key(cat_id: Any, page: Any, item_id: Any) -> str:
-    return f"{_int(cat_id)}:{_int(page)}:{item_id}"
-
-
-def _kind(feed_format: Any) -> str:
-    return "csv" if feed_format == "csv" else "jsonl"
-
-
-def read_csv(path: Path) -> Iterator[dict[str, Any]]:
-    with path.open(encoding="utf-8", newline="") as rows:
-        yield from csv.DictReader(rows)
-
-
-def _turning_away(accepts: Any, held: set[str]) -> Any:
-    def accepts_unless_held(item: Any) -> bool:
-        if not accepts(item):
-            return False
-        get = item.get if isinstance(item, dict) else partial(getattr, item)
-        try:
-            key = _loose_key(get("cat_id"), get("page"), get("item_id"))
-        except AttributeError:
-            return True
-        return key not in held
-
-    return accepts_unless_held
 
 
 @dataclass
@@ -130,9 +64,8 @@ class ResumeJournal:
         self.run = self.before.runs + 1
         self.memory = FeedMemory(jobdir)
         self.fsync = crawler.settings.getbool("TMAPI_JOB_FSYNC")
-        self.replayed: dict[str, set[str]] = {}  # page key: item ids delivered
-        # "cat_id:page:item_id" of in-flight pages' items, by kind of feed file
-        self.in_files: dict[str, set[str]] = {"jsonl": set(), "csv": set()}
+        self.replay = Replay()
+        self.replayed = self.replay.replayed  # page key: item ids delivered
         found: dict[str, set[str]] = {}
         if self.resumed:
             self._align_scrapy_state()
@@ -186,47 +119,14 @@ class ResumeJournal:
                 )
 
     def _find_partial_pages(self) -> dict[str, set[str]]:
-        """The items of the pages in flight at a kill that reached a file of
-        the job (its feeds, or the spool a killed run left), by page and by
-        kind of file (a kill can leave an item in one feed and not another);
-        returns those the journal did not know yet, by fingerprint."""
-        keys = {}
-        for fp in self.before.in_flight & set(self.before.pending):
-            if (key := _request_page_key(self.before.queued[fp])) is not None:
-                keys[key] = fp
-                self.replayed[key] = set(self.before.partial.get(fp, ()))
-                meta = self.before.queued[fp]["meta"][TMAPI]
-                for item_id in self.replayed[key]:  # from a spool since uploaded
-                    self.in_files["jsonl"].add(
-                        _loose_key(meta["query"]["cat_id"], meta["page"], item_id)
-                    )
-        if not keys:
-            return {}
+        """What the job's files (its feeds, the spool a killed run left) hold
+        of the pages in flight at a kill; returns the ids the journal did not
+        know yet, by fingerprint."""
         files = self._job_files()
         if (root := spool_root(self.crawler.settings)) is not None:
             for directory in dead_spools(root):
                 files += [spooled.path for spooled in spooled_files(directory)]
-        pages = {json.dumps(json.loads(k)[::4]) for k in keys}  # [cat_id, page]
-        found: dict[str, set[str]] = {}
-        for path in files:
-            kind = _kind(path.suffix.removeprefix("."))
-            for item in read_items(path) if kind == "jsonl" else read_csv(path):
-                item_id = str(item.get("item_id"))
-                loose = _loose_key(item.get("cat_id"), item.get("page"), item_id)
-                if kind == "csv":  # no nested filters: matched by category and page
-                    if (
-                        json.dumps([_int(item.get("cat_id")), _int(item.get("page"))])
-                        in pages
-                    ):
-                        self.in_files[kind].add(loose)
-                    continue
-                key = _item_page_key(item)
-                if key in keys:
-                    self.in_files[kind].add(loose)
-                    if item_id not in self.replayed[key]:
-                        self.replayed[key].add(item_id)
-                        found.setdefault(keys[key], set()).add(item_id)
-        return found
+        return self.replay.find(self.before, files)
 
     def _align_scrapy_state(self) -> None:
         """Scrapy's queue and seen-set, made to agree with the journal: the
@@ -422,9 +322,9 @@ class ResumeJournal:
         ids_of = [
             (fp, settled.ids) for fp, settled in before.settled.items() if settled.ids
         ]
-        for key, found in self.replayed.items():  # those every feed holds
-            cat_id, page = json.loads(key)[::4]
-            ids_of.append((key, [i for i in found if self._held(cat_id, page, i)]))
+        kinds = self._feed_kinds()
+        for key in self.replayed:  # those every feed holds
+            ids_of.append((key, self.replay.held_everywhere(key, kinds)))
         for fp_or_key, ids in ids_of:
             language = self._language(fp_or_key)
             for item_id in ids:
@@ -460,29 +360,22 @@ class ResumeJournal:
     def already_delivered(self, item: dict[str, Any]) -> bool:
         """In every feed already: not exported again (each feed's filter
         turns away what that feed alone holds)."""
-        ids = self.replayed.get(_item_page_key(item))
-        if ids is None or str(item.get("item_id")) not in ids:
-            return False
-        return self._held(item.get("cat_id"), item.get("page"), item.get("item_id"))
-
-    def _held(self, cat_id: Any, page: Any, item_id: Any) -> bool:
-        loose = _loose_key(cat_id, page, item_id)
-        return all(loose in self.in_files[kind] for kind in self._feed_kinds())
+        return self.replay.in_every_feed(item, self._feed_kinds())
 
     def _feed_kinds(self) -> set[str]:
         feeds = self.crawler.settings.getdict("FEEDS")
-        return {_kind(options.get("format")) for options in feeds.values()}
+        return {kind_of(options.get("format")) for options in feeds.values()}
 
     def _filter_feeds(self) -> None:
         """Each feed turns away the items of a replayed page its own kind of
         file already holds (through its item filter, Scrapy's ``item_filter``)."""
         exporter = self.crawler.get_extension(FeedExporter)
-        if exporter is None or not any(self.in_files.values()):
+        if exporter is None or not self.replay.any_held():
             return
         for template, item_filter in exporter.filters.items():
-            kind = _kind(exporter.feeds[template].get("format"))
-            item_filter.accepts = _turning_away(  # type: ignore[method-assign]
-                item_filter.accepts, self.in_files[kind]
+            kind = kind_of(exporter.feeds[template].get("format"))
+            item_filter.accepts = self.replay.turning_away(  # type: ignore[method-assign,assignment]
+                item_filter.accepts, kind
             )
 
     def spider_closed(self, spider: Spider, reason: str) -> None:

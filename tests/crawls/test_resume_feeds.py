@@ -77,6 +77,7 @@ def start(
     settings = {
         "TMAPI_BASE_URL": sim_url,
         "JOBDIR": tmp / "job",
+        "TMAPI_SUMMARY_FILE": tmp / "summary.json",
         "CONCURRENT_REQUESTS": 4,
         "TMAPI_CONCURRENCY_START": 4,
         "AWS_ENDPOINT_URL": s3_url,

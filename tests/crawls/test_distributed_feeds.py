@@ -4,12 +4,14 @@ changes nothing of that."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import signal
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -60,6 +62,15 @@ def start_worker(
     return process
 
 
+def spooling(spool: Path) -> int:
+    """How many workers have items in their spool."""
+    sizes = []
+    for part in spool.glob("*/*.part"):
+        with contextlib.suppress(FileNotFoundError):  # uploaded meanwhile
+            sizes.append(part.stat().st_size)
+    return sum(1 for size in sizes if size)
+
+
 @pytest.mark.parametrize("redis_restart", [False, True])
 def test_a_killed_worker_s_spooled_items_reach_the_bucket(
     simulator, redis_factory, s3_server, tmp_path, redis_restart
@@ -71,6 +82,10 @@ def test_a_killed_worker_s_spooled_items_reach_the_bucket(
     client.create_bucket(Bucket=BUCKET)
     workers = [start_worker(tmp_path, n, sim.url, server.url, s3.url) for n in range(3)]
     wait_for_calls(sim, 20)
+    deadline = time.monotonic() + 60
+    while spooling(tmp_path / "spool") < 3:  # every worker, worker 0 too
+        assert time.monotonic() < deadline, "not every worker spooled items"
+        time.sleep(0.02)
     workers[0].send_signal(signal.SIGKILL)
     assert workers[0].wait() == -signal.SIGKILL
     if redis_restart:

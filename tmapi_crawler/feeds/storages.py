@@ -77,10 +77,12 @@ class ProcessSpool:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.directory = root / uuid.uuid4().hex[:12]
-        self.directory.mkdir(parents=True)
-        self._lock = (self.directory / LOCK_NAME).open("wb")
+        name = uuid.uuid4().hex[:12]
+        hidden = root / f".{name}"  # locked before another process can see it
+        hidden.mkdir(parents=True)
+        self._lock = (hidden / LOCK_NAME).open("wb")
         fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        self.directory = hidden.rename(root / name)
         self.files = 0
 
     @classmethod
@@ -119,6 +121,8 @@ def dead_spools(root: Path) -> list[Path]:
         return []
     dead = []
     for directory in sorted(p for p in root.iterdir() if p.is_dir()):
+        if directory.name.startswith("."):  # being made, or not a spool
+            continue
         mine = ProcessSpool._mine.get(root)
         if mine is not None and mine.directory == directory:
             continue

@@ -28,7 +28,7 @@ from tmapi_crawler.distributed.connection import redis_url
 from tmapi_crawler.downloadhandlers import TOKEN_HANDLER, wrap_handlers
 from tmapi_crawler.feeds.addon import DefaultFeed
 from tmapi_crawler.feeds.feedfile import FeedMemory
-from tmapi_crawler.resume.journal import JOURNAL_NAME
+from tmapi_crawler.resume.journal import JOURNAL_NAME, load
 
 if TYPE_CHECKING:
     from scrapy.settings import BaseSettings
@@ -78,6 +78,9 @@ EXTENSIONS = {
     f"{P}.extensions.progress.CrawlProgressDisplay": 500,
     # After the progress display: its last line comes before the summary.
     f"{P}.extensions.summary.RunSummary": 510,
+    # With a spool (JOBDIR, or REDIS_URL): what dead runs left spooled is
+    # uploaded at the start and the end (nothing reads it, so any order).
+    f"{P}.feeds.recovery.SpoolRecovery": 500,
     # The catalog store (nothing without TMAPI_STORE): after the ledger, whose
     # coverage it reads when the spider closes to judge what is gone; it takes
     # items on item_scraped, after every pipeline, as the feeds do.
@@ -181,6 +184,10 @@ def use_journal(settings: BaseSettings) -> None:
     for name, components in JOURNAL.items():
         for path, order in components.items():
             settings[name][path] = order
-    if (Path(jobdir) / JOURNAL_NAME).exists():
-        feeds = FeedMemory(Path(jobdir)).resumed_feeds(settings.getdict("FEEDS"))
+    if (journal := Path(jobdir) / JOURNAL_NAME).exists():
+        feeds = FeedMemory(Path(jobdir)).resumed_feeds(
+            settings.getdict("FEEDS"),
+            run=load(journal).runs + 1,
+            batch=settings.getint("FEED_EXPORT_BATCH_ITEM_COUNT"),
+        )
         settings.set("FEEDS", feeds, settings.getpriority("FEEDS") or "addon")

@@ -99,6 +99,9 @@ LOG_FORMATTER = "tmapi_crawler.logformatter.QuietLogFormatter"
 
 # --- items: validation, dedupe, exports (contract.items, pipelines/) ---------
 TMAPI_FEED_RESCUE_DIR = "out/unstored"  # where an S3 feed that failed to upload is kept
+# with REDIS_URL: where S3 feeds spool items until uploaded (JOBDIR/spool with JOBDIR)
+TMAPI_SPOOL_DIR = "out/spool"
+TMAPI_JOB_FSYNC = False  # with JOBDIR: fsync feeds and journal as each page settles
 TMAPI_QUARANTINE_FEED = None  # a path or URI: keep invalid items there
 TMAPI_DEDUPE_ACROSS_LANGUAGES = False  # True: one item in two languages is a dup
 TMAPI_DEDUPE_PERSIST = False  # with REDIS_URL: keep seen ids for the next run

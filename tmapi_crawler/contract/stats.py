@@ -54,6 +54,10 @@ RESUME_UNJOURNALED = "tmapi/resume/unjournaled"
 RESUME_ITEMS_ALREADY_DELIVERED = "tmapi/resume/items_already_delivered"
 JOB_PAGES_LEFT = "tmapi/job/pages_left"
 
+# the spool of feeds that upload (with JOBDIR, or REDIS_URL and TMAPI_SPOOL_DIR)
+SPOOL_FILES_UPLOADED = "tmapi/spool/files_recovered"
+SPOOL_ITEMS_UPLOADED = "tmapi/spool/items_recovered"
+
 # distributed (with REDIS_URL)
 REDIS_OUTAGES = "tmapi/redis/outages"
 REDIS_LEASES_RECOVERED = "tmapi/redis/leases_recovered"

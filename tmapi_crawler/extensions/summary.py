@@ -39,6 +39,7 @@ from tmapi_crawler.contract.stats import (
     RESUME,
     RESUME_PAGES_DONE_BEFORE,
     RETRY_BY_REASON,
+    SPOOL_ITEMS_UPLOADED,
     STORE_CHANGES,
     by_prefix,
     feeds_failed,
@@ -66,6 +67,7 @@ PLAN_COLUMNS = (
 def resumed(stats: dict[str, Any]) -> dict[str, int] | None:
     """What earlier runs of the job had done (see resume/), if any."""
     found = by_prefix(stats, RESUME)
+    found["spooled_items_uploaded"] = stats.get(SPOOL_ITEMS_UPLOADED, 0)
     return found if RESUME_PAGES_DONE_BEFORE in stats else None
 
 
@@ -238,6 +240,13 @@ class RunSummary:
                 f"{before['items_before']} items delivered by earlier runs; "
                 f"{before['pages_left_before']} pages were left, "
                 f"{before['pages_in_flight_before']} of them in flight."
+            )
+            lines.append(
+                f"Recovered: {before['spooled_items_uploaded']} spooled items "
+                "a killed run left, uploaded; "
+                f"{before['pages_in_flight_before']} pages in flight fetched "
+                f"again; {before.get('items_already_delivered', 0)} of their "
+                "items already delivered, not written twice."
             )
         if any(row.capped for row in figures.rows):
             lines.append(

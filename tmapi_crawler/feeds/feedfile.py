@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from pydantic_core import PydanticSerializationError
@@ -115,11 +115,33 @@ class FeedMemory:
         temporary.write_text(json.dumps(feeds, indent=1), encoding="utf-8")
         temporary.replace(self.path)
 
-    def resumed_feeds(self, feeds: dict[str, Any]) -> dict[str, Any]:
-        """*feeds* (the ``FEEDS`` setting) pointed at the files of the first run,
-        appended to, never overwritten."""
+    def resumed_feeds(
+        self, feeds: dict[str, Any], run: int, batch: int = 0
+    ) -> dict[str, Any]:
+        """*feeds* (the ``FEEDS`` setting) for run *run* of the job: a local
+        file without batches points at the file of the first run, appended
+        to, never overwritten; any other feed (S3, batches) cannot be appended
+        to, so each run writes its own: a name with no ``%(time)s`` or
+        ``%(batch_time)s`` gets ``-run<N>`` before its extension, so it does
+        not replace what an earlier run stored."""
         stored = self.load()
-        return {
-            stored.get(str(uri), str(uri)): {**dict(options), "overwrite": False}
-            for uri, options in feeds.items()
-        }
+        resumed = {}
+        for uri, options in feeds.items():
+            name = str(uri)
+            local = name.startswith("file:") or not ("://" in name or ":" in name[:7])
+            if local and not options.get("batch_item_count", batch):
+                resumed[stored.get(name, name)] = {**dict(options), "overwrite": False}
+            else:
+                resumed[run_uri(name, run)] = dict(options)
+        return resumed
+
+
+_PER_RUN = ("%(time)s", "%(batch_time)s")
+
+
+def run_uri(uri: str, run: int) -> str:
+    """*uri* with ``-run<N>`` before its extension, unless it names the time."""
+    if run < 2 or any(part in uri for part in _PER_RUN):
+        return uri
+    suffix = PurePosixPath(uri).suffix
+    return f"{uri[: len(uri) - len(suffix)]}-run{run}{suffix}"

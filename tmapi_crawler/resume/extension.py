@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,8 +23,10 @@ from tmapi_crawler.contract.stats import JOB_PAGES_LEFT, RESUME, RESUME_UNJOURNA
 from tmapi_crawler.exceptions import AlreadyDelivered
 from tmapi_crawler.extensions.ledger import CrawlLedger
 from tmapi_crawler.feeds.feedfile import FeedMemory, local_path, read_items
+from tmapi_crawler.feeds.storages import dead_spools, spool_root, spooled_files
 from tmapi_crawler.meta import PAGE, TMAPI, request_from_stored, stored_request
 from tmapi_crawler.resume import journal
+from tmapi_crawler.resume.replay import Replay, kind_of
 from tmapi_crawler.signals import items_delivered_before, request_settled
 
 if TYPE_CHECKING:
@@ -34,36 +38,6 @@ logger = logging.getLogger(__name__)
 READ_BACK_BATCH = 1000  # items of the feeds per items_delivered_before signal
 
 
-def _page_key(
-    cat_id: object, language: object, sort: object, filters: object, page: object
-) -> str:
-    return json.dumps([cat_id, language, sort, filters, page], sort_keys=True)
-
-
-def _request_page_key(request: dict[str, Any]) -> str | None:
-    """Which category page a journaled request fetches, as its items say it."""
-    meta = request.get("meta", {}).get(TMAPI, {})
-    if "page" not in meta:
-        return None
-    try:
-        query = CategoryQuery.model_validate(meta["query"])
-    except ValueError:
-        return None
-    return _page_key(
-        query.cat_id, query.language, query.sort, query.filters(), meta["page"]
-    )
-
-
-def _item_page_key(item: dict[str, Any]) -> str:
-    return _page_key(
-        item.get("cat_id"),
-        item.get("language"),
-        item.get("sort"),
-        item.get("filters"),
-        item.get("page"),
-    )
-
-
 @dataclass
 class PageTally:
     """The items of one answer: how many the callback gave, how many are handled."""
@@ -72,6 +46,7 @@ class PageTally:
     handled: int = 0
     delivered: int = 0
     end: bool = False
+    ids: list[Any] = field(default_factory=list)  # of the items delivered
 
 
 class ResumeJournal:
@@ -87,15 +62,23 @@ class ResumeJournal:
         self.state = journal.load(path)  # kept current as lines are written
         self.resumed = self.before.runs > 0
         self.run = self.before.runs + 1
+        self.memory = FeedMemory(jobdir)
+        self.fsync = crawler.settings.getbool("TMAPI_JOB_FSYNC")
+        self.replay = Replay()
+        self.replayed = self.replay.replayed  # page key: item ids delivered
+        found: dict[str, set[str]] = {}
         if self.resumed:
             self._align_scrapy_state()
             self._repair_feeds()
+            found = self._find_partial_pages()
         self.journal = journal.Journal(path)
         self.journal.start_run(self.run)
+        for fp, ids in found.items():  # known to later runs, spool uploaded or not
+            self._write("partial", fp=fp, ids=sorted(ids))
         self.tallies: dict[str, PageTally] = {}
-        self.replayed: dict[str, set[str]] = {}  # page key: item ids in the feed
         self.items_this_run = 0
         self.pages_this_run = 0
+        self._slot_files: list[str] = []
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ResumeJournal:
@@ -116,18 +99,34 @@ class ResumeJournal:
     def of(cls, crawler: Crawler) -> ResumeJournal | None:
         return crawler.get_extension(cls)
 
+    def _job_files(self) -> list[Path]:
+        """Every local file a run of the job wrote (or this run continues)."""
+        feeds = self.crawler.settings.getdict("FEEDS")
+        uris = [*self.memory.load().values(), *map(str, feeds)]
+        paths = {path.resolve() for uri in uris if (path := local_path(uri))}
+        return sorted(path for path in paths if path.is_file())
+
     def _repair_feeds(self) -> None:
-        """A line a kill cut short, removed from the feed files this run
-        continues (before they are opened: its item is written again)."""
-        for uri in self.crawler.settings.getdict("FEEDS"):
-            path = local_path(str(uri))
-            if path is not None and (cut := journal.drop_partial_last_line(path)):
+        """A line a kill cut short, removed from the job's feed files (before
+        they are opened: its item is written again)."""
+        for path in self._job_files():
+            if cut := journal.drop_partial_last_line(path):
                 logger.warning(
                     "%s ended with a line cut by a kill (%d bytes): removed; "
                     "its item is written again",
                     path,
                     cut,
                 )
+
+    def _find_partial_pages(self) -> dict[str, set[str]]:
+        """What the job's files (its feeds, the spool a killed run left) hold
+        of the pages in flight at a kill; returns the ids the journal did not
+        know yet, by fingerprint."""
+        files = self._job_files()
+        if (root := spool_root(self.crawler.settings)) is not None:
+            for directory in dead_spools(root):
+                files += [spooled.path for spooled in spooled_files(directory)]
+        return self.replay.find(self.before, files)
 
     def _align_scrapy_state(self) -> None:
         """Scrapy's queue and seen-set, made to agree with the journal: the
@@ -185,30 +184,66 @@ class ResumeJournal:
         self._settle_if_done(fp, tally)
 
     def item_scraped(self, item: Any, response: Any) -> None:
-        self._count(response, delivered=True)
+        self._count(item, response, delivered=True)
         self.items_this_run += 1
 
     def item_handled(self, item: Any, response: Any, exception: Any = None) -> None:
         """Dropped or failed; an item dropped as already in the feed counts as
         delivered (it is in the file, from the run before)."""
-        self._count(response, delivered=isinstance(exception, AlreadyDelivered))
+        self._count(item, response, isinstance(exception, AlreadyDelivered))
 
-    def _count(self, response: Any, delivered: bool) -> None:
+    def _count(self, item: Any, response: Any, delivered: bool) -> None:
         if not isinstance(response, Response) or response.request is None:
             return
         fp = self.fingerprint(response.request)
         tally = self.tallies.setdefault(fp, PageTally())
         tally.handled += 1
-        tally.delivered += delivered
+        if delivered:
+            tally.delivered += 1
+            item_id = getattr(item, "item_id", None)
+            if item_id is None and isinstance(item, dict):
+                item_id = item.get("item_id")
+            if item_id is not None:
+                tally.ids.append(item_id)
         self._settle_if_done(fp, tally)
 
     def _settle_if_done(self, fp: str, tally: PageTally) -> None:
         if tally.expected is not None and tally.handled >= tally.expected:
             del self.tallies[fp]
             self.pages_this_run += 1
+            if tally.delivered:
+                self._make_durable()
             self._write(
-                "settled", fp=fp, items=tally.delivered, end=tally.end, outcome="done"
+                "settled",
+                fp=fp,
+                items=tally.delivered,
+                ids=tally.ids,
+                end=tally.end,
+                outcome="done",
             )
+            if self.fsync:
+                self.journal.sync()
+
+    def _make_durable(self) -> None:
+        """Every feed's file flushed (CSV is not flushed per line), fsynced
+        with ``TMAPI_JOB_FSYNC``, and any new file (a batch) remembered, before
+        the page is settled: its items are in every feed, or its spool."""
+        exporter = self.crawler.get_extension(FeedExporter)
+        if exporter is None:
+            return
+        files = []
+        for slot in exporter.slots:
+            files.append(slot.uri)
+            file = slot.file
+            if file is None or getattr(file, "closed", False):
+                continue
+            file.flush()
+            if self.fsync:
+                with contextlib.suppress(OSError, AttributeError, ValueError):
+                    os.fsync(file.fileno())
+        if files != self._slot_files:
+            self._slot_files = files
+            self._remember_feeds()
 
     def request_settled(self, request: Request, outcome: str) -> None:
         self.pages_this_run += 1
@@ -221,7 +256,8 @@ class ResumeJournal:
         if not self.resumed:
             return
         self._restore_ledger()
-        self._read_back_feeds(feeds)
+        self._read_back_delivered()
+        self._filter_feeds()
         before = self.before
         replayed_items = sum(map(len, self.replayed.values()))
         for name, value in (
@@ -255,14 +291,13 @@ class ResumeJournal:
         exporter = self.crawler.get_extension(FeedExporter)
         if exporter is None:
             return []
-        memory = FeedMemory(self.jobdir)
-        stored = memory.load()
+        stored = self.memory.load()
         for slot in exporter.slots:
             path = local_path(slot.uri)
             uri = path.resolve().as_uri() if path is not None else slot.uri
             stored.setdefault(slot.uri_template, uri)
             stored[uri] = uri
-        memory.save(stored)
+        self.memory.save(stored)
         return [slot.uri for slot in exporter.slots]
 
     def _restore_ledger(self) -> None:
@@ -277,31 +312,45 @@ class ResumeJournal:
             if settled.end and "page" in meta:
                 ledger.restore_end(meta["query"], meta["page"])
 
-    def _read_back_feeds(self, feeds: list[str]) -> None:
-        """What the feed files already hold: the items of the in-flight pages
-        (not to be written twice), and every item, in batches, to whoever
-        listens to ``items_delivered_before`` (the item dedupe), so a resumed
-        job dedupes as one run would."""
-        for fp in self.before.in_flight & set(self.before.pending):
-            key = _request_page_key(self.before.queued[fp])
-            if key is not None:
-                self.replayed[key] = set()
-        read, batch = 0, []
-        for uri in feeds:
-            path = local_path(uri)
-            if path is None:
-                continue
-            for item in read_items(path):
-                ids = self.replayed.get(_item_page_key(item))
-                if ids is not None and item.get("item_id") is not None:
-                    ids.add(str(item["item_id"]))
-                batch.append(item)
-                if len(batch) >= READ_BACK_BATCH:
-                    read += self._delivered_before(batch)
-                    batch = []
+    def _read_back_delivered(self) -> None:
+        """Every item the job delivered, in batches, to whoever listens to
+        ``items_delivered_before`` (the item dedupe), so a resumed job dedupes
+        as one run would: from the journal's record (each settled page's ids,
+        whatever feeds it went to) and the pages in flight at a kill; from
+        the job's JSON Lines files for a journal too old to hold ids."""
+        before, read, batch = self.before, 0, []
+        ids_of = [
+            (fp, settled.ids) for fp, settled in before.settled.items() if settled.ids
+        ]
+        kinds = self._feed_kinds()
+        for key in self.replayed:  # those every feed holds
+            ids_of.append((key, self.replay.held_everywhere(key, kinds)))
+        for fp_or_key, ids in ids_of:
+            language = self._language(fp_or_key)
+            for item_id in ids:
+                batch.append({"item_id": item_id, "language": language})
+            if len(batch) >= READ_BACK_BATCH:
+                read += self._delivered_before(batch)
+                batch = []
+        if any(s.items and not s.ids for s in before.settled.values()):
+            for path in self._job_files():
+                for item in read_items(path):
+                    batch.append(item)
+                    if len(batch) >= READ_BACK_BATCH:
+                        read += self._delivered_before(batch)
+                        batch = []
         read += self._delivered_before(batch)
         if read:
-            logger.info("Read back %d items the job's feeds already hold", read)
+            logger.info("The item dedupe knows the %d items the job delivered", read)
+
+    def _language(self, fp_or_key: str) -> Any:
+        if fp_or_key.startswith("["):  # a page key: [cat_id, language, ...]
+            return json.loads(fp_or_key)[1]
+        meta = self.before.queued.get(fp_or_key, {}).get("meta", {}).get(TMAPI, {})
+        try:
+            return CategoryQuery.model_validate(meta["query"]).language
+        except (KeyError, ValueError):
+            return None
 
     def _delivered_before(self, items: list[dict[str, Any]]) -> int:
         if items:
@@ -309,8 +358,25 @@ class ResumeJournal:
         return len(items)
 
     def already_delivered(self, item: dict[str, Any]) -> bool:
-        ids = self.replayed.get(_item_page_key(item))
-        return ids is not None and str(item.get("item_id")) in ids
+        """In every feed already: not exported again (each feed's filter
+        turns away what that feed alone holds)."""
+        return self.replay.in_every_feed(item, self._feed_kinds())
+
+    def _feed_kinds(self) -> set[str]:
+        feeds = self.crawler.settings.getdict("FEEDS")
+        return {kind_of(options.get("format")) for options in feeds.values()}
+
+    def _filter_feeds(self) -> None:
+        """Each feed turns away the items of a replayed page its own kind of
+        file already holds (through its item filter, Scrapy's ``item_filter``)."""
+        exporter = self.crawler.get_extension(FeedExporter)
+        if exporter is None or not self.replay.any_held():
+            return
+        for template, item_filter in exporter.filters.items():
+            kind = kind_of(exporter.feeds[template].get("format"))
+            item_filter.accepts = self.replay.turning_away(  # type: ignore[method-assign,assignment]
+                item_filter.accepts, kind
+            )
 
     def spider_closed(self, spider: Spider, reason: str) -> None:
         left = len(self.state.pending)

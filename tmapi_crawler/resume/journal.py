@@ -9,9 +9,14 @@ leaves consistent (a line cut by the kill is ignored):
 * ``{"e": "queued", "fp": ..., "request": {...}}``: the scheduler accepted a
   request (the request as JSON, never the token: requests never hold it);
 * ``{"e": "leased", "fp": ...}``: the scheduler handed it to the downloader;
-* ``{"e": "settled", "fp": ..., "items": N, "end": bool, "outcome": ...}``:
-  its answer was handled and every item it produced written to the feeds (or
-  the page failed for good, or lay past the last page);
+* ``{"e": "settled", "fp": ..., "items": N, "ids": [...], "end": bool,
+  "outcome": ...}``: its answer was handled and every item it produced written
+  to the feeds (or, for a feed that uploads, to its spool), or the page failed
+  for good, or lay past the last page; ``ids`` are the item ids it delivered:
+  the job's record of what was delivered, whatever the feeds;
+* ``{"e": "partial", "fp": ..., "ids": [...]}``: items of a page in flight at
+  a kill that the job's files (or its spool) already held, found by the next
+  run (so a later run knows them even once the spool is uploaded);
 * ``{"e": "run", "n": ..., "at": ...}``: a run started;
 * ``{"e": "ledger", "progress": [...]}``: where each category stood when a run
   closed (the ledger's figures: pages planned, done and failed, calls, items),
@@ -37,6 +42,7 @@ class Settled:
     items: int
     end: bool
     outcome: str
+    ids: list[Any] = field(default_factory=list)
 
 
 @dataclass
@@ -46,6 +52,7 @@ class JobState:
     queued: dict[str, dict[str, Any]] = field(default_factory=dict)
     leased: set[str] = field(default_factory=set)
     settled: dict[str, Settled] = field(default_factory=dict)
+    partial: dict[str, set[str]] = field(default_factory=dict)
     runs: int = 0
     ledger: list[dict[str, Any]] | None = None  # the last run's figures
     damaged_lines: int = 0  # lines that are not an event (a kill, or an edit)
@@ -82,7 +89,11 @@ class JobState:
                 int(entry.get("items", 0)),
                 bool(entry.get("end")),
                 str(entry.get("outcome", "done")),
+                list(entry.get("ids") or ()),
             )
+            self.partial.pop(fp, None)
+        elif event == "partial":
+            self.partial.setdefault(fp, set()).update(map(str, entry.get("ids", ())))
         else:
             self.damaged_lines += 1
 
@@ -120,6 +131,10 @@ class Journal:
         line = json.dumps({"e": event, **fields}, separators=(",", ":"))
         self.file.write(line.encode("utf-8") + b"\n")
         self.file.flush()
+
+    def sync(self) -> None:
+        """To the disk, not only the OS: survives a power loss."""
+        os.fsync(self.file.fileno())
 
     def start_run(self, number: int) -> None:
         self.write("run", n=number, at=datetime.now(UTC).isoformat(timespec="seconds"))

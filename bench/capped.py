@@ -140,7 +140,9 @@ def measure(
         settings = {"TMAPI_BASE_URL": sim.url, "CONCURRENT_REQUESTS": p.concurrency}
         calls.mark()
         # a run of its own: nothing remembered from the runs before it
-        env = {"XDG_CACHE_HOME": str(workdir / f"cache-{len(ours)}")}
+        env: dict[str, str | None] = {
+            "XDG_CACHE_HOME": str(workdir / f"cache-{len(ours)}")
+        }
         run = run_process(
             crawl_argv(output, {"cat_id": cat_ids}, settings),
             env=env,

@@ -87,7 +87,7 @@ def run(size: str, workdir: Path, repeat: int | None = None) -> Section:
         argv = crawl_argv(output, {"cat_id": CAT_ID}, settings)
         # the state a run leaves for the next with the same token (the
         # remembered limit) lives under XDG_CACHE_HOME: one per pair of runs
-        env = {"XDG_CACHE_HOME": str(workdir / cache)}
+        env: dict[str, str | None] = {"XDG_CACHE_HOME": str(workdir / cache)}
         seconds = measured(argv, ROOT, output, f"crawler-{cache}", env)
         return {"seconds": seconds, "ideal": ideal / seconds}
 

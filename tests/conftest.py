@@ -108,6 +108,9 @@ def run_crawl(
     for name, value in {"TMAPI_BASE_URL": base_url, **(settings or {})}.items():
         command += ["-s", f"{name}={value}"]
     env = {k: v for k, v in os.environ.items() if k != "TMAPI_TOKEN"}
+    # what a run remembers for the next (the learned limit) stays in the test's
+    # own cache directory, never the user's
+    env["XDG_CACHE_HOME"] = str(workdir / "cache")
     if token is not None:
         env["TMAPI_TOKEN"] = token
     result = subprocess.run(

@@ -32,8 +32,8 @@ TMAPI_BALANCE_RETRIES = 2  # after a 439, probes before stopping the crawl
 TMAPI_BALANCE_RETRY_DELAY = 300.0  # seconds every call is held after a 439
 TMAPI_ADAPTIVE_CONCURRENCY = True  # learn the account's limit from 503s
 TMAPI_MAX_CONCURRENCY = 0  # ceiling of calls in flight; 0: CONCURRENT_REQUESTS
-TMAPI_CONCURRENCY_START = 4  # calls in flight at the start (doubles while all succeed)
-TMAPI_CONCURRENCY_PROBE_AFTER = 32  # successes before trying one call more
+TMAPI_CONCURRENCY_START = 4  # calls in flight at the start (probes grow while all hold)
+TMAPI_CONCURRENCY_PROBE_AFTER = 32  # successes before a probe (x2 per 503)
 TMAPI_FAILED_PAGES_FILE = "out/%(name)s-%(time)s.failed.jsonl"
 
 # --- whole categories past the result cap (tmapi_crawler.contract.slicing) ---

@@ -57,6 +57,7 @@ from tmapi_crawler.contract.stats import (
     CONCURRENCY_CURRENT,
     CONCURRENCY_MAX,
     CONCURRENCY_MIN,
+    CONCURRENCY_PROBES,
     EXCEPTION,
     GAVE_UP,
     PAGES_PAST_END,
@@ -202,11 +203,13 @@ class TMAPIErrorMiddleware:
         adaptive = switch(settings, "TMAPI_ADAPTIVE_CONCURRENCY")
         self.window = ConcurrencyWindow(
             ceiling=ceiling,
-            start=settings.getint("TMAPI_CONCURRENCY_START") if adaptive else ceiling,
+            start=settings.getint("TMAPI_CONCURRENCY_START"),
             probe_after=settings.getint("TMAPI_CONCURRENCY_PROBE_AFTER"),
+            # without adapting, every level up to the ceiling counts as proven
+            remembered=ceiling if not adaptive else None,
         )
         self.adaptive = adaptive
-        self.gate = CallGate(self.window.size)
+        self.gate = CallGate(self.window)
         self.stopped: str | None = None
         self._stop = asyncio.Event()
 
@@ -243,27 +246,39 @@ class TMAPIErrorMiddleware:
         self._refuse_if_stopped_or_past_end(request)
         self._apply_window()
         try:
-            await self.gate.acquire()
+            call = await self.gate.acquire()
         except CrawlStopped:
             self.stats.inc_value(PAGES_UNSENT)
             raise
-        request.meta[PERMIT] = True
+        request.meta[PERMIT] = call
+        self.stats.set_value(CONCURRENCY_PROBES, self.window.probes)
         try:  # it may have waited at the gate while the category's end was learnt
             self._refuse_if_stopped_or_past_end(request)
         except IgnoreRequest:
-            request.meta.pop(PERMIT)
-            self.gate.release()
+            self._settle(request)
             raise
 
     def request_left_downloader(self, request: Request) -> None:
-        """The call is over (answer, error or cancel): free its place, once the
-        answer has been read (:meth:`process_response` runs next and frees it
-        first), so the next call knows whether this page was the last."""
+        """The call is over (answer, error or cancel): free its place in the
+        gate (if reading the answer has not already). Its level stays taken in
+        the window until the answer is read (:meth:`_settle`), so no second
+        call goes out at a level the answer may yet refute."""
         asyncio.get_running_loop().call_soon(self._release, request)
 
     def _release(self, request: Request) -> None:
-        if request.meta.pop(PERMIT, False):
+        call = request.meta.get(PERMIT)
+        if call is not None and not call.released:
+            call.released = True
             self.gate.release()
+
+    def _settle(self, request: Request) -> None:
+        """The answer is read (or there is none): the window has learnt what
+        it says; the call's level and place are free."""
+        call = request.meta.get(PERMIT)
+        if call is not None:
+            self.window.settle(call)
+            self._release(request)
+            self.gate.wake()
 
     def _refuse_if_stopped_or_past_end(self, request: Request) -> None:
         if self.stopped:
@@ -298,7 +313,7 @@ class TMAPIErrorMiddleware:
         downloader.total_concurrency = max(
             downloader.total_concurrency, REQUESTS_PER_CALL * self.window.ceiling
         )
-        self.gate.set_limit(self.window.size)
+        self.gate.wake()
         self.stats.set_value(CONCURRENCY_CURRENT, self.window.size)
         self.stats.min_value(CONCURRENCY_MIN, self.window.size)
         self.stats.max_value(CONCURRENCY_MAX, self.window.size)
@@ -311,7 +326,7 @@ class TMAPIErrorMiddleware:
         try:
             return self._read_answer(request, response)
         finally:
-            self._release(request)
+            self._settle(request)
 
     def _read_answer(self, request: Request, response: Response) -> Any:
         try:
@@ -338,9 +353,11 @@ class TMAPIErrorMiddleware:
         return response
 
     def process_exception(self, request: Request, exception: Exception) -> Any:
-        if not is_tmapi_request(request) or isinstance(exception, IgnoreRequest):
+        if not is_tmapi_request(request):
             return None
-        self._release(request)
+        self._settle(request)
+        if isinstance(exception, IgnoreRequest):
+            return None
         name = type(exception).__name__
         self.stats.inc_value(f"{EXCEPTION}{name}")
         if not isinstance(exception, self.network_errors):
@@ -349,13 +366,14 @@ class TMAPIErrorMiddleware:
 
     def _adapt(self, request: Request, *, throttled: bool) -> None:
         """Teach the window what this answer says about the account's limit."""
-        if not self.adaptive:
+        call = request.meta.get(PERMIT)
+        if not self.adaptive or call is None:
             return
-        sent_at, in_flight = request.meta.get(SENT, (time.monotonic(), 1))
+        sent_at, in_flight = request.meta.get(SENT, (None, call.level))
         if throttled:
-            self.window.on_throttle(sent_at, in_flight, time.monotonic())
+            self.window.on_throttle(call, time.monotonic(), in_flight)
         else:
-            self.window.on_success(sent_at)
+            self.window.on_success(call, time.monotonic(), sent_at)
         self._apply_window()
 
     def _on_error(self, request: Request, error: api.ApiError) -> Any:

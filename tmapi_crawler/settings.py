@@ -34,6 +34,10 @@ TMAPI_ADAPTIVE_CONCURRENCY = True  # learn the account's limit from 503s
 TMAPI_MAX_CONCURRENCY = 0  # ceiling of calls in flight; 0: CONCURRENT_REQUESTS
 TMAPI_CONCURRENCY_START = 4  # calls in flight at the start (probes grow while all hold)
 TMAPI_CONCURRENCY_PROBE_AFTER = 32  # successes before a probe (x2 per 503)
+# The limit learnt is kept for the next run with the same token (by a digest of
+# it): Redis with REDIS_URL, else this file, else JOBDIR's, else the user cache.
+TMAPI_REMEMBER_LIMIT = True
+TMAPI_LIMITS_FILE = None  # default: $XDG_CACHE_HOME/tmapi-crawler/limits.json
 TMAPI_FAILED_PAGES_FILE = "out/%(name)s-%(time)s.failed.jsonl"
 
 # --- whole categories past the result cap (tmapi_crawler.contract.slicing) ---

@@ -68,6 +68,7 @@ from tmapi_crawler.contract.stats import (
 )
 from tmapi_crawler.exceptions import CrawlStopped, PageFailed, PastLastPage
 from tmapi_crawler.extensions.ledger import CrawlLedger
+from tmapi_crawler.extensions.limits import LearnedLimit
 from tmapi_crawler.meta import (
     DATA,
     MAX_RETRIES,
@@ -201,12 +202,15 @@ class TMAPIErrorMiddleware:
         )
         ceiling = call_ceiling(settings)
         adaptive = switch(settings, "TMAPI_ADAPTIVE_CONCURRENCY")
+        # built before the downloader, as every extension is (None when off)
+        self.limits: LearnedLimit | None = crawler.get_extension(LearnedLimit)
+        remembered = self.limits.remembered if self.limits else None
         self.window = ConcurrencyWindow(
             ceiling=ceiling,
             start=settings.getint("TMAPI_CONCURRENCY_START"),
             probe_after=settings.getint("TMAPI_CONCURRENCY_PROBE_AFTER"),
             # without adapting, every level up to the ceiling counts as proven
-            remembered=ceiling if not adaptive else None,
+            remembered=remembered if adaptive else ceiling,
         )
         self.adaptive = adaptive
         self.gate = CallGate(self.window)
@@ -374,6 +378,8 @@ class TMAPIErrorMiddleware:
             self.window.on_throttle(call, time.monotonic(), in_flight)
         else:
             self.window.on_success(call, time.monotonic(), sent_at)
+        if self.limits is not None:
+            self.limits.held(self.window.proven)
         self._apply_window()
 
     def _on_error(self, request: Request, error: api.ApiError) -> Any:

@@ -33,6 +33,8 @@ from tmapi_crawler.contract.operator_settings import max_calls, problems_of, swi
 from tmapi_crawler.contract.outcome import FINISHED, STOP_ADVICE, exit_code
 from tmapi_crawler.contract.report import COLUMNS, CategoryRow, RunFigures, run_figures
 from tmapi_crawler.contract.stats import (
+    CONCURRENCY_LEARNED,
+    CONCURRENCY_REMEMBERED,
     FINISH_REASON,
     GAVE_UP,
     ITEMS_EXPORTED,
@@ -43,6 +45,7 @@ from tmapi_crawler.contract.stats import (
     feeds_failed,
 )
 from tmapi_crawler.extensions.ledger import CrawlLedger
+from tmapi_crawler.extensions.limits import LearnedLimit
 from tmapi_crawler.feeds.feedfile import local_path
 
 if TYPE_CHECKING:
@@ -180,6 +183,19 @@ class RunSummary:
             "categories": [row.as_dict() for row in figures.rows],
             "totals": total.as_dict(),
             "next_steps": self.next_steps(figures, reason, stats),
+            "concurrency": self.concurrency(stats),
+        }
+
+    def concurrency(self, stats: dict[str, Any]) -> dict[str, Any] | None:
+        """The limit of calls in flight the run started from and ended at,
+        and where it is kept for the next run (None: not remembered)."""
+        limits = self.crawler.get_extension(LearnedLimit)
+        if limits is None:
+            return None
+        return {
+            "started_from": stats.get(CONCURRENCY_REMEMBERED),
+            "ended_at": stats.get(CONCURRENCY_LEARNED),
+            "kept_in": limits.where,
         }
 
     def money(self, calls: int) -> dict[str, str] | None:
@@ -240,6 +256,13 @@ class RunSummary:
             lines.append(
                 f"(cap): the API reports at most {self.result_cap} results per query; "
                 "the category may hold more than any crawl of it can see."
+            )
+        if limit := summary["concurrency"]:
+            started = limit["started_from"] or "the default start (nothing remembered)"
+            ended = limit["ended_at"] or "nothing learnt"
+            lines.append(
+                f"Calls in flight: started from {started}, ended at {ended}; "
+                f"kept in {limit['kept_in']}."
             )
         lines += [f"Next: {step}" for step in summary["next_steps"]]
         if "summary_file" in summary:

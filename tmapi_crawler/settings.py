@@ -84,6 +84,10 @@ TMAPI_LEASE_SECONDS = 60  # a dead worker's requests go back to the queue after 
 TMAPI_IDLE_CLOSE = 10  # seconds the whole crawl must stay idle before workers end
 TMAPI_DAEMON = False  # True: workers wait for more requests or jobs for ever
 TMAPI_POLL_INTERVAL = 0.1  # seconds between looks at the shared queue
+# One window of calls in flight per account (token digest) in Redis, shared by
+# every worker on it; a dead worker's places come back after this lease.
+TMAPI_SHARED_WINDOW = True
+TMAPI_WINDOW_LEASE_SECONDS = 90.0  # past DOWNLOAD_TIMEOUT: no live call outlives it
 
 LOG_LEVEL = "INFO"
 # Scrapy's per-page and per-item DEBUG lines, only built when some handler takes them

@@ -52,6 +52,7 @@ class Call:
     probe: bool  # sent at a level not proven then
     answered: float | None = None
     released: bool = False  # its place in the gate is free again
+    place: str = ""  # its name in a shared window (distributed.window)
 
 
 @dataclass
@@ -113,6 +114,10 @@ class ConcurrencyWindow:
         self._levels[level] += 1
         return call
 
+    def take(self, in_use: int, now: float) -> Call | None:
+        """The next place, if the window lets one more call out now."""
+        return self.sent(in_use, now) if self.may_send(in_use) else None
+
     def settle(self, call: Call) -> None:
         """The call is over without an answer to learn from (or was learnt
         from already): it no longer holds its level."""
@@ -123,7 +128,10 @@ class ConcurrencyWindow:
 
     def on_success(self, call: Call, now: float, sent_at: float | None = None) -> None:
         """*call* was answered without a 503 (*sent_at*: when it really left)."""
-        level = self._answered(call, now, sent_at)
+        self.held_at(self._answered(call, now, sent_at))
+
+    def held_at(self, level: int) -> None:
+        """A call that surely had *level* calls in flight succeeded."""
         if level > self.proven:
             self.proven = level
             self.peak = max(self.peak, level)
@@ -146,18 +154,22 @@ class ConcurrencyWindow:
         """*call* was answered 503; *in_flight_at_send* is what the sender
         counted as it left (the level is the lower of the two)."""
         self._answered(call, now, None)
-        level = max(1, min(call.level, in_flight_at_send))
+        self.refused_at(max(1, min(call.level, in_flight_at_send)), call.sent, now)
+
+    def refused_at(self, level: int, sent: float, now: float) -> None:
+        """A call sent at *sent* with *level* calls in flight (at most) was
+        answered 503 at *now*."""
         bound = max(self.floor, level - 1)  # the limit is below level
         if bound < (self.proven + 1) // 2:
             # a lone 503 far below what held (an upstream hiccup): halve the
             # window rather than collapse it, once per cut
-            if call.sent < self.last_cut:
+            if sent < self.last_cut:
                 return
             bound = max(self.floor, (self.proven + 1) // 2)
         self.proven = min(self.proven, bound)
         self.refuted = min(self.refuted or bound + 1, bound + 1)
         self.size = max(self.floor, min(self.size, max(self.proven, bound)))
-        if call.sent >= self.last_cut:  # a new cut: the next probe waits longer
+        if sent >= self.last_cut:  # a new cut: the next probe waits longer
             self.wait = min(MAX_PROBE_AFTER, self.wait * 2)
             self.last_cut = now
         self.held, self.step, self.successes = True, 1, 0
@@ -189,17 +201,24 @@ class CallGate:
     """
 
     def __init__(
-        self, window: ConcurrencyWindow, clock: Callable[[], float] = time.monotonic
+        self,
+        window: ConcurrencyWindow,
+        clock: Callable[[], float] = time.monotonic,
+        poll: float | None = None,
     ) -> None:
-        self.window, self.clock = window, clock
+        """*poll*: seconds between looks while calls wait, for a window that
+        others change too (a shared one); None: only releases wake it."""
+        self.window, self.clock, self.poll = window, clock, poll
         self.in_use = 0
         self._waiters: deque[asyncio.Future[Call]] = deque()
+        self._timer: asyncio.TimerHandle | None = None
 
     async def acquire(self) -> Call:
-        if not self._waiters and self.window.may_send(self.in_use):
-            return self._grant()
+        if not self._waiters and (call := self._take()):
+            return call
         waiter: asyncio.Future[Call] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
+        self._schedule_poll()
         try:
             return await waiter
         except asyncio.CancelledError:
@@ -208,10 +227,21 @@ class CallGate:
                 self.release()
             raise
 
-    def _grant(self) -> Call:
-        call = self.window.sent(self.in_use, self.clock())
-        self.in_use += 1
+    def _take(self) -> Call | None:
+        call = self.window.take(self.in_use, self.clock())
+        if call is not None:
+            self.in_use += 1
         return call
+
+    def _schedule_poll(self) -> None:
+        if self.poll and self._timer is None and self._waiters:
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_later(self.poll, self._polled)
+
+    def _polled(self) -> None:
+        self._timer = None
+        self.wake()
+        self._schedule_poll()
 
     def release(self) -> None:
         """A place is free (a call's level stays taken until it is settled
@@ -221,10 +251,14 @@ class CallGate:
 
     def wake(self) -> None:
         """Let out whoever the window admits now (after it changed)."""
-        while self._waiters and self.window.may_send(self.in_use):
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(self._grant())
+        while self._waiters:
+            if self._waiters[0].done():  # cancelled while waiting
+                self._waiters.popleft()
+                continue
+            call = self._take()
+            if call is None:
+                return
+            self._waiters.popleft().set_result(call)
 
     def abort(self, error: Exception) -> None:
         """Fail every waiter with *error* (the crawl is stopping)."""

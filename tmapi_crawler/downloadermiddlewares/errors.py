@@ -45,6 +45,7 @@ from scrapy.utils.misc import load_object
 from tmapi_crawler.contract import api
 from tmapi_crawler.contract.api import ErrorKind
 from tmapi_crawler.contract.concurrency import CallGate, ConcurrencyWindow
+from tmapi_crawler.contract.credentials import token_from, token_key
 from tmapi_crawler.contract.operator_settings import (
     count,
     problems_of,
@@ -66,6 +67,8 @@ from tmapi_crawler.contract.stats import (
     RESPONSE,
     RETRY,
 )
+from tmapi_crawler.distributed.connection import connect_from, redis_url
+from tmapi_crawler.distributed.window import SharedWindow
 from tmapi_crawler.exceptions import CrawlStopped, PageFailed, PastLastPage
 from tmapi_crawler.extensions.ledger import CrawlLedger
 from tmapi_crawler.extensions.limits import LearnedLimit
@@ -121,6 +124,11 @@ def describe(request: Request) -> str:
         return str(meta.get("label", request.url))
     query = api.CategoryQuery.model_validate(meta["query"])
     return f"page {meta['page']} of {query.label}"
+
+
+def shared_window(settings: BaseSettings) -> bool:
+    """One window per account in Redis: with REDIS_URL, unless switched off."""
+    return bool(redis_url(settings)) and switch(settings, "TMAPI_SHARED_WINDOW")
 
 
 class BalanceHold:
@@ -182,6 +190,8 @@ class TMAPIErrorMiddleware:
                 )
             ),
             lambda: switch(settings, "TMAPI_ADAPTIVE_CONCURRENCY"),
+            lambda: switch(settings, "TMAPI_SHARED_WINDOW"),
+            lambda: seconds(settings, "TMAPI_WINDOW_LEASE_SECONDS"),
         )
 
     def __init__(self, crawler: Crawler) -> None:
@@ -200,20 +210,33 @@ class TMAPIErrorMiddleware:
             settings.getint("TMAPI_BALANCE_RETRIES"),
             settings.getfloat("TMAPI_BALANCE_RETRY_DELAY"),
         )
-        ceiling = call_ceiling(settings)
+        self.ceiling = ceiling = call_ceiling(settings)  # this process's calls
         adaptive = switch(settings, "TMAPI_ADAPTIVE_CONCURRENCY")
         # built before the downloader, as every extension is (None when off)
         self.limits: LearnedLimit | None = crawler.get_extension(LearnedLimit)
         remembered = self.limits.remembered if self.limits else None
-        self.window = ConcurrencyWindow(
+        window = dict(
             ceiling=ceiling,
             start=settings.getint("TMAPI_CONCURRENCY_START"),
             probe_after=settings.getint("TMAPI_CONCURRENCY_PROBE_AFTER"),
             # without adapting, every level up to the ceiling counts as proven
             remembered=remembered if adaptive else ceiling,
         )
+        token = token_from(settings)
+        self.window: ConcurrencyWindow
+        if adaptive and token and shared_window(settings):
+            # the limit is the account's: one window for every worker on it
+            self.window = SharedWindow(
+                connect_from(settings),
+                token_key(token),
+                lease=settings.getfloat("TMAPI_WINDOW_LEASE_SECONDS"),
+                **window,  # type: ignore[arg-type]
+            )
+            self.gate = CallGate(self.window, poll=SharedWindow.poll)
+        else:
+            self.window = ConcurrencyWindow(**window)  # type: ignore[arg-type]
+            self.gate = CallGate(self.window)
         self.adaptive = adaptive
-        self.gate = CallGate(self.window)
         self.stopped: str | None = None
         self._stop = asyncio.Event()
 
@@ -309,13 +332,13 @@ class TMAPIErrorMiddleware:
         holds them back: the slot only must not get in the way)."""
         downloader = self.crawler.engine.downloader
         slot_settings = downloader.per_slot_settings.setdefault(SLOT, {})
-        slot_settings["concurrency"] = self.window.ceiling
+        slot_settings["concurrency"] = self.ceiling
         # Scrapy hands the engine's next request to the downloader only once it
         # has finished with an answer (parsed it, exported its items); with as
         # many requests in the downloader as calls may fly, a call's successor
         # waited for that (bench/, benchmark 1: 0.78 -> 0.93 of ideal).
         downloader.total_concurrency = max(
-            downloader.total_concurrency, REQUESTS_PER_CALL * self.window.ceiling
+            downloader.total_concurrency, REQUESTS_PER_CALL * self.ceiling
         )
         self.gate.wake()
         self.stats.set_value(CONCURRENCY_CURRENT, self.window.size)

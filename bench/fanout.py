@@ -162,17 +162,21 @@ def run(size: str, workdir: Path, repeat: int | None = None) -> Section:
         ]
     section.notes.append(
         "The crawler's window of calls in flight starts at "
-        "`TMAPI_CONCURRENCY_START` (4) and doubles after each window's worth of "
-        "successes, so with the default the first rounds carry 4 and 8 calls "
-        f"before reaching {p.concurrency}; starting at {p.concurrency} removes "
-        "that ramp (at the cost of more 503s on an account whose limit is low)."
+        "`TMAPI_CONCURRENCY_START` (4) with one probe above it, and each round "
+        "in which every level held probes twice as many levels more (5, 7, 11, "
+        f"then {p.concurrency}): a probe costs at most one 503 on a capped "
+        "account (benchmark 2), at the price of about two rounds more than "
+        "doubling on a first run. The second run with the same token starts "
+        "at the limit the first one ended at (kept under XDG_CACHE_HOME), "
+        f"here {p.concurrency}; `TMAPI_CONCURRENCY_START={p.concurrency}` "
+        "sends that many at once, but each level above 1 only once until it "
+        "is proven."
     )
     section.notes.append(
-        "Where the time goes (the request log's timeline): with the default "
-        "start, slow start spends about one round more than the ideal (4, then "
-        "8 calls) before 16 fly; page 1 pays for opening the first connection; "
-        "the answers of one round are processed one after another in one "
-        "thread (the CPU per page of benchmark 3), which spreads the next round."
+        "Where the time goes (the request log's timeline): the ramp of the "
+        "first run; page 1 pays for opening the first connection; the answers "
+        "of one round are processed one after another in one thread (the CPU "
+        "per page of benchmark 3), which spreads the next round."
     )
     section.notes.append(
         "Fixed while building this benchmark: Scrapy hands a new request to "

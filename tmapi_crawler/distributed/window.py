@@ -44,6 +44,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 RECENT = 64  # answered calls kept for proofs
+# how clearly another call overlapped, as a share of a call's duration: more
+# than one process's (PROOF_MARGIN), as answers are read by busier processes
+SHARED_MARGIN = 2.5 * PROOF_MARGIN
 ACCOUNT_CEILING = 4096
 STATE = (
     *("size", "proven", "step", "held", "successes", "wait", "last_cut", "peak"),
@@ -135,8 +138,9 @@ class SharedWindow(ConcurrencyWindow):
         self._mine: dict[str, Call] = {}
         self._down_until = 0.0  # Redis failed: no look before this (monotonic)
         self._unfreed: list[str] = []  # places Redis was away to free
+        # the state is set (or read) at the first take: building the crawler
+        # needs no Redis yet, so the pre-flight checks can say it is away
         self._initial = {name: _dump(getattr(self, name)) for name in STATE}
-        self._init_state()
 
     def _init_state(self) -> None:
         """The first worker on the account sets the start (or after the
@@ -173,10 +177,14 @@ class SharedWindow(ConcurrencyWindow):
         if self._unfreed and not self._redis(self._free_unfreed):
             return None
         keys = [self.keys["state"], self.keys["places"], self.keys["calls"]]
-        taken = self._redis(lambda: self._take(keys=keys, args=[place, self.lease_ms]))
-        if taken == -1:  # no state (Redis restarted empty): set it again
+
+        def take() -> Any:
+            return self._take(keys=keys, args=[place, self.lease_ms])
+
+        taken = self._redis(take)
+        if taken == -1:  # no state yet (or Redis restarted empty): set it
             self._redis(self._init_state)
-            return None
+            taken = self._redis(take)
         if not taken:
             return None
         self._down_until = 0.0
@@ -196,7 +204,7 @@ class SharedWindow(ConcurrencyWindow):
             return None
         keys = [self.keys["places"], self.keys["calls"], self.keys["recent"]]
         done = self._redis(
-            lambda: self._settle(keys=keys, args=[call.place, PROOF_MARGIN, RECENT])
+            lambda: self._settle(keys=keys, args=[call.place, SHARED_MARGIN, RECENT])
         )
         if done is None and self._down_until:  # free it once Redis is back
             self._unfreed.append(call.place)

@@ -25,7 +25,7 @@ it is a 503 and maybe a paid call. A probe that holds brings the wait back to
 A success proves a level only as far as the crawler can tell from its own
 clock: a call *C* had at least 1 + the calls sent before it that were still
 unanswered when *C* was answered, or answered clearly after *C* went out (a
-tenth of *C*'s duration later), in flight at the server. A 503 is charged to the
+quarter of *C*'s duration later), in flight at the server. A 503 is charged to the
 call's level at sending, an upper bound. :class:`CallGate` holds calls back
 to what the window admits. Free of Scrapy.
 """
@@ -39,7 +39,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 MAX_PROBE_AFTER = 1024  # successes: the longest wait between two probes
-PROOF_MARGIN = 0.1  # of a call's duration: how clearly another call overlapped it
+# how clearly another call must have overlapped a call to count for its level,
+# a share of the call's duration: an answer read late by a busy process must
+# not prove a level the account never had in flight
+PROOF_MARGIN = 0.25
 
 
 @dataclass(eq=False)

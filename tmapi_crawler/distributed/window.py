@@ -44,9 +44,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 RECENT = 64  # answered calls kept for proofs
-# how clearly another call overlapped, as a share of a call's duration: more
-# than one process's (PROOF_MARGIN), as answers are read by busier processes
-SHARED_MARGIN = 2.5 * PROOF_MARGIN
+# how clearly another call overlapped, as a share of a call's duration (the
+# same as one process's: PROOF_MARGIN)
+SHARED_MARGIN = PROOF_MARGIN
 ACCOUNT_CEILING = 4096
 STATE = (
     *("size", "proven", "step", "held", "successes", "wait", "last_cut", "peak"),

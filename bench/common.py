@@ -16,6 +16,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -53,6 +54,8 @@ def run_process(
         **os.environ,
         "TMAPI_TOKEN": BENCH_TOKEN,
         "REDIS_URL": None,
+        # nothing remembered from another run (the learned limit) unless told
+        "XDG_CACHE_HOME": tempfile.mkdtemp(prefix="tmapi-bench-cache-"),
         **(env or {}),
     }
     merged = {name: value for name, value in given.items() if value is not None}

@@ -29,7 +29,8 @@ from bench.common import (
 from tmapi_crawler.simulator.process import SimulatorProcess
 
 CAT_ID = 7001
-TARGET = 0.8
+TARGET = 0.85  # a first run, default settings
+SECOND_RUN_TARGET = 0.93  # the same token again: the remembered limit
 
 
 @dataclass(frozen=True)
@@ -63,25 +64,38 @@ def run(size: str, workdir: Path, repeat: int | None = None) -> Section:
     ).start()
     calls = CallLog(sim.request_log)
 
-    def measured(argv: list[str], cwd: Path, output: Path, name: str) -> float:
+    def measured(
+        argv: list[str],
+        cwd: Path,
+        output: Path,
+        name: str,
+        env: dict[str, str | None] | None = None,
+    ) -> float:
         calls.mark()
-        run = run_process(argv, cwd=cwd, log=workdir / f"fanout-{name}.log")
+        run = run_process(argv, cwd=cwd, env=env, log=workdir / f"fanout-{name}.log")
         answered = calls.since_mark()
         check(run.returncode == 0, f"{name} exited {run.returncode}", run)
         check(count_lines(output) == p.items, f"{name} missed items", run)
         check(len(answered) == pages, f"{name} made {len(answered)} calls", run)
         return span(answered)
 
-    def crawler(start: int) -> dict[str, float]:
+    def crawler(start: int | None, cache: str) -> dict[str, float]:
         output = workdir / "fanout-crawler.jsonl"
-        settings = {
-            "TMAPI_BASE_URL": sim.url,
-            "CONCURRENT_REQUESTS": p.concurrency,
-            "TMAPI_CONCURRENCY_START": start,
-        }
+        settings = {"TMAPI_BASE_URL": sim.url, "CONCURRENT_REQUESTS": p.concurrency}
+        if start is not None:
+            settings["TMAPI_CONCURRENCY_START"] = start
         argv = crawl_argv(output, {"cat_id": CAT_ID}, settings)
-        seconds = measured(argv, ROOT, output, f"crawler-start{start}")
+        # the state a run leaves for the next with the same token (the
+        # remembered limit) lives under XDG_CACHE_HOME: one per pair of runs
+        env: dict[str, str | None] = {"XDG_CACHE_HOME": str(workdir / cache)}
+        seconds = measured(argv, ROOT, output, f"crawler-{cache}", env)
         return {"seconds": seconds, "ideal": ideal / seconds}
+
+    runs = iter(range(10**6))
+
+    def first_and_second() -> tuple[dict[str, float], dict[str, float]]:
+        cache = f"cache-{next(runs)}"
+        return crawler(None, cache), crawler(None, cache)
 
     def naive() -> dict[str, float]:
         output = workdir / "fanout-naive.jsonl"
@@ -89,12 +103,22 @@ def run(size: str, workdir: Path, repeat: int | None = None) -> Section:
         seconds = measured(argv, workdir, output, "naive")
         return {"seconds": seconds, "ideal": ideal / seconds}
 
+    pairs: list[tuple[dict[str, float], dict[str, float]]] = []
+
+    def pair() -> dict[str, float]:
+        pairs.append(first_and_second())
+        return pairs[-1][0]
+
     try:
         base, default, eager = interleaved(
-            repeat, naive, lambda: crawler(4), lambda: crawler(p.concurrency)
+            repeat,
+            naive,
+            pair,
+            lambda: crawler(p.concurrency, f"cache-eager-{next(runs)}"),
         )
     finally:
         sim.stop()
+    second = [later for _, later in pairs]
 
     section = Section(
         number=1,
@@ -114,40 +138,45 @@ def run(size: str, workdir: Path, repeat: int | None = None) -> Section:
         ),
         reproduce="python -m bench --only 1",
     )
-    for label, runs in (
-        ("TMAPI_CONCURRENCY_START=4 (default)", default),
-        (f"TMAPI_CONCURRENCY_START={p.concurrency}", eager),
+    for label, figures, target in (
+        ("defaults, first run", default, TARGET),
+        ("defaults, second run with the same token", second, SECOND_RUN_TARGET),
+        (f"TMAPI_CONCURRENCY_START={p.concurrency}", eager, None),
     ):
-        ratio = median_of(runs, "ideal")
+        ratio = median_of(figures, "ideal")
         section.rows += [
             Row(
                 f"crawl time, s - {label}",
-                median_of(runs, "seconds").show(),
+                median_of(figures, "seconds").show(),
                 median_of(base, "seconds").show(),
-                paired(runs, base, "seconds", invert=True).show() + "x faster",
+                paired(figures, base, "seconds", invert=True).show() + "x faster",
             ),
             Row(
                 f"fraction of ideal (ideal / time) - {label}",
                 ratio.show(),
                 median_of(base, "ideal").show(),
                 "-",
-                f"≥ {TARGET}",
-                ratio.median >= TARGET,
+                f"≥ {target}" if target else "-",
+                ratio.median >= target if target else None,
             ),
         ]
     section.notes.append(
         "The crawler's window of calls in flight starts at "
-        "`TMAPI_CONCURRENCY_START` (4) and doubles after each window's worth of "
-        "successes, so with the default the first rounds carry 4 and 8 calls "
-        f"before reaching {p.concurrency}; starting at {p.concurrency} removes "
-        "that ramp (at the cost of more 503s on an account whose limit is low)."
+        "`TMAPI_CONCURRENCY_START` (4) with one probe above it, and each round "
+        "in which every level held probes twice as many levels more (5, 7, 11, "
+        f"then {p.concurrency}): a probe costs at most one 503 on a capped "
+        "account (benchmark 2), at the price of about two rounds more than "
+        "doubling on a first run. The second run with the same token starts "
+        "at the limit the first one ended at (kept under XDG_CACHE_HOME), "
+        f"here {p.concurrency}; `TMAPI_CONCURRENCY_START={p.concurrency}` "
+        "sends that many at once, but each level above 1 only once until it "
+        "is proven."
     )
     section.notes.append(
-        "Where the time goes (the request log's timeline): with the default "
-        "start, slow start spends about one round more than the ideal (4, then "
-        "8 calls) before 16 fly; page 1 pays for opening the first connection; "
-        "the answers of one round are processed one after another in one "
-        "thread (the CPU per page of benchmark 3), which spreads the next round."
+        "Where the time goes (the request log's timeline): the ramp of the "
+        "first run; page 1 pays for opening the first connection; the answers "
+        "of one round are processed one after another in one thread (the CPU "
+        "per page of benchmark 3), which spreads the next round."
     )
     section.notes.append(
         "Fixed while building this benchmark: Scrapy hands a new request to "

@@ -5,7 +5,9 @@
 Workers are started first and jobs queued once every worker is up, so the
 figure is the crawl's, not the workers' start-up; the crawl is over when the
 simulator has answered every page, then the workers are stopped (Ctrl-C).
-Baseline: one worker, in the same invocation.
+Baseline: one worker, in the same invocation. Then the capped case: workers
+on one token against an account capped at 6 calls in flight, each with the
+crawler's defaults, against one worker on the same account.
 """
 
 from __future__ import annotations
@@ -26,11 +28,11 @@ from bench.common import (
     Row,
     Section,
     check,
-    count_lines,
     interleaved,
     median_of,
     ok_pages,
     paired,
+    share,
     span,
 )
 from tests.servers import RedisServer
@@ -38,6 +40,7 @@ from tmapi_crawler.simulator.process import SimulatorProcess
 
 FIRST_CAT = 6001
 TARGET = 3.2
+CAPPED_TARGET, CAPPED_SHARE = 0.85, 0.05
 READY = "Spider opened"
 
 
@@ -49,18 +52,33 @@ class Params:
     concurrency: int  # per worker
     workers: tuple[int, ...]
     repeat: int
+    account_cap: int = 6  # the capped case: workers on one token, this cap
+    capped_workers: int = 3
+    capped_categories: int = 3  # of 100 pages
 
 
 SIZES = {
-    "tiny": Params(2, 100, 0.02, 2, (1, 2), 1),
+    "tiny": Params(2, 100, 0.02, 2, (1, 2), 1, account_cap=2, capped_categories=1),
     "quick": Params(8, 1000, 0.2, 4, (1, 2, 4), 1),
     "full": Params(8, 1000, 0.2, 4, (1, 2, 4), 3),
 }
 
 
 def start_workers(
-    count: int, sim_url: str, redis_url: str, p: Params, workdir: Path
+    count: int,
+    sim_url: str,
+    redis_url: str,
+    p: Params,
+    workdir: Path,
+    settings: dict[str, object] | None = None,
 ) -> list[tuple[subprocess.Popen[bytes], Path, Path]]:
+    """*count* workers on one token; *settings* instead of the scale-out's
+    (each worker at ``p.concurrency`` from the start)."""
+    if settings is None:
+        settings = {
+            "CONCURRENT_REQUESTS": p.concurrency,
+            "TMAPI_CONCURRENCY_START": p.concurrency,
+        }
     workers = []
     for number in range(count):
         output = workdir / f"worker-{number}.jsonl"
@@ -69,11 +87,16 @@ def start_workers(
             sys.executable, "-m", "scrapy", "crawl", "category_jobs",
             "-O", str(output),
             "-s", f"TMAPI_BASE_URL={sim_url}",
-            "-s", f"CONCURRENT_REQUESTS={p.concurrency}",
-            "-s", f"TMAPI_CONCURRENCY_START={p.concurrency}",
             "-s", "TMAPI_DAEMON=True",
         ]  # fmt: skip
-        env = {**os.environ, "TMAPI_TOKEN": BENCH_TOKEN, "REDIS_URL": redis_url}
+        for name, value in settings.items():
+            argv += ["-s", f"{name}={value}"]
+        env = {
+            **os.environ,
+            "TMAPI_TOKEN": BENCH_TOKEN,
+            "REDIS_URL": redis_url,
+            "XDG_CACHE_HOME": str(workdir / "cache"),
+        }
         with log.open("wb") as sink:
             process = subprocess.Popen(
                 argv, cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT
@@ -88,6 +111,68 @@ def wait_until(condition: object, timeout: float, what: str) -> None:
         if time.monotonic() > deadline:
             raise RuntimeError(f"benchmark run invalid: {what}")
         time.sleep(0.05)
+
+
+def run_workers(
+    count: int,
+    sim_url: str,
+    calls: CallLog,
+    cat_ids: list[int],
+    pages: int,
+    p: Params,
+    workdir: Path,
+    settings: dict[str, object] | None = None,
+    items_per_cat: int | None = None,
+) -> list[dict]:
+    """*count* workers on one Redis crawl the jobs to the end: every page
+    once, every item once; the calls the simulator answered."""
+    items_per_cat = items_per_cat or p.items_per_cat
+    rundir = workdir / f"run-{count}-{time.monotonic_ns()}"
+    rundir.mkdir()
+    with RedisServer(rundir / "redis.log") as server:
+        workers = start_workers(count, sim_url, server.url, p, rundir, settings)
+        try:
+            wait_until(
+                lambda: all(
+                    READY in log.read_text("utf-8", "replace") for _, log, _ in workers
+                ),
+                120,
+                "workers did not start",
+            )
+            calls.mark()
+            jobs = [json.dumps({"cat_id": c}) for c in cat_ids]
+            enqueue = [
+                sys.executable, "-m", "tmapi_crawler.distributed.jobs",
+                "--redis-url", server.url, *jobs,
+            ]  # fmt: skip
+            subprocess.run(enqueue, cwd=ROOT, check=True, capture_output=True)
+            wait_until(
+                lambda: ok_pages(calls.since_mark()) >= pages,
+                600,
+                f"{count} workers did not finish the crawl",
+            )
+            answered = calls.since_mark()
+        finally:
+            for process, _, _ in workers:
+                process.send_signal(signal.SIGINT)
+            for process, _, _ in workers:
+                try:
+                    process.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+    ids = [
+        json.loads(line)["item_id"]
+        for _, _, output in workers
+        if output.exists()
+        for line in output.read_text("utf-8").splitlines()
+        if line.strip()
+    ]
+    expected = len(cat_ids) * items_per_cat
+    check(len(ids) == expected, f"{count} workers delivered {len(ids)} items")
+    check(len(set(ids)) == expected, f"{count} workers delivered items twice")
+    check(ok_pages(answered) == pages, f"{count} workers missed pages")
+    return answered
 
 
 def run(size: str, workdir: Path, repeat: int | None = None) -> Section:
@@ -118,43 +203,7 @@ def run(size: str, workdir: Path, repeat: int | None = None) -> Section:
     calls = CallLog(sim.request_log)
 
     def crawl(count: int) -> dict[str, float]:
-        rundir = workdir / f"run-{count}-{time.monotonic_ns()}"
-        rundir.mkdir()
-        with RedisServer(rundir / "redis.log") as server:
-            workers = start_workers(count, sim.url, server.url, p, rundir)
-            try:
-                wait_until(
-                    lambda: all(
-                        READY in log.read_text("utf-8", "replace")
-                        for _, log, _ in workers
-                    ),
-                    120,
-                    "workers did not start",
-                )
-                calls.mark()
-                jobs = [json.dumps({"cat_id": c}) for c in cat_ids]
-                enqueue = [
-                    sys.executable, "-m", "tmapi_crawler.distributed.jobs",
-                    "--redis-url", server.url, *jobs,
-                ]  # fmt: skip
-                subprocess.run(enqueue, cwd=ROOT, check=True, capture_output=True)
-                wait_until(
-                    lambda: ok_pages(calls.since_mark()) >= pages,
-                    600,
-                    f"{count} workers did not finish the crawl",
-                )
-                answered = calls.since_mark()
-            finally:
-                for process, _, _ in workers:
-                    process.send_signal(signal.SIGINT)
-                for process, _, _ in workers:
-                    try:
-                        process.wait(timeout=60)
-                    except subprocess.TimeoutExpired:
-                        process.kill()
-                        process.wait()
-        items = sum(count_lines(output) for _, _, output in workers)
-        check(items == p.categories * p.items_per_cat, f"{count} workers lost items")
+        answered = run_workers(count, sim.url, calls, cat_ids, pages, p, workdir)
         check(len(answered) == pages, f"{count} workers made {len(answered)} calls")
         return {"pages/s": ok_pages(answered) / span(answered)}
 
@@ -190,4 +239,66 @@ def run(size: str, workdir: Path, repeat: int | None = None) -> Section:
         "(tmapi_crawler/distributed.py). Quick runs: one worker 15.3 -> 19 "
         "pages/s of 20, four 56 -> 71."
     )
+    capped_rows(section, p, workdir, repeat)
     return section
+
+
+CAPPED_ITEMS = 2000  # a category of 100 pages
+
+
+def capped_rows(section: Section, p: Params, workdir: Path, repeat: int) -> None:
+    """Workers on one token against an account capped at ``p.account_cap``,
+    with the crawler's defaults: the account's limit is theirs to share."""
+    cat_ids = [FIRST_CAT + 100 + n for n in range(p.capped_categories)]
+    pages = p.capped_categories * CAPPED_ITEMS // 20
+    limit = p.account_cap / p.latency
+    sim = SimulatorProcess(
+        request_log=workdir / "scaleout-capped-simulator.jsonl",
+        latency=p.latency,
+        max_concurrency=p.account_cap,
+        size=[f"{c}={CAPPED_ITEMS}" for c in cat_ids],
+    ).start()
+    calls = CallLog(sim.request_log)
+
+    def crawl(count: int) -> dict[str, float]:
+        answered = run_workers(
+            count, sim.url, calls, cat_ids, pages, p, workdir, {}, CAPPED_ITEMS
+        )
+        return {
+            "limit": ok_pages(answered) / span(answered) / limit,
+            "503": share(answered, 503),
+        }
+
+    try:
+        alone, shared = interleaved(
+            repeat, lambda: crawl(1), lambda: crawl(p.capped_workers)
+        )
+    finally:
+        sim.stop()
+    case = f"{p.capped_workers} workers, one token, account cap {p.account_cap}"
+    of_limit, throttled = median_of(shared, "limit"), median_of(shared, "503")
+    section.rows += [
+        Row(
+            f"fraction of the account's limit ({limit:g} pages/s) - {case}",
+            of_limit.show(),
+            median_of(alone, "limit").show(),
+            "-",
+            f"≥ {CAPPED_TARGET}",
+            of_limit.median >= CAPPED_TARGET,
+        ),
+        Row(
+            f"503 share of calls - {case}",
+            throttled.show(),
+            median_of(alone, "503").show(),
+            "-",
+            f"< {CAPPED_SHARE:.0%}",
+            throttled.median < CAPPED_SHARE,
+        ),
+    ]
+    section.notes.append(
+        f"The capped case: {p.capped_categories} categories of 100 pages, "
+        f"simulator `--max-concurrency {p.account_cap}` (the account's cap, "
+        f"shared by every worker on its token), latency {p.latency * 1000:.0f} "
+        "ms, each worker with the crawler's defaults; baseline one worker on "
+        "the same account. Every item delivered once is checked on each run."
+    )

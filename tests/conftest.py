@@ -96,6 +96,7 @@ def run_crawl(
     token: str | None = SENTINEL_TOKEN,
     output_name: str | None = "items.jsonl",
     timeout: float = 240,
+    env: dict[str, str] | None = None,
 ) -> CrawlResult:
     """``scrapy crawl category`` in a child process, as a user runs it
     (with ``-O <workdir>/<output_name>`` unless *output_name* is None)."""
@@ -107,7 +108,10 @@ def run_crawl(
         command += ["-a", f"{name}={value}"]
     for name, value in {"TMAPI_BASE_URL": base_url, **(settings or {})}.items():
         command += ["-s", f"{name}={value}"]
-    env = {k: v for k, v in os.environ.items() if k != "TMAPI_TOKEN"}
+    # what a run remembers for the next (the learned limit) stays in the test's
+    # own cache directory, never the user's; *env* adds to the environment
+    environ = {k: v for k, v in os.environ.items() if k != "TMAPI_TOKEN"}
+    env = {**environ, "XDG_CACHE_HOME": str(workdir / "cache"), **(env or {})}
     if token is not None:
         env["TMAPI_TOKEN"] = token
     result = subprocess.run(

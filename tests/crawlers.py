@@ -48,7 +48,13 @@ def project_crawler(
     """A crawler of *spidercls* with the project's settings and *settings*.
     Scrapy's test crawler chooses its download handlers (aiohttp, without a
     reactor); the project's token handler wraps the one it chose."""
-    chosen = {"DOWNLOAD_HANDLERS": {}, **(settings or {})}
+    # in-process crawls of one session must not start from each other's
+    # learned limit (kept in the user's cache directory otherwise)
+    chosen = {
+        "DOWNLOAD_HANDLERS": {},
+        "TMAPI_REMEMBER_LIMIT": False,
+        **(settings or {}),
+    }
     return get_crawler(spidercls, project_settings(**chosen))
 
 

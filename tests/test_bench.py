@@ -40,8 +40,9 @@ def test_fanout_benchmark_runs(tmp_path):
 def test_capped_benchmark_runs(tmp_path):
     section = capped.run("tiny", tmp_path)
     assert_measured(section)
-    lost = next(row for row in section.rows if row.measure.startswith("pages lost"))
-    assert lost.figure == "0"  # the crawler delivers every page under the cap
+    lost = [row for row in section.rows if row.measure.startswith("pages lost")]
+    # each 503 timing at each crawl size; the crawler delivers every page
+    assert len(lost) == 4 and all(row.figure == "0" for row in lost), lost
 
 
 def test_cpu_benchmark_runs(tmp_path):
@@ -56,7 +57,10 @@ def test_memory_benchmark_runs(tmp_path):
 
 
 def test_scaleout_benchmark_runs(tmp_path):
-    assert_measured(scaleout.run("tiny", tmp_path))
+    section = scaleout.run("tiny", tmp_path)
+    assert_measured(section)
+    # workers on one token against a capped account: a case of its own
+    assert any("one token, account cap" in row.measure for row in section.rows)
 
 
 def test_store_benchmark_runs(tmp_path):

@@ -37,8 +37,12 @@ TMAPI_BALANCE_RETRIES = 2  # after a 439, probes before stopping the crawl
 TMAPI_BALANCE_RETRY_DELAY = 300.0  # seconds every call is held after a 439
 TMAPI_ADAPTIVE_CONCURRENCY = True  # learn the account's limit from 503s
 TMAPI_MAX_CONCURRENCY = 0  # ceiling of calls in flight; 0: CONCURRENT_REQUESTS
-TMAPI_CONCURRENCY_START = 4  # calls in flight at the start (doubles while all succeed)
-TMAPI_CONCURRENCY_PROBE_AFTER = 32  # successes before trying one call more
+TMAPI_CONCURRENCY_START = 4  # calls in flight at the start (probes grow while all hold)
+TMAPI_CONCURRENCY_PROBE_AFTER = 32  # successes before a probe (x2 per 503)
+# The limit learnt is kept for the next run with the same token (by a digest of
+# it): Redis with REDIS_URL, else this file, else JOBDIR's, else the user cache.
+TMAPI_REMEMBER_LIMIT = True
+TMAPI_LIMITS_FILE = None  # default: $XDG_CACHE_HOME/tmapi-crawler/limits.json
 TMAPI_FAILED_PAGES_FILE = "out/%(name)s-%(time)s.failed.jsonl"
 
 # --- whole categories past the result cap (tmapi_crawler.contract.slicing) ---
@@ -92,6 +96,10 @@ TMAPI_LEASE_SECONDS = 60  # a dead worker's requests go back to the queue after 
 TMAPI_IDLE_CLOSE = 10  # seconds the whole crawl must stay idle before workers end
 TMAPI_DAEMON = False  # True: workers wait for more requests or jobs for ever
 TMAPI_POLL_INTERVAL = 0.1  # seconds between looks at the shared queue
+# One window of calls in flight per account (token digest) in Redis, shared by
+# every worker on it; a dead worker's places come back after this lease.
+TMAPI_SHARED_WINDOW = True
+TMAPI_WINDOW_LEASE_SECONDS = 90.0  # past DOWNLOAD_TIMEOUT: no live call outlives it
 
 LOG_LEVEL = "INFO"
 # Scrapy's per-page and per-item DEBUG lines, only built when some handler takes them

@@ -1,87 +1,178 @@
 """The adaptive window of calls in flight, on its own (no Scrapy, no server).
 
-A round sends ``window.size`` calls at once; the account answers 503 to each
-call above its cap, as the simulator does. The crawl-level behaviour (real
-crawls against a capped simulator) is in test_errors.py and bench/ (benchmark 2).
+:func:`crawl` plays a crawl against a model of the account: calls arrive at
+once, the account answers 503 to each call above its cap (at once, or after
+the call's latency: API.md does not say which), the others after their
+latency. The crawl-level behaviour (real crawls against a capped simulator)
+is in tests/crawls/test_errors.py and bench/ (benchmark 2).
 """
 
 from __future__ import annotations
 
-from tmapi_crawler.contract.concurrency import MAX_PROBE_AFTER, ConcurrencyWindow
+import heapq
+import random
+from dataclasses import dataclass, field
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tmapi_crawler.contract.concurrency import MAX_PROBE_AFTER, Call, ConcurrencyWindow
+
+MODES = ("at-once", "after-latency")
 
 
-def run_rounds(window: ConcurrencyWindow, cap: int, rounds: int, t0: float = 0.0):
-    """Rounds of calls against an account capped at *cap*; the 503s answered
-    and the window's size after each round."""
-    throttled, sizes = 0, []
-    for n in range(rounds):
-        sent_at = t0 + n
-        for in_flight in range(1, window.size + 1):
-            if in_flight > cap:
-                throttled += 1
-                window.on_throttle(sent_at, in_flight, now=sent_at + 0.5)
-            else:
-                window.on_success(sent_at)
-        sizes.append(window.size)
-    return throttled, sizes
+@dataclass
+class Played:
+    """What a model crawl did."""
+
+    sent: int = 0
+    throttled: list[Call] = field(default_factory=list)
+    sizes: list[int] = field(default_factory=list)  # the window at each send
+    # (level, proven then, levels of the calls unanswered then) at each send
+    sends: list[tuple[int, int, list[int]]] = field(default_factory=list)
+    finished: float = 0.0
 
 
-def test_slow_start_doubles_up_to_the_ceiling():
+def crawl(
+    window: ConcurrencyWindow,
+    cap: int,
+    calls: int,
+    mode: str = "at-once",
+    latency: float = 0.2,
+    jitter: float = 0.0,
+    seed: int = 0,
+    raise_cap_at: tuple[int, int] | None = None,  # (after this many calls, new cap)
+) -> Played:
+    """Send *calls* successful calls (a refused call is sent again) through
+    *window* against an account capped at *cap*."""
+    rng = random.Random(seed)
+    played = Played()
+    events: list[tuple[float, int, Call, bool]] = []  # (time, seq, call, refused)
+    at_server = 0
+    unanswered: dict[int, Call] = {}
+    in_use, done, now = 0, 0, 0.0
+    while done < calls:
+        while in_use < calls - done and window.may_send(in_use):
+            levels = sorted(c.level for c in unanswered.values())
+            played.sends.append((in_use + 1, window.proven, levels))
+            call = window.sent(in_use, now)
+            played.sizes.append(window.size)
+            in_use += 1
+            unanswered[call.seq] = call
+            played.sent += 1
+            at_server += 1
+            if raise_cap_at and played.sent >= raise_cap_at[0]:
+                cap = raise_cap_at[1]
+            refused = at_server > cap
+            took = 0.0 if refused and mode == "at-once" else latency
+            took += rng.uniform(0, jitter) if took else 0.0
+            heapq.heappush(events, (now + took, call.seq, call, refused))
+        now, _, call, refused = heapq.heappop(events)
+        at_server -= 1
+        in_use -= 1
+        del unanswered[call.seq]
+        if refused:
+            played.throttled.append(call)
+            window.on_throttle(call, now, call.level)
+        else:
+            done += 1
+            window.on_success(call, now)
+        window.settle(call)
+    played.finished = now
+    return played
+
+
+def test_without_a_cap_the_window_climbs_to_the_ceiling_in_four_rounds():
     window = ConcurrencyWindow(ceiling=16, start=4)
-    throttled, sizes = run_rounds(window, cap=100, rounds=4)
-    assert throttled == 0
-    assert sizes == [8, 16, 16, 16]
+    played = crawl(window, cap=100, calls=200)
+    assert played.throttled == []
+    # one probe above the start, then two, four, eight: 5, 7, 11, 16
+    steps = sorted(set(played.sizes))
+    assert steps == [5, 7, 11, 16]
+    assert played.sizes.index(16) < 1 + 5 + 7 + 11 + 16
+    assert window.proven == 16
 
 
-def test_a_503_cuts_the_window_below_the_calls_in_flight_at_its_sending():
-    window = ConcurrencyWindow(ceiling=32, start=8)
-    window.on_throttle(sent_at=1.0, in_flight_at_send=6, now=1.2)
-    assert window.size == 5
-    # a 503 for a call sent before that cut says nothing new
-    window.on_throttle(sent_at=0.5, in_flight_at_send=3, now=1.3)
-    assert window.size == 5
+def test_a_remembered_limit_is_where_the_window_starts_proven():
+    window = ConcurrencyWindow(ceiling=16, start=4, remembered=12)
+    assert (window.size, window.proven) == (12, 12)
+    played = crawl(window, cap=12, calls=12)
+    assert played.throttled == [] and window.probes == 0
+    # a remembered limit above the ceiling is clipped to it
+    assert ConcurrencyWindow(ceiling=8, remembered=12).size == 8
 
 
-def test_a_lone_503_at_a_low_count_halves_the_window_at_most():
-    window = ConcurrencyWindow(ceiling=32, start=16)
-    window.on_throttle(sent_at=1.0, in_flight_at_send=1, now=1.1)
-    assert window.size == 8
+@given(
+    cap=st.integers(1, 12),
+    ceiling=st.integers(1, 24),
+    start=st.integers(1, 16),
+    mode=st.sampled_from(MODES),
+    jitter=st.sampled_from([0.0, 0.05, 0.3]),
+    seed=st.integers(0, 1000),
+)
+def test_a_probe_costs_one_503_however_the_503_arrives(
+    cap, ceiling, start, mode, jitter, seed
+):
+    window = ConcurrencyWindow(ceiling=ceiling, start=start, probe_after=8)
+    played = crawl(window, cap, 400, mode=mode, jitter=jitter, seed=seed)
+    # the property itself: never a second call at a level not yet proven
+    # while a call at that level is unanswered
+    for level, proven, unanswered in played.sends:
+        assert level <= proven or level not in unanswered
+    # so every 503 is a probe's, one per probe
+    assert all(call.probe for call in played.throttled)
+    assert len(played.throttled) <= window.probes
+    # and never proves more than the cap; without jitter (calls overlapping
+    # clearly) it ends at the cap (or the ceiling), or probing one above
+    limit = min(cap, ceiling)
+    assert window.proven <= limit and window.size <= min(ceiling, limit + 1)
+    if not jitter:
+        assert limit <= window.size
 
 
-def test_failed_probes_come_ever_more_rarely():
-    """At a steady cap, each probe that meets it doubles the wait before the
-    next: the 503s of a long crawl grow with the log of its length."""
+@given(mode=st.sampled_from(MODES), seed=st.integers(0, 100))
+def test_a_steady_cap_costs_few_503s_and_probes_ever_more_rarely(mode, seed):
+    """At a steady cap of 4, one 503 on the first probe, then one per probe,
+    each probe waiting twice as long as the one before (64, 128, ...)."""
     window = ConcurrencyWindow(ceiling=32, start=4, probe_after=32)
-    throttled, sizes = run_rounds(window, cap=4, rounds=1000)  # 4,000 calls
-    assert max(sizes[10:]) <= 5 and min(sizes[10:]) >= 4
-    # slow start (8 sent, 4 refused) plus one refused call per probe; probes
-    # wait 32, 64, 128, ... successes: about 7 fit in 4,000 calls
-    assert throttled <= 4 + 8
-    assert window.wait > 32
-    fixed = ConcurrencyWindow(ceiling=32, start=4, probe_after=32)
-    fixed_throttled = 0
-    for n in range(1000):  # the same crawl if every wait were 32
-        fixed.wait = 32
-        fixed_throttled += run_rounds(fixed, cap=4, rounds=1, t0=n)[0]
-    assert fixed_throttled > 3 * throttled
+    played = crawl(window, cap=4, calls=60, mode=mode, jitter=0.02, seed=seed)
+    assert len(played.throttled) == 1  # 60 pages: under 3% of calls
+    played = crawl(window, cap=4, calls=4000, mode=mode, jitter=0.02, seed=seed)
+    # probes after 64, 128, ... successes: about 6 fit in 4,000 calls
+    assert len(played.throttled) <= 7
+    assert window.wait == MAX_PROBE_AFTER or window.wait >= 2048 // 32
 
 
 def test_the_wait_between_probes_is_bounded():
     window = ConcurrencyWindow(ceiling=32, start=4, probe_after=32)
-    run_rounds(window, cap=4, rounds=20_000)
+    crawl(window, cap=4, calls=40_000, latency=0.01)
     assert window.wait == MAX_PROBE_AFTER
 
 
-def test_a_probe_that_holds_lets_the_window_climb_to_a_raised_limit():
-    """After failed probes (a long wait), a limit raised mid-crawl is found:
-    each probe that holds brings the wait back to probe_after."""
+def test_a_limit_raised_mid_crawl_is_found():
     window = ConcurrencyWindow(ceiling=32, start=4, probe_after=8)
-    run_rounds(window, cap=4, rounds=200)
-    assert window.size in (4, 5) and window.wait > 8
-    waited = window.wait  # successes before the next probe: up to 1024
-    _, sizes = run_rounds(window, cap=10, rounds=400, t0=1000)
-    assert sizes[-1] in (10, 11)  # at the new cap, or probing one above it
-    # one long wait for the first probe, then a probe every 8 successes
-    # (a round or two each) up from 5 to 10
-    reached = sizes.index(10)
-    assert reached <= waited // 4 + 12, sizes[: reached + 1]
+    played = crawl(window, cap=4, calls=1000, raise_cap_at=(300, 10))
+    assert window.proven == 10
+    # probes at 5 meeting the old cap, then one over the new one
+    assert len(played.throttled) <= 12
+
+
+def test_a_lone_503_far_below_the_limit_halves_the_window_once():
+    window = ConcurrencyWindow(ceiling=16, start=16, remembered=16)
+    calls = [window.sent(n, 1.0) for n in range(16)]
+    window.on_throttle(calls[0], 1.1, in_flight_at_send=1)  # a hiccup
+    assert (window.size, window.proven) == (8, 8)
+    window.on_throttle(calls[1], 1.2, in_flight_at_send=2)  # sent before the cut
+    assert window.size == 8
+
+
+def test_a_refused_probe_is_cut_and_not_sent_again_until_the_wait():
+    window = ConcurrencyWindow(ceiling=16, start=4, probe_after=32, remembered=4)
+    window.held = False
+    window.size = 5
+    calls = [window.sent(n, 0.0) for n in range(5)]
+    assert calls[4].probe and not window.may_send(4)  # level 5 taken, unanswered
+    window.on_throttle(calls[4], 0.01, in_flight_at_send=5)
+    window.settle(calls[4])
+    assert window.size == 4 and window.wait == 64 and window.held
+    assert not window.may_send(4)

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT, SENTINEL_TOKEN
+from tests.conftest import ROOT, SENTINEL_TOKEN, stat
 from tmapi_crawler.simulator.catalog import Catalog
 
 pytestmark = pytest.mark.timeout(120)
@@ -414,3 +414,34 @@ def test_pages_not_sent_when_the_crawl_stopped_wait_for_the_resumed_crawl(
     assert len({i["item_id"] for i in right.items}) == 300
     answered = [(c["page"], c["status"]) for c in sim.calls()]
     assert sorted(answered) == sorted([(1, 401)] + [(p, 200) for p in range(1, 16)])
+
+
+@pytest.mark.parametrize("cap_answer", ["at-once", "after-latency"])
+def test_workers_on_one_token_share_one_window_of_the_accounts_limit(
+    simulator, redis_factory, tmp_path, cap_answer
+):
+    """Three workers, one token, an account capped at 4: they probe and hold
+    the limit as one process does, each probe costing one 503."""
+    sizes = {54: 800, 55: 800, 56: 800}
+    sim = simulator(
+        size=[f"{c}={n}" for c, n in sizes.items()],
+        latency=0.2,
+        max_concurrency=4,
+        cap_answer=cap_answer,
+    )
+    server = redis_factory()
+    settings = {"CONCURRENT_REQUESTS": 16}
+    workers = [
+        start_worker(tmp_path, n, sim.url, server.url, {"cat_id": "54,55,56"}, settings)
+        for n in range(3)
+    ]
+    assert [worker.wait() for worker in workers] == [0, 0, 0], workers[0].log[-3000:]
+    delivered = [item["item_id"] for worker in workers for item in worker.items]
+    assert len(delivered) == len(set(delivered)) == 2400  # every item once
+    calls = sim.calls()
+    refused = sum(c["status"] == 503 for c in calls)
+    probes = sum(stat(w.log, "tmapi/concurrency/probes") for w in workers)
+    # (one each, apart from a level proven by an answer read late under load)
+    assert refused <= probes and refused <= len(calls) // 10, refused
+    # each worker alone could have had 16 in flight; together they held 4
+    assert max(c["in_flight"] for c in calls if c["status"] == 200) == 4

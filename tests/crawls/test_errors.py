@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from tests.conftest import SENTINEL_TOKEN
+from tests.conftest import SENTINEL_TOKEN, stat
 
 FAST = {"TMAPI_BACKOFF_BASE": 0.05, "TMAPI_BACKOFF_MAX": 0.2}
 
@@ -154,3 +154,23 @@ def test_a_capped_account_settles_near_its_limit(simulator, crawl):
     assert later and throttled / len(later) < 0.05
     assert max(c["in_flight"] for c in calls if c["status"] == 200) == 4
     assert_token_kept_secret(result)
+
+
+@pytest.mark.parametrize("cap_answer", ["at-once", "after-latency"])
+def test_each_probe_of_the_window_costs_one_503_however_it_comes_back(
+    simulator, crawl, cap_answer
+):
+    """A 60-page crawl at a cap of 4: however late the 503 comes, no second
+    call goes out at a number in flight that has not yet held."""
+    sim = simulator(
+        size="53=1200", latency=0.2, max_concurrency=4, cap_answer=cap_answer
+    )
+    result = crawl(sim.url, {"cat_id": "53"}, {"CONCURRENT_REQUESTS": 32})
+    assert result.returncode == 0, result.log[-3000:]
+    assert len({i["item_id"] for i in result.items}) == 1200
+    refused = [c for c in sim.calls() if c["status"] == 503]
+    probes = stat(result.log, "tmapi/concurrency/probes")
+    assert 1 <= len(refused) <= probes
+    # the first probe above 4 meets the cap; the next waits 64 successes
+    assert len(refused) == 1, refused
+    assert stat(result.log, "tmapi/concurrency/current") == 4

@@ -39,7 +39,8 @@ def scrapyd(tmp_path):
     lines += [f"{name}_dir = {path}" for name, path in dirs.items()]
     lines += ["poll_interval = 0.2", "max_proc = 1"]
     (home / "scrapyd.conf").write_text("\n".join(lines) + "\n")
-    env = {**os.environ, "TMAPI_TOKEN": SENTINEL_TOKEN}
+    # the learned limit in scrapyd's home, not the user's cache directory
+    env = {**os.environ, "TMAPI_TOKEN": SENTINEL_TOKEN, "XDG_CACHE_HOME": str(home)}
     with (home / "scrapyd.out").open("w") as out:
         process = subprocess.Popen(
             [BIN / "scrapyd"], cwd=home, env=env, stdout=out, stderr=out

@@ -171,3 +171,21 @@ def test_concurrency_cap_answers_503_to_calls_above_it(simulator):
     codes = sorted(answer[1]["code"] for answer in answers)
     assert codes.count(503) >= 4 and codes.count(200) >= 2
     assert max(entry["in_flight"] for entry in sim.calls()) >= 3
+
+
+@pytest.mark.parametrize(
+    ("mode", "quick"), [("at-once", True), ("after-latency", False)]
+)
+def test_the_503_over_the_cap_comes_at_once_or_after_the_latency(
+    simulator, mode, quick
+):
+    sim = simulator(size="85=400", latency=0.5, max_concurrency=1, cap_answer=mode)
+    with ThreadPoolExecutor(3) as pool:
+        answers = list(
+            pool.map(lambda n: call(sim.url, cat_id=85, page=n), range(1, 4))
+        )
+    assert sorted(answer[1]["code"] for answer in answers) == [200, 503, 503]
+    refused = [entry for entry in sim.calls() if entry["outcome"] == "cap"]
+    assert len(refused) == 2
+    assert all((entry["dt"] < 0.25) is quick for entry in refused), refused
+    assert all(entry["status"] == 503 for entry in refused)

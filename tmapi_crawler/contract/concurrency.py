@@ -1,26 +1,61 @@
 """How many TMAPI calls to keep in flight, learnt from the API's 503s.
 
-TMAPI does not publish per-plan concurrency limits; a 503 is the only signal.
-:class:`ConcurrencyWindow` adapts like TCP: it starts small and doubles while
-calls succeed (slow start); a 503 for a call sent while *n* calls were in
-flight proves the limit is below *n*, so the window drops to *n - 1* at once
-(503s for calls sent before that cut say nothing new and are ignored); then
-it probes one call higher only after a run of successes, so a crawl settles
-at the account's limit and spends few calls on 503s. Each probe that fails
-doubles the run of successes before the next one (up to
-:data:`MAX_PROBE_AFTER`): a limit that has held is tried ever more rarely,
-since every probe that meets it is a paid 503. Never above the ceiling
-(``CONCURRENT_REQUESTS`` or ``TMAPI_MAX_CONCURRENCY``). :class:`CallGate`
-holds calls back to the window's size. Free of Scrapy.
+TMAPI does not publish per-plan concurrency limits; a 503 is the only signal,
+and API.md does not say whether it comes back at once or only after a call's
+latency. :class:`ConcurrencyWindow` is built so that a probe costs one 503
+either way. A call's *level* is the number of calls in flight when it took
+its place, itself included. A level is *proven* once a call that surely had
+that many calls in flight at the server succeeded; the window never lets a
+second call out at a level not yet proven while a call at that level is
+unanswered (:meth:`ConcurrencyWindow.may_send`), so each unproven level costs
+at most one 503 however late its answer comes.
+
+The window starts at ``start``, every level above 1 unproven (each sent
+once), and one probe above it. Whenever every level of the window is proven
+(a round of successes), the window grows by twice the probes of the round
+before (one, two, four...: from 4 to 16 in four rounds). A 503 for a call at
+level *n* proves the limit below *n*: the window drops to the highest level
+not refuted, growth stops, and the next probe (one level up) waits for
+``wait`` successes, doubled by each 503 (up to :data:`MAX_PROBE_AFTER`), so
+a limit that has held is tried ever more rarely, as every probe that meets
+it is a 503 and maybe a paid call. A probe that holds brings the wait back to
+``probe_after`` and growth resumes. Never above the ceiling
+(``CONCURRENT_REQUESTS`` or ``TMAPI_MAX_CONCURRENCY``).
+
+A success proves a level only as far as the crawler can tell from its own
+clock: a call *C* had at least 1 + the calls sent before it that were still
+unanswered when *C* was answered, or answered clearly after *C* went out (a
+quarter of *C*'s duration later), in flight at the server. A 503 is charged to the
+call's level at sending, an upper bound. :class:`CallGate` holds calls back
+to what the window admits. Free of Scrapy.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import deque
+import time
+from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 MAX_PROBE_AFTER = 1024  # successes: the longest wait between two probes
+# how clearly another call must have overlapped a call to count for its level,
+# a share of the call's duration: an answer read late by a busy process must
+# not prove a level the account never had in flight
+PROOF_MARGIN = 0.25
+
+
+@dataclass(eq=False)
+class Call:
+    """One call's place among the calls in flight."""
+
+    seq: int  # order of taking places
+    level: int  # calls in flight when it took its place, itself included
+    sent: float  # when it went out (monotonic seconds)
+    probe: bool  # sent at a level not proven then
+    answered: float | None = None
+    released: bool = False  # its place in the gate is free again
+    place: str = ""  # its name in a shared window (distributed.window)
 
 
 @dataclass
@@ -28,57 +63,139 @@ class ConcurrencyWindow:
     ceiling: int
     start: int = 4
     floor: int = 1
-    probe_after: int = 32  # successes at the limit before trying one call more
-    size: int = field(init=False)
-    slow_start: bool = field(init=False, default=True)
+    probe_after: int = 32  # successes at a limit found before probing above it
+    remembered: int | None = None  # a limit that held before: start there, proven
+    size: int = field(init=False)  # the most calls allowed in flight now
+    proven: int = field(init=False)  # the highest level proven
+    step: int = field(init=False, default=1)  # probes of the last round
+    held: bool = field(init=False, default=False)  # a 503 stopped growth
+    successes: int = field(init=False, default=0)  # since the last cut
+    wait: int = field(init=False)  # successes before the next probe once held
     last_cut: float = field(init=False, default=float("-inf"))
-    successes: int = field(init=False, default=0)
-    wait: int = field(init=False)  # successes before the next probe
-    probing: bool = field(init=False, default=False)  # the size is a probe's
+    refuted: int | None = field(init=False, default=None)  # lowest level 503'd
+    probes: int = field(init=False, default=0)  # calls sent at unproven levels
+    peak: int = field(init=False)  # the highest level proven in this run
+    _unanswered: dict[int, Call] = field(init=False, default_factory=dict)
+    _levels: Counter[int] = field(init=False, default_factory=Counter)
+    _recent: deque[Call] = field(init=False)
+    _seq: int = field(init=False, default=0)
 
     def __post_init__(self) -> None:
         self.ceiling = max(self.floor, self.ceiling)
-        self.size = max(self.floor, min(self.start, self.ceiling))
         self.wait = self.probe_after
-
-    def on_success(self, sent_at: float) -> None:
-        """A call sent at *sent_at* came back without a 503."""
-        if sent_at < self.last_cut or self.size >= self.ceiling:
-            return
-        self.successes += 1
-        if self.slow_start:
-            threshold = self.size
-        else:  # a probe holds after probe_after successes; then try higher soon
-            threshold = self.probe_after if self.probing else self.wait
-        if self.successes >= threshold:
-            if self.probing:  # the probed size held: the limit may be higher
-                self.wait = self.probe_after
-            self.probing = not self.slow_start
-            self.size = min(
-                self.ceiling, self.size * 2 if self.slow_start else self.size + 1
+        self._recent = deque(maxlen=4 * self.ceiling + 8)
+        if self.remembered:  # it held before: start there, probe later
+            self.proven = self.size = max(
+                self.floor, min(self.remembered, self.ceiling)
             )
-            self.successes = 0
+            self.held = self.size < self.ceiling
+        else:  # every level above the floor unproven; one probe above the start
+            self.proven = self.floor
+            self.size = max(self.floor, min(self.start + 1, self.ceiling))
+        self.peak = self.proven
 
-    def on_throttle(self, sent_at: float, in_flight_at_send: int, now: float) -> None:
-        """A call sent at *sent_at*, with *in_flight_at_send* calls in flight
-        (itself included), was answered 503: the limit is below that number."""
+    @property
+    def in_flight(self) -> int:
+        return len(self._unanswered)
 
-        if sent_at < self.last_cut:  # sent before the last cut: nothing new
+    # -- sending ------------------------------------------------------------
+
+    def may_send(self, in_use: int) -> bool:
+        """May one more call go out while *in_use* places are taken?"""
+        level = in_use + 1
+        if level > self.size:
+            return False
+        return level <= self.proven or not self._levels[level]
+
+    def sent(self, in_use: int, now: float) -> Call:
+        """A call took the next place (after :meth:`may_send` said yes)."""
+        level = in_use + 1
+        self._seq += 1
+        call = Call(self._seq, level, now, probe=level > self.proven)
+        self.probes += call.probe
+        self._unanswered[call.seq] = call
+        self._levels[level] += 1
+        return call
+
+    def take(self, in_use: int, now: float) -> Call | None:
+        """The next place, if the window lets one more call out now."""
+        return self.sent(in_use, now) if self.may_send(in_use) else None
+
+    def settle(self, call: Call) -> None:
+        """The call is over without an answer to learn from (or was learnt
+        from already): it no longer holds its level."""
+        if self._unanswered.pop(call.seq, None) is not None:
+            self._levels[call.level] -= 1
+
+    # -- answers ------------------------------------------------------------
+
+    def on_success(self, call: Call, now: float, sent_at: float | None = None) -> None:
+        """*call* was answered without a 503 (*sent_at*: when it really left)."""
+        self.held_at(self._answered(call, now, sent_at))
+
+    def held_at(self, level: int) -> None:
+        """A call that surely had *level* calls in flight succeeded."""
+        if level > self.proven:
+            self.proven = level
+            self.peak = max(self.peak, level)
+            if self.refuted is not None and level >= self.refuted:
+                # a level refuted before held: the limit rose, probe soon again
+                self.refuted, self.wait = None, self.probe_after
+        self.size = max(self.size, min(self.proven, self.ceiling))
+        self.successes += 1
+        if self.size >= self.ceiling:
             return
-        if self.probing:  # the probe met the limit: probe again later
+        if self.held:
+            if self.successes >= self.wait:  # the limit held long enough: probe
+                self.held, self.step, self.successes = False, 1, 0
+                self.size = self.proven + 1
+        elif self.proven >= self.size:  # every level of the window held
+            self.step *= 2
+            self.size = min(self.ceiling, self.proven + self.step)
+
+    def on_throttle(self, call: Call, now: float, in_flight_at_send: int) -> None:
+        """*call* was answered 503; *in_flight_at_send* is what the sender
+        counted as it left (the level is the lower of the two)."""
+        self._answered(call, now, None)
+        self.refused_at(max(1, min(call.level, in_flight_at_send)), call.sent, now)
+
+    def refused_at(self, level: int, sent: float, now: float) -> None:
+        """A call sent at *sent* with *level* calls in flight (at most) was
+        answered 503 at *now*."""
+        bound = max(self.floor, level - 1)  # the limit is below level
+        if bound < (self.proven + 1) // 2:
+            # a lone 503 far below what held (an upstream hiccup): halve the
+            # window rather than collapse it, once per cut
+            if sent < self.last_cut:
+                return
+            bound = max(self.floor, (self.proven + 1) // 2)
+        self.proven = min(self.proven, bound)
+        self.refuted = min(self.refuted or bound + 1, bound + 1)
+        self.size = max(self.floor, min(self.size, max(self.proven, bound)))
+        if sent >= self.last_cut:  # a new cut: the next probe waits longer
             self.wait = min(MAX_PROBE_AFTER, self.wait * 2)
-            self.probing = False
-        self.slow_start = False
-        self.successes = 0
-        self.last_cut = now
-        # The limit is below in_flight_at_send; a lone 503 at a low count (an
-        # upstream hiccup) halves the window rather than collapsing it.
-        evidence = max(in_flight_at_send - 1, (self.size + 1) // 2)
-        self.size = max(self.floor, min(self.size - 1, evidence))
+            self.last_cut = now
+        self.held, self.step, self.successes = True, 1, 0
+
+    def _answered(self, call: Call, now: float, sent_at: float | None) -> int:
+        """Settle *call*; the level it surely had at the server."""
+        if sent_at is not None:
+            call.sent = sent_at
+        self.settle(call)
+        call.answered = now
+        clear = call.sent + PROOF_MARGIN * max(0.0, now - call.sent)
+        overlapped = sum(
+            1
+            for other in (*self._unanswered.values(), *self._recent)
+            if other.seq < call.seq
+            and (other.answered is None or other.answered > clear)
+        )
+        self._recent.append(call)
+        return min(call.level, 1 + overlapped)
 
 
 class CallGate:
-    """At most ``limit`` calls in flight; the limit may change at any time.
+    """Calls wait here until the window lets one more out.
 
     Scrapy's downloader slot cannot be the gate: in Scrapy 2.19 a slot marks a
     request as transferring only when its download coroutine starts, so
@@ -86,31 +203,65 @@ class CallGate:
     once (seen: 11 transfers in a slot of concurrency 4).
     """
 
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
+    def __init__(
+        self,
+        window: ConcurrencyWindow,
+        clock: Callable[[], float] = time.monotonic,
+        poll: float | None = None,
+    ) -> None:
+        """*poll*: seconds between looks while calls wait, for a window that
+        others change too (a shared one); None: only releases wake it."""
+        self.window, self.clock, self.poll = window, clock, poll
         self.in_use = 0
-        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._waiters: deque[asyncio.Future[Call]] = deque()
+        self._timer: asyncio.TimerHandle | None = None
 
-    async def acquire(self) -> None:
-        if self.in_use < self.limit and not self._waiters:
-            self.in_use += 1
-            return
-        waiter = asyncio.get_running_loop().create_future()
+    async def acquire(self) -> Call:
+        if not self._waiters and (call := self._take()):
+            return call
+        waiter: asyncio.Future[Call] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
+        self._schedule_poll()
         try:
-            await waiter
+            return await waiter
         except asyncio.CancelledError:
             if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
-                self.release()  # granted just as it was cancelled: give it back
+                self.window.settle(waiter.result())  # granted as it was cancelled
+                self.release()
             raise
 
-    def release(self) -> None:
-        self.in_use -= 1
-        self._wake()
+    def _take(self) -> Call | None:
+        call = self.window.take(self.in_use, self.clock())
+        if call is not None:
+            self.in_use += 1
+        return call
 
-    def set_limit(self, limit: int) -> None:
-        self.limit = limit
-        self._wake()
+    def _schedule_poll(self) -> None:
+        if self.poll and self._timer is None and self._waiters:
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_later(self.poll, self._polled)
+
+    def _polled(self) -> None:
+        self._timer = None
+        self.wake()
+        self._schedule_poll()
+
+    def release(self) -> None:
+        """A place is free (a call's level stays taken until it is settled
+        in the window: :meth:`ConcurrencyWindow.settle`)."""
+        self.in_use -= 1
+        self.wake()
+
+    def wake(self) -> None:
+        """Let out whoever the window admits now (after it changed)."""
+        while self._waiters:
+            if self._waiters[0].done():  # cancelled while waiting
+                self._waiters.popleft()
+                continue
+            call = self._take()
+            if call is None:
+                return
+            self._waiters.popleft().set_result(call)
 
     def abort(self, error: Exception) -> None:
         """Fail every waiter with *error* (the crawl is stopping)."""
@@ -118,10 +269,3 @@ class CallGate:
             waiter = self._waiters.popleft()
             if not waiter.done():
                 waiter.set_exception(error)
-
-    def _wake(self) -> None:
-        while self._waiters and self.in_use < self.limit:
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                self.in_use += 1
-                waiter.set_result(None)

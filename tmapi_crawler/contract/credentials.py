@@ -12,6 +12,7 @@ AWS keys, the password in ``REDIS_URL``), for the redaction extension
 
 from __future__ import annotations
 
+import hashlib
 import os
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -73,3 +74,10 @@ def redact(value: Any, token: str | None) -> Any:
     if token and len(token) >= MIN_REDACTED_LENGTH and isinstance(value, str):
         return value.replace(token, MASK)
     return value
+
+
+def token_key(token: str) -> str:
+    """A stable name for the account behind *token*, safe to store anywhere
+    (a state file, Redis): a SHA-256 digest of it, never the token."""
+    digest = hashlib.sha256(b"tmapi-crawler account:" + token.encode()).hexdigest()
+    return digest[:32]

@@ -23,6 +23,9 @@ GAVE_UP = "tmapi/gave_up/"  # + reason: pages given up after their retries
 CONCURRENCY_CURRENT = "tmapi/concurrency/current"
 CONCURRENCY_MIN = "tmapi/concurrency/min"
 CONCURRENCY_MAX = "tmapi/concurrency/max"
+CONCURRENCY_PROBES = "tmapi/concurrency/probes"  # calls sent at an unproven level
+CONCURRENCY_REMEMBERED = "tmapi/concurrency/remembered"  # the limit a run started at
+CONCURRENCY_LEARNED = "tmapi/concurrency/learned"  # the limit it ended at, kept
 BUDGET_MAX_CALLS = "tmapi/budget/max_calls"
 
 # pages

@@ -45,6 +45,7 @@ from scrapy.utils.misc import load_object
 from tmapi_crawler.contract import api
 from tmapi_crawler.contract.api import ErrorKind
 from tmapi_crawler.contract.concurrency import CallGate, ConcurrencyWindow
+from tmapi_crawler.contract.credentials import token_from, token_key
 from tmapi_crawler.contract.operator_settings import (
     count,
     problems_of,
@@ -57,6 +58,7 @@ from tmapi_crawler.contract.stats import (
     CONCURRENCY_CURRENT,
     CONCURRENCY_MAX,
     CONCURRENCY_MIN,
+    CONCURRENCY_PROBES,
     EXCEPTION,
     GAVE_UP,
     PAGES_PAST_END,
@@ -65,8 +67,11 @@ from tmapi_crawler.contract.stats import (
     RESPONSE,
     RETRY,
 )
+from tmapi_crawler.distributed.connection import connect_from, redis_url
+from tmapi_crawler.distributed.window import SharedWindow
 from tmapi_crawler.exceptions import CrawlStopped, PageFailed, PastLastPage
 from tmapi_crawler.extensions.ledger import CrawlLedger
+from tmapi_crawler.extensions.limits import LearnedLimit
 from tmapi_crawler.meta import (
     DATA,
     MAX_RETRIES,
@@ -119,6 +124,11 @@ def describe(request: Request) -> str:
         return str(meta.get("label", request.url))
     query = api.CategoryQuery.model_validate(meta["query"])
     return f"page {meta['page']} of {query.label}"
+
+
+def shared_window(settings: BaseSettings) -> bool:
+    """One window per account in Redis: with REDIS_URL, unless switched off."""
+    return bool(redis_url(settings)) and switch(settings, "TMAPI_SHARED_WINDOW")
 
 
 class BalanceHold:
@@ -180,6 +190,8 @@ class TMAPIErrorMiddleware:
                 )
             ),
             lambda: switch(settings, "TMAPI_ADAPTIVE_CONCURRENCY"),
+            lambda: switch(settings, "TMAPI_SHARED_WINDOW"),
+            lambda: seconds(settings, "TMAPI_WINDOW_LEASE_SECONDS"),
         )
 
     def __init__(self, crawler: Crawler) -> None:
@@ -198,15 +210,33 @@ class TMAPIErrorMiddleware:
             settings.getint("TMAPI_BALANCE_RETRIES"),
             settings.getfloat("TMAPI_BALANCE_RETRY_DELAY"),
         )
-        ceiling = call_ceiling(settings)
+        self.ceiling = ceiling = call_ceiling(settings)  # this process's calls
         adaptive = switch(settings, "TMAPI_ADAPTIVE_CONCURRENCY")
-        self.window = ConcurrencyWindow(
+        # built before the downloader, as every extension is (None when off)
+        self.limits: LearnedLimit | None = crawler.get_extension(LearnedLimit)
+        remembered = self.limits.remembered if self.limits else None
+        window = dict(
             ceiling=ceiling,
-            start=settings.getint("TMAPI_CONCURRENCY_START") if adaptive else ceiling,
+            start=settings.getint("TMAPI_CONCURRENCY_START"),
             probe_after=settings.getint("TMAPI_CONCURRENCY_PROBE_AFTER"),
+            # without adapting, every level up to the ceiling counts as proven
+            remembered=remembered if adaptive else ceiling,
         )
+        token = token_from(settings)
+        self.window: ConcurrencyWindow
+        if adaptive and token and shared_window(settings):
+            # the limit is the account's: one window for every worker on it
+            self.window = SharedWindow(
+                connect_from(settings),
+                token_key(token),
+                lease=settings.getfloat("TMAPI_WINDOW_LEASE_SECONDS"),
+                **window,  # type: ignore[arg-type]
+            )
+            self.gate = CallGate(self.window, poll=SharedWindow.poll)
+        else:
+            self.window = ConcurrencyWindow(**window)  # type: ignore[arg-type]
+            self.gate = CallGate(self.window)
         self.adaptive = adaptive
-        self.gate = CallGate(self.window.size)
         self.stopped: str | None = None
         self._stop = asyncio.Event()
 
@@ -243,27 +273,39 @@ class TMAPIErrorMiddleware:
         self._refuse_if_stopped_or_past_end(request)
         self._apply_window()
         try:
-            await self.gate.acquire()
+            call = await self.gate.acquire()
         except CrawlStopped:
             self.stats.inc_value(PAGES_UNSENT)
             raise
-        request.meta[PERMIT] = True
+        request.meta[PERMIT] = call
+        self.stats.set_value(CONCURRENCY_PROBES, self.window.probes)
         try:  # it may have waited at the gate while the category's end was learnt
             self._refuse_if_stopped_or_past_end(request)
         except IgnoreRequest:
-            request.meta.pop(PERMIT)
-            self.gate.release()
+            self._settle(request)
             raise
 
     def request_left_downloader(self, request: Request) -> None:
-        """The call is over (answer, error or cancel): free its place, once the
-        answer has been read (:meth:`process_response` runs next and frees it
-        first), so the next call knows whether this page was the last."""
+        """The call is over (answer, error or cancel): free its place in the
+        gate (if reading the answer has not already). Its level stays taken in
+        the window until the answer is read (:meth:`_settle`), so no second
+        call goes out at a level the answer may yet refute."""
         asyncio.get_running_loop().call_soon(self._release, request)
 
     def _release(self, request: Request) -> None:
-        if request.meta.pop(PERMIT, False):
+        call = request.meta.get(PERMIT)
+        if call is not None and not call.released:
+            call.released = True
             self.gate.release()
+
+    def _settle(self, request: Request) -> None:
+        """The answer is read (or there is none): the window has learnt what
+        it says; the call's level and place are free."""
+        call = request.meta.get(PERMIT)
+        if call is not None:
+            self.window.settle(call)
+            self._release(request)
+            self.gate.wake()
 
     def _refuse_if_stopped_or_past_end(self, request: Request) -> None:
         if self.stopped:
@@ -290,15 +332,15 @@ class TMAPIErrorMiddleware:
         holds them back: the slot only must not get in the way)."""
         downloader = self.crawler.engine.downloader
         slot_settings = downloader.per_slot_settings.setdefault(SLOT, {})
-        slot_settings["concurrency"] = self.window.ceiling
+        slot_settings["concurrency"] = self.ceiling
         # Scrapy hands the engine's next request to the downloader only once it
         # has finished with an answer (parsed it, exported its items); with as
         # many requests in the downloader as calls may fly, a call's successor
         # waited for that (bench/, benchmark 1: 0.78 -> 0.93 of ideal).
         downloader.total_concurrency = max(
-            downloader.total_concurrency, REQUESTS_PER_CALL * self.window.ceiling
+            downloader.total_concurrency, REQUESTS_PER_CALL * self.ceiling
         )
-        self.gate.set_limit(self.window.size)
+        self.gate.wake()
         self.stats.set_value(CONCURRENCY_CURRENT, self.window.size)
         self.stats.min_value(CONCURRENCY_MIN, self.window.size)
         self.stats.max_value(CONCURRENCY_MAX, self.window.size)
@@ -311,7 +353,7 @@ class TMAPIErrorMiddleware:
         try:
             return self._read_answer(request, response)
         finally:
-            self._release(request)
+            self._settle(request)
 
     def _read_answer(self, request: Request, response: Response) -> Any:
         try:
@@ -338,9 +380,11 @@ class TMAPIErrorMiddleware:
         return response
 
     def process_exception(self, request: Request, exception: Exception) -> Any:
-        if not is_tmapi_request(request) or isinstance(exception, IgnoreRequest):
+        if not is_tmapi_request(request):
             return None
-        self._release(request)
+        self._settle(request)
+        if isinstance(exception, IgnoreRequest):
+            return None
         name = type(exception).__name__
         self.stats.inc_value(f"{EXCEPTION}{name}")
         if not isinstance(exception, self.network_errors):
@@ -349,13 +393,16 @@ class TMAPIErrorMiddleware:
 
     def _adapt(self, request: Request, *, throttled: bool) -> None:
         """Teach the window what this answer says about the account's limit."""
-        if not self.adaptive:
+        call = request.meta.get(PERMIT)
+        if not self.adaptive or call is None:
             return
-        sent_at, in_flight = request.meta.get(SENT, (time.monotonic(), 1))
+        sent_at, in_flight = request.meta.get(SENT, (None, call.level))
         if throttled:
-            self.window.on_throttle(sent_at, in_flight, time.monotonic())
+            self.window.on_throttle(call, time.monotonic(), in_flight)
         else:
-            self.window.on_success(sent_at)
+            self.window.on_success(call, time.monotonic(), sent_at)
+        if self.limits is not None:
+            self.limits.held(self.window.proven)
         self._apply_window()
 
     def _on_error(self, request: Request, error: api.ApiError) -> Any:

@@ -33,6 +33,8 @@ from tmapi_crawler.contract.operator_settings import max_calls, problems_of, swi
 from tmapi_crawler.contract.outcome import FINISHED, STOP_ADVICE, exit_code
 from tmapi_crawler.contract.report import COLUMNS, CategoryRow, RunFigures, run_figures
 from tmapi_crawler.contract.stats import (
+    CONCURRENCY_LEARNED,
+    CONCURRENCY_REMEMBERED,
     FINISH_REASON,
     GAVE_UP,
     ITEMS_EXPORTED,
@@ -45,6 +47,7 @@ from tmapi_crawler.contract.stats import (
     feeds_failed,
 )
 from tmapi_crawler.extensions.ledger import CrawlLedger
+from tmapi_crawler.extensions.limits import LearnedLimit
 from tmapi_crawler.feeds.feedfile import local_path
 from tmapi_crawler.store.changes import summary_line
 
@@ -185,6 +188,19 @@ class RunSummary:
             "categories": [row.as_dict() for row in figures.rows],
             "totals": total.as_dict(),
             "next_steps": self.next_steps(figures, reason, stats),
+            "concurrency": self.concurrency(stats),
+        }
+
+    def concurrency(self, stats: dict[str, Any]) -> dict[str, Any] | None:
+        """The limit of calls in flight the run started from and ended at,
+        and where it is kept for the next run (None: not remembered)."""
+        limits = self.crawler.get_extension(LearnedLimit)
+        if limits is None:
+            return None
+        return {
+            "started_from": stats.get(CONCURRENCY_REMEMBERED),
+            "ended_at": stats.get(CONCURRENCY_LEARNED),
+            "kept_in": limits.where,
         }
 
     def money(self, calls: int) -> dict[str, str] | None:
@@ -252,6 +268,13 @@ class RunSummary:
             lines.append(
                 f"(cap): the API reports at most {self.result_cap} results per query; "
                 "the category may hold more than any crawl of it can see."
+            )
+        if limit := summary["concurrency"]:
+            started = limit["started_from"] or "the default start (nothing remembered)"
+            ended = limit["ended_at"] or "nothing learnt"
+            lines.append(
+                f"Calls in flight: started from {started}, ended at {ended}; "
+                f"kept in {limit['kept_in']}."
             )
         if summary["changes"]:  # the catalog store's (TMAPI_STORE)
             lines.append("Changes: " + summary_line(summary["changes"]))

@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from tmapi_crawler.simulator.faults import QUIRKS, STYLES, FaultPlan, Quirk
-from tmapi_crawler.simulator.server import Simulator, SimulatorConfig
+from tmapi_crawler.simulator.server import CAP_ANSWERS, Simulator, SimulatorConfig
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
@@ -97,6 +97,12 @@ def parser() -> argparse.ArgumentParser:
         type=int,
         default=0,
         help="answer 503 above this many calls in flight (0: no cap)",
+    )
+    p.add_argument(
+        "--cap-answer",
+        choices=CAP_ANSWERS,
+        default="at-once",
+        help="a 503 over the cap comes at once, or after the call's latency",
     )
     p.add_argument(
         "--token",
@@ -196,6 +202,7 @@ def config_from(args: argparse.Namespace) -> SimulatorConfig:
         latency=args.latency,
         latency_jitter=args.latency_jitter,
         max_concurrency=args.max_concurrency,
+        cap_answer=args.cap_answer,
         tokens=frozenset(args.token),
         result_cap=args.result_cap,
         max_page_size=args.max_page_size,

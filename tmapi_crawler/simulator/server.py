@@ -46,6 +46,10 @@ from tmapi_crawler.simulator.faults import (
 )
 from tmapi_crawler.simulator.tree import CategoryTree
 
+# When the 503 over the concurrency cap comes back (API.md leaves it open):
+# on arrival, or once the call's latency has passed, its place held meanwhile.
+CAP_ANSWERS = ("at-once", "after-latency")
+
 HTML_502 = (
     b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
     b"<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n"
@@ -66,6 +70,7 @@ class SimulatorConfig:
     latency: float = 0.0
     latency_jitter: float = 0.0
     max_concurrency: int = 0  # 0: no cap
+    cap_answer: str = "at-once"  # one of CAP_ANSWERS
     tokens: frozenset[str] = frozenset()  # empty: any non-empty token is accepted
     result_cap: int = 2000
     max_page_size: int = 50
@@ -191,12 +196,17 @@ class Simulator:
         counted: str,
     ) -> Answer:
         config = self.config
-        if config.max_concurrency and self.in_flight > config.max_concurrency:
+        over_cap = bool(config.max_concurrency) and (
+            self.in_flight > config.max_concurrency
+        )
+        if over_cap and config.cap_answer == "at-once":
             return _error_answer(Fault("503", "both"), "cap")
         if config.latency or config.latency_jitter:
             await asyncio.sleep(
                 config.latency + self.rng.uniform(0, config.latency_jitter)
             )
+        if over_cap:  # after-latency: the refusal took as long as a call
+            return _error_answer(Fault("503", "both"), "cap")
         token = request.query.get(TOKEN_QUERY_FIELD) or request.headers.get(
             TOKEN_HEADER
         )

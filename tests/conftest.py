@@ -46,6 +46,14 @@ hypothesis_settings.register_profile("explore", max_examples=3000, deadline=None
 hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _own_cache_home(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Every crawl of the session, in this process or a child, keeps its
+    learned limit of calls in flight in a cache of the session's, never the
+    user's (~/.cache/tmapi-crawler); a test that looks at it sets its own."""
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
+
+
 @pytest.fixture
 def simulator(tmp_path: Path) -> Iterator[Any]:
     """``simulator(**options)`` starts a simulator; all are stopped at teardown."""

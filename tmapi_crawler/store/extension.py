@@ -48,6 +48,7 @@ from tmapi_crawler.contract.stats import (
 )
 from tmapi_crawler.distributed.connection import redis_url
 from tmapi_crawler.extensions.ledger import CrawlLedger
+from tmapi_crawler.itemsignal import connect_item_scraped
 from tmapi_crawler.store.changes import (
     KINDS,
     OBSERVED,
@@ -129,7 +130,7 @@ class CatalogStore:
         feed = crawler.settings.get("TMAPI_CHANGES_FEED")
         self.feed = ChangesFeed(crawler, feed) if feed else None
         crawler.signals.connect(self.spider_opened, signals.spider_opened)
-        crawler.signals.connect(self.item_scraped, signals.item_scraped)
+        connect_item_scraped(crawler, self.item_scraped)  # the one fan-out
         crawler.signals.connect(self.spider_closed, signals.spider_closed)
 
     @staticmethod
@@ -256,7 +257,7 @@ class CatalogStore:
 
     # --- items -------------------------------------------------------------------
 
-    def item_scraped(self, item: Any) -> None:
+    def item_scraped(self, item: Any, response: Any = None) -> None:
         if isinstance(item, ProductItem):
             self.rows.append(observation(item))
             if len(self.rows) >= self.batch:

@@ -57,11 +57,10 @@ def megabytes(sizes: list[float]) -> str:
     return Spread.of(size / 1e6 for size in sizes).show()
 
 
-def postgres_server(workdir: Path) -> object | None:
-    from tests.postgres import PostgresServer, binaries
+def postgres_server() -> object | None:
+    from tests.postgres import started
 
-    bindir = binaries()
-    return PostgresServer(bindir).start() if bindir else None
+    return started()
 
 
 def run(size: str, workdir: Path, repeat: int | None = None) -> Section:
@@ -75,7 +74,7 @@ def run(size: str, workdir: Path, repeat: int | None = None) -> Section:
         size=[f"{c}={ITEMS_PER_CAT}" for c in cat_ids],
     ).start()
     calls = CallLog(sim.request_log)
-    server = postgres_server(workdir)
+    server = postgres_server()
     sizes: dict[str, list[float]] = {"sqlite": [], "postgresql": [], "feed": []}
     runs = 0
 
@@ -156,16 +155,20 @@ def run(size: str, workdir: Path, repeat: int | None = None) -> Section:
         baseline="The same crawl without `TMAPI_STORE`.",
         reproduce="python -m bench --only 6",
     )
-    ratio = paired(with_sqlite, bare, "pages/s")
-    section.rows = [
-        Row(
-            "pages/s with a SQLite store",
-            median_of(with_sqlite, "pages/s").show(),
+
+    def speed(store: str, runs: list[dict[str, float]]) -> Row:
+        ratio = paired(runs, bare, "pages/s")
+        return Row(
+            f"pages/s with a {store} store",
+            median_of(runs, "pages/s").show(),
             median_of(bare, "pages/s").show(),
             ratio.show(),
             f"≥ {TARGET}",
             ratio.median >= TARGET,
-        ),
+        )
+
+    section.rows = [
+        speed("SQLite", with_sqlite),
         Row.compared(
             "client CPU, ms per page, SQLite",
             with_sqlite,
@@ -180,17 +183,8 @@ def run(size: str, workdir: Path, repeat: int | None = None) -> Section:
         ),
     ]
     if server is not None:
-        with_pg = results[2]
-        pg_ratio = paired(with_pg, bare, "pages/s")
         section.rows += [
-            Row(
-                "pages/s with a PostgreSQL store",
-                median_of(with_pg, "pages/s").show(),
-                median_of(bare, "pages/s").show(),
-                pg_ratio.show(),
-                f"≥ {TARGET}",
-                pg_ratio.median >= TARGET,
-            ),
+            speed("PostgreSQL", results[2]),
             Row(
                 "PostgreSQL store, MB per million observations (baseline: the feed)",
                 megabytes(sizes["postgresql"]),

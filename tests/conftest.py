@@ -232,18 +232,23 @@ def open_crawler(
 # --- PostgreSQL, for the catalog store (tests/postgres.py) -----------------------
 
 
+def _postgres_server() -> Iterator[Any]:
+    """A started cluster, destroyed afterwards; the test skipped without the
+    binaries."""
+    from tests.postgres import started
+
+    server = started()
+    if server is None:
+        pytest.skip("PostgreSQL's initdb and pg_ctl are not installed")
+    yield server
+    server.destroy()
+
+
 @pytest.fixture(scope="session")
 def postgres_cluster() -> Iterator[Any]:
     """One cluster for the session (``initdb`` takes seconds); each test gets
     its own database from ``postgres``; skipped without the binaries."""
-    from tests.postgres import PostgresServer, binaries
-
-    bindir = binaries()
-    if bindir is None:
-        pytest.skip("PostgreSQL's initdb and pg_ctl are not installed")
-    server = PostgresServer(bindir).start()
-    yield server
-    server.destroy()
+    yield from _postgres_server()
 
 
 @pytest.fixture
@@ -255,11 +260,4 @@ def postgres(postgres_cluster: Any) -> str:
 @pytest.fixture
 def postgres_server() -> Iterator[Any]:
     """A PostgreSQL cluster of the test's own, to stop and start mid-crawl."""
-    from tests.postgres import PostgresServer, binaries
-
-    bindir = binaries()
-    if bindir is None:
-        pytest.skip("PostgreSQL's initdb and pg_ctl are not installed")
-    server = PostgresServer(bindir).start()
-    yield server
-    server.destroy()
+    yield from _postgres_server()

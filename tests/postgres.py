@@ -95,3 +95,9 @@ class PostgresServer:
         with psycopg.connect(self.url(), autocommit=True) as connection:
             connection.execute(f"CREATE DATABASE {name}")
         return self.url(name)
+
+
+def started() -> PostgresServer | None:
+    """A cluster of its own, started; None without the binaries."""
+    bindir = binaries()
+    return PostgresServer(bindir).start() if bindir else None

@@ -80,7 +80,7 @@ FEED_EXPORT_ENCODING = "utf-8"  # Chinese titles stay readable
 TMAPI_DEFAULT_FEED = "out/%(name)s-%(time)s.jsonl"  # used unless -o/-O or FEEDS
 # Parquet (pyarrow): here, not in the add-on, because `-O items.parquet` is
 # read before any add-on runs (Scrapy checks the format against this setting).
-FEED_EXPORTERS = {"parquet": "tmapi_crawler.feeds.parquet.ParquetItemExporter"}
+FEED_EXPORTERS = {"parquet": "tmapi_crawler.feeds.parquet_exporter"}
 
 # --- operating a crawl (see docs/operating.md) ----------------------------------
 TMAPI_PROGRESS = True  # live display on a terminal, else a periodic log line

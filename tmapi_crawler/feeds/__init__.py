@@ -1,1 +1,16 @@
+"""Feeds: the default and quarantine feeds, exporters and storages."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from scrapy.exporters import BaseItemExporter
+
+
+def parquet_exporter(file: Any, **kwargs: Any) -> BaseItemExporter:
+    """``FEED_EXPORTERS``' ``parquet`` entry. Scrapy loads every entry when a
+    crawl starts; pyarrow is imported only when a Parquet feed opens."""
+    from tmapi_crawler.feeds.parquet import ParquetItemExporter
+
+    return ParquetItemExporter(file, **kwargs)

@@ -1,55 +1,18 @@
-"""What an observation means against the store, and when gone can be said."""
+"""When gone can be said, and the summary's line (what an observation means
+against the store: tests/store/test_db.py, on both databases)."""
 
 from __future__ import annotations
 
 from dataclasses import replace
-from decimal import Decimal
 
 from tmapi_crawler.store.changes import (
-    Known,
+    Change,
     QueryCrawl,
     cannot_judge,
-    classify,
     count,
     merged,
     summary_line,
 )
-
-AT = "2026-12-02T10:00:00+00:00"
-BEFORE = "2026-12-01T10:00:00+00:00"
-
-
-def row(item_id: int, price: str | None) -> tuple:
-    amount = None if price is None else Decimal(price)
-    return (item_id, "en", 5, f"t{item_id}", amount, "CNY", "co", False, 2, 100,
-            "https://x", AT)  # fmt: skip
-
-
-def test_new_price_back_and_unchanged_items():
-    known = {
-        (2, "en"): Known(Decimal("1.50"), BEFORE, None),
-        (3, "en"): Known(Decimal("2.00"), BEFORE, None),
-        (4, "en"): Known(Decimal("9.90"), BEFORE, BEFORE),
-    }
-    changes = classify(
-        [row(1, "5.00"), row(2, "1.5"), row(3, "2.10"), row(4, "9.90")], known
-    )
-    assert [(c.change, c.item_id) for c in changes] == [
-        ("new", 1),
-        ("price", 3),
-        ("back", 4),
-    ]  # 1.5 is 1.50: no change
-    price = changes[1].as_dict()
-    assert (price["old_price"], price["new_price"]) == ("2.00", "2.10")
-    assert (price["first_seen"], price["last_seen"]) == (BEFORE, AT)
-    assert changes[0].as_dict()["old_price"] is None  # new only, whatever its price
-    assert summary_line(count(changes)) == "1 new, 1 price changes, 0 gone, 1 back"
-
-
-def test_the_same_item_in_another_language_is_another_listing():
-    known = {(1, "zh"): Known(Decimal("5.00"), BEFORE, None)}
-    assert [c.change for c in classify([row(1, "6.00")], known)] == ["new"]
-
 
 COMPLETE = QueryCrawl(
     query="cat_id=5&language=en",
@@ -87,3 +50,10 @@ def test_the_shares_of_several_processes_make_one_crawl():
     assert cannot_judge(merged([first, replace(second, gaps=())]), "finished") is None
     assert cannot_judge(merged([first]), "finished") is None  # a band alone
     assert cannot_judge(merged([first, replace(second, delivered=40)]), "finished")
+
+
+def test_the_summary_line_counts_each_kind():
+    changes = [Change(kind, n, "en", 5, None, None, None, "a", "b")
+               for n, kind in enumerate(("new", "new", "gone", "back"))]  # fmt: skip
+    assert summary_line(count(changes)) == "2 new, 0 price changes, 1 gone, 1 back"
+    assert count([c.as_dict() for c in changes]) == count(changes)

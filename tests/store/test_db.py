@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from tmapi_crawler.store.changes import QueryCrawl
+from tmapi_crawler.store.changes import QueryCrawl, count, summary_line
 from tmapi_crawler.store.db import open_store, store_problems
 from tmapi_crawler.store.schema import LATEST
 
@@ -49,6 +49,45 @@ def test_two_runs_give_new_price_gone_and_back(store_uri):
         ("1.50", DAY0),
         ("1.60", DAY1),
     ]
+    store.close()
+
+
+def test_new_price_back_and_unchanged_items(store_uri):
+    store = open_store(store_uri)
+    first = store.open_run(None)
+    store.write(first, [row(n, price, DAY0) for n, price in
+                        ((2, "1.50"), (3, "2.00"), (4, "9.90"))])  # fmt: skip
+    store.mark_gone(store.open_run(None), 5, "en")  # a run that saw none: gone
+    store.write(store.open_run(None), [row(2, "1.50", DAY0), row(3, "2.00", DAY0)])
+    run = store.open_run(None)
+    changes = store.write(
+        run,
+        [row(1, "5.00", DAY1), row(2, "1.5", DAY1), row(3, "2.10", DAY1),
+         row(4, "9.90", DAY1), row(1, "6.00", DAY1)],  # 1 twice: the first
+    )  # fmt: skip
+    found = sorted((c.change, c.item_id, c.old_price, c.new_price) for c in changes)
+    assert found == [
+        ("back", 4, Decimal("9.90"), Decimal("9.90")),
+        ("new", 1, None, Decimal("5.00")),  # new only, whatever its price
+        ("price", 3, Decimal("2.00"), Decimal("2.10")),
+    ]  # 1.5 is 1.50: no change
+    price = next(c for c in changes if c.change == "price").as_dict()
+    assert (price["old_price"], price["new_price"]) == ("2.00", "2.10")
+    assert price["last_seen"] == DAY1 and price["first_seen"] != DAY1
+    stored = store.changes(run)
+    assert [(c["change"], c["item_id"]) for c in stored] == [
+        ("back", 4), ("new", 1), ("price", 3)
+    ]  # fmt: skip
+    assert summary_line(count(stored)) == "1 new, 1 price changes, 0 gone, 1 back"
+    assert [h["price"] for h in store.history(1)] == ["5.00"]
+    store.close()
+
+
+def test_the_same_item_in_another_language_is_another_listing(store_uri):
+    store = open_store(store_uri)
+    store.write(store.open_run(None), [row(1, "5.00", DAY0)])
+    other = (1, "zh", *row(1, "6.00", DAY1)[2:])
+    assert [c.change for c in store.write(store.open_run(None), [other])] == ["new"]
     store.close()
 
 

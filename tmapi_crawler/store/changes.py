@@ -4,9 +4,11 @@ Free of Scrapy.
 An item seen in a run is compared with the row the store held for it (its
 ``item_id`` and ``language``): no row is ``new`` (and only ``new``, whatever
 its price); a row marked gone is ``back``; a row whose price differs is
-``price``. An item is ``gone`` only when a category query that covers the
-whole category was crawled completely in this run and the item was not seen
-in it (:func:`cannot_judge` says why a crawl cannot tell).
+``price`` (compared in SQL, a whole batch at a time:
+:meth:`~tmapi_crawler.store.db.Store.write`). An item is ``gone`` only when a
+category query that covers the whole category was crawled completely in this
+run and the item was not seen in it (:func:`cannot_judge` says why a crawl
+cannot tell).
 """
 
 from __future__ import annotations
@@ -36,15 +38,6 @@ OBSERVED = (
 
 
 @dataclass(frozen=True, slots=True)
-class Known:
-    """What the store held for an item before this run saw it."""
-
-    price: Decimal | None
-    first_seen: str
-    gone_at: str | None
-
-
-@dataclass(frozen=True, slots=True)
 class Change:
     change: str  # one of KINDS
     item_id: int
@@ -69,30 +62,6 @@ class Change:
             "first_seen": self.first_seen,
             "last_seen": self.last_seen,
         }
-
-
-def classify(
-    observed: Iterable[tuple[Any, ...]], known: Mapping[tuple[int, str], Known]
-) -> list[Change]:
-    """The changes the observations (rows in :data:`OBSERVED` order, each
-    first seen in this run) make against what the store *known* held."""
-    found = []
-    for row in observed:
-        item_id, language, cat_id, title, price = row[:5]
-        seen_at = row[-1]
-        before = known.get((item_id, language))
-        if before is None:
-            kind, old, first = "new", None, seen_at
-        elif before.gone_at is not None:
-            kind, old, first = "back", before.price, before.first_seen
-        elif before.price != price:
-            kind, old, first = "price", before.price, before.first_seen
-        else:
-            continue
-        found.append(
-            Change(kind, item_id, language, cat_id, title, old, price, first, seen_at)
-        )
-    return found
 
 
 def count(changes: Iterable[Change | Mapping[str, Any]]) -> dict[str, int]:

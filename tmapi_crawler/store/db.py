@@ -4,8 +4,10 @@
 ``postgresql://user@host/db``). Every write is a batch in one transaction:
 :meth:`Store.write` adds a batch's observations (each once a run: a resumed
 run, a page another worker also delivered, add nothing), updates the items
-and returns the changes they make; :meth:`Store.mark_gone` ends a category
-query's crawl. Free of Scrapy.
+and returns the changes they make, all set-wise, a few statements a batch
+whatever its size (a row-by-row write waits for the GIL a busy crawl holds
+once per row); :meth:`Store.mark_gone` ends a category query's crawl. Free
+of Scrapy.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -24,13 +26,12 @@ from urllib.parse import urlsplit
 from tmapi_crawler.store.changes import (
     OBSERVED,
     Change,
-    Known,
     QueryCrawl,
     cannot_judge,
-    classify,
     merged,
 )
 from tmapi_crawler.store.schema import (
+    BATCH_TABLE,
     MIGRATIONS,
     SCHEMA_VERSION_TABLE,
     SQLITE,
@@ -38,7 +39,6 @@ from tmapi_crawler.store.schema import (
 )
 
 SCHEMES = ("sqlite", "postgresql", "postgres")
-CHUNK = 400  # keys per lookup in SQLite (its bound on variables is 32766)
 CHANGE_COLUMNS = (
     "change, item_id, language, cat_id, title, old_price, new_price, "
     "first_seen, last_seen"
@@ -118,6 +118,13 @@ def price(value: Any) -> Decimal | None:
     return None if value is None else Decimal(str(value))
 
 
+def change_of(row: Sequence[Any]) -> Change:
+    """A change read back (:data:`CHANGE_COLUMNS` order)."""
+    kind, item_id, language, cat_id, title, old, new, first, last = row
+    return Change(kind, int(item_id), language, cat_id, title, price(old),
+                  price(new), text(first), text(last))  # fmt: skip
+
+
 def new_run_id() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:8]
 
@@ -135,11 +142,14 @@ class Store:
     def begin(self) -> Any:
         raise NotImplementedError
 
-    def _fresh(self, cursor: Any, run_id: str, rows: Sequence[tuple]) -> set:
-        """Insert the observations not yet in the run; the keys inserted."""
+    def _load(self, cursor: Any, rows: Sequence[tuple]) -> None:
+        """The rows into the table batch, in one statement (an item twice:
+        the first)."""
         raise NotImplementedError
 
-    def _known(self, cursor: Any, keys: Sequence[tuple[int, str]]) -> dict:
+    def _fresh(self, cursor: Any, run_id: str) -> None:
+        """The batch's observations not yet in the run inserted; the others
+        out of the batch."""
         raise NotImplementedError
 
     def lock(self, cursor: Any, key: str) -> None:
@@ -147,6 +157,11 @@ class Store:
         *key* (PostgreSQL; SQLite has one writer at a time anyway)."""
 
     # --- schema ------------------------------------------------------------
+
+    def prepare(self) -> None:
+        """The connection's own table for the batches."""
+        with self.begin() as cursor:
+            cursor.execute(self.sql(BATCH_TABLE))
 
     def sql(self, statement: str) -> str:
         return self.dialect.sql(statement)
@@ -300,23 +315,38 @@ class Store:
 
     def write(self, run_id: str, rows: Sequence[tuple]) -> list[Change]:
         """One batch of observations (:data:`OBSERVED` order), in one
-        transaction: the changes of those not yet observed in the run."""
-        unique = list({(row[0], row[1]): row for row in rows}.values())
+        transaction: the changes of those not yet observed in the run (of an
+        item twice in the batch, the first)."""
+        if not rows:
+            return []
         with self.begin() as cursor:
-            fresh = self._fresh(cursor, run_id, unique)
-            observed = [row for row in unique if (row[0], row[1]) in fresh]
-            if not observed:
-                return []
-            known = self._known(cursor, [(row[0], row[1]) for row in observed])
-            changes = classify(observed, known)
-            self._upsert(cursor, run_id, observed)
-            self._insert_changes(cursor, run_id, changes)
+            cursor.execute("DELETE FROM batch")
+            self._load(cursor, rows)
+            self._fresh(cursor, run_id)
+            cursor.execute(self.sql(self.CHANGES), (run_id,))
+            changes = [change_of(row) for row in cursor.fetchall()]
+            cursor.execute(self.sql(self.UPSERT), (run_id,))
         return changes
 
-    ITEM_COLUMNS = (*OBSERVED[:-1], "first_seen", "last_seen", "last_run")
+    # Each statement works on the whole batch (its rows in the table batch,
+    # each new in the run): compared with the store, the changes; then the
+    # items, inserted or updated.
+    CHANGES = (
+        f"INSERT INTO changes (run_id, {CHANGE_COLUMNS}) SELECT ?, "
+        "CASE WHEN i.item_id IS NULL THEN 'new' "
+        "WHEN i.gone_at IS NOT NULL THEN 'back' ELSE 'price' END, "
+        "b.item_id, b.language, b.cat_id, b.title, i.price, b.price, "
+        "COALESCE(i.first_seen, b.observed_at), b.observed_at "
+        "FROM batch b LEFT JOIN items i "
+        "ON i.item_id = b.item_id AND i.language = b.language "
+        "WHERE i.item_id IS NULL OR i.gone_at IS NOT NULL "
+        "OR CAST(i.price AS {number}) IS DISTINCT FROM CAST(b.price AS {number}) "
+        f"ON CONFLICT DO NOTHING RETURNING {CHANGE_COLUMNS}"
+    )
+    ITEM_COLUMNS = ", ".join((*OBSERVED[:-1], "first_seen", "last_seen", "last_run"))
     UPSERT = (
-        f"INSERT INTO items ({', '.join(ITEM_COLUMNS)}) "
-        f"VALUES ({', '.join('?' * len(ITEM_COLUMNS))}) "
+        f"INSERT INTO items ({ITEM_COLUMNS}) "
+        f"SELECT {', '.join(OBSERVED)}, observed_at, ? FROM batch WHERE true "
         "ON CONFLICT (item_id, language) DO UPDATE SET "
         + ", ".join(
             f"{name} = excluded.{name}"
@@ -324,12 +354,6 @@ class Store:
         )
         + ", gone_at = NULL"
     )
-
-    def _upsert(self, cursor: Any, run_id: str, observed: Sequence[tuple]) -> None:
-        cursor.executemany(
-            self.sql(self.UPSERT),
-            [(*row[:-1], row[-1], row[-1], run_id) for row in observed],
-        )
 
     def _insert_changes(
         self, cursor: Any, run_id: str, changes: Sequence[Change]
@@ -375,25 +399,12 @@ class Store:
             self.sql(
                 "UPDATE items SET gone_at = ? WHERE cat_id = ? AND language = ? "
                 "AND gone_at IS NULL AND (last_run IS NULL OR last_run <> ?) "
-                "RETURNING item_id, language, cat_id, title, price, first_seen, "
-                "last_seen"
+                "RETURNING 'gone', item_id, language, cat_id, title, price, NULL, "
+                "first_seen, last_seen"
             ),
             (at, cat_id, language, run_id),
         )
-        changes = [
-            Change(
-                "gone",
-                int(row[0]),
-                row[1],
-                row[2],
-                row[3],
-                price(row[4]),
-                None,
-                text(row[5]),
-                text(row[6]),
-            )
-            for row in cursor.fetchall()
-        ]
+        changes = [change_of(row) for row in cursor.fetchall()]
         self._insert_changes(cursor, run_id, changes)
         return changes
 
@@ -459,49 +470,27 @@ class SqliteStore(Store):
     def price_param(self, value: Decimal | None) -> Any:
         return None if value is None else str(value)
 
-    def _chunks(self, keys: Sequence[tuple[int, str]]) -> Iterator[tuple[str, list]]:
-        for start in range(0, len(keys), CHUNK):
-            chunk = keys[start : start + CHUNK]
-            values = ", ".join("(?, ?)" for _ in chunk)
-            yield values, [part for key in chunk for part in key]
-
-    def _fresh(self, cursor: Any, run_id: str, rows: Sequence[tuple]) -> set:
-        keys = [(row[0], row[1]) for row in rows]
-        already = set()
-        for values, params in self._chunks(keys):
-            cursor.execute(
-                "SELECT item_id, language FROM observations WHERE run_id = ? "
-                f"AND (item_id, language) IN (VALUES {values})",
-                [run_id, *params],
-            )
-            already.update(cursor.fetchall())
-        fresh = [row for row in rows if (row[0], row[1]) not in already]
-        cursor.executemany(
-            "INSERT INTO observations VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [
-                (run_id, r[0], r[1], r[2], self.price_param(r[4]), r[9], r[-1])
-                for r in fresh
-            ],
+    def _load(self, cursor: Any, rows: Sequence[tuple]) -> None:
+        # the whole batch as one JSON parameter (prices as exact decimal text)
+        cursor.execute(
+            "INSERT INTO batch SELECT "
+            + ", ".join(f"value ->> {n}" for n in range(len(OBSERVED)))
+            + " FROM json_each(?) WHERE true ON CONFLICT DO NOTHING",
+            (json.dumps(rows, default=str),),
         )
-        return {(row[0], row[1]) for row in fresh}
 
-    def _known(self, cursor: Any, keys: Sequence[tuple[int, str]]) -> dict:
-        known = {}
-        for values, params in self._chunks(keys):
-            cursor.execute(
-                "SELECT item_id, language, price, first_seen, gone_at FROM items "
-                f"WHERE (item_id, language) IN (VALUES {values})",
-                params,
-            )
-            for item_id, language, old, first, gone in cursor.fetchall():
-                known[(item_id, language)] = Known(price(old), first, gone)
-        return known
-
-    def _upsert(self, cursor: Any, run_id: str, observed: Sequence[tuple]) -> None:
-        super()._upsert(
-            cursor,
-            run_id,
-            [(*r[:4], self.price_param(r[4]), *r[5:]) for r in observed],
+    def _fresh(self, cursor: Any, run_id: str) -> None:
+        # one writer at a time (BEGIN IMMEDIATE): what the run holds is settled
+        cursor.execute(
+            "DELETE FROM batch WHERE EXISTS (SELECT 1 FROM observations o "
+            "WHERE o.run_id = ? AND o.item_id = batch.item_id "
+            "AND o.language = batch.language)",
+            (run_id,),
+        )
+        cursor.execute(
+            "INSERT INTO observations SELECT ?, item_id, language, cat_id, price, "
+            "sale_quantity_90days, observed_at FROM batch",
+            (run_id,),
         )
 
 
@@ -530,4 +519,5 @@ def open_store(uri: str) -> Store:
 
         store = PostgresStore(uri)
     store.migrate()
+    store.prepare()
     return store

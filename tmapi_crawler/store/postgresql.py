@@ -1,9 +1,10 @@
 """The store on PostgreSQL (psycopg 3): workers of one crawl share it.
 
-Observations go in with one ``INSERT ... SELECT FROM unnest(...) ON CONFLICT
-DO NOTHING RETURNING``: of two workers delivering the same item in a run,
-one inserts it and makes its change, the other gets nothing back, so each
-change is made once whatever the number of workers.
+A batch goes in with one ``INSERT ... SELECT FROM unnest(...)``, its
+observations with one ``INSERT ... ON CONFLICT DO NOTHING RETURNING``: of two
+workers delivering the same item in a run, one inserts it and makes its
+change, the other gets nothing back, so each change is made once whatever
+the number of workers.
 """
 
 from __future__ import annotations
@@ -13,10 +14,15 @@ from typing import Any
 
 import psycopg
 
-from tmapi_crawler.store.changes import Known
-from tmapi_crawler.store.db import Store, price, text
+from tmapi_crawler.store.db import Store
 from tmapi_crawler.store.schema import POSTGRESQL
 
+# The columns of a batch (OBSERVED), one array each.
+LOAD_TYPES = ", ".join(
+    f"%s::{kind}[]"
+    for kind in ("bigint", "text", "bigint", "text", "numeric", "text", "text",
+                 "boolean", "integer", "bigint", "text", "timestamptz")
+)  # fmt: skip
 CONNECT_TIMEOUT = 5  # seconds: an unreachable store must not hold the crawl long
 
 
@@ -34,34 +40,25 @@ class PostgresStore(Store):
     def lock(self, cursor: Any, key: str) -> None:
         cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (key,))
 
-    def _fresh(self, cursor: Any, run_id: str, rows: Sequence[tuple]) -> set:
+    def _load(self, cursor: Any, rows: Sequence[tuple]) -> None:
+        columns = list(zip(*rows, strict=True))
         cursor.execute(
-            "INSERT INTO observations SELECT %s, * FROM unnest("
-            "%s::bigint[], %s::text[], %s::bigint[], %s::numeric[], %s::bigint[], "
-            "%s::timestamptz[]) ON CONFLICT DO NOTHING RETURNING item_id, language",
-            (
-                run_id,
-                [r[0] for r in rows],
-                [r[1] for r in rows],
-                [r[2] for r in rows],
-                [r[4] for r in rows],
-                [r[9] for r in rows],
-                [r[-1] for r in rows],
-            ),
+            f"INSERT INTO batch SELECT * FROM unnest({LOAD_TYPES}) "
+            "ON CONFLICT DO NOTHING",
+            [list(column) for column in columns],
         )
-        return {(int(item_id), language) for item_id, language in cursor.fetchall()}
 
-    def _known(self, cursor: Any, keys: Sequence[tuple[int, str]]) -> dict:
+    def _fresh(self, cursor: Any, run_id: str) -> None:
+        # of two workers inserting an observation, one gets it back, the other
+        # drops it from its batch: its change is made once
         cursor.execute(
-            "SELECT item_id, language, price, first_seen, gone_at FROM items "
-            "WHERE (item_id, language) IN "
-            "(SELECT * FROM unnest(%s::bigint[], %s::text[]))",
-            ([k[0] for k in keys], [k[1] for k in keys]),
+            "WITH fresh AS (INSERT INTO observations SELECT %s, item_id, language, "
+            "cat_id, price, sale_quantity_90days, observed_at FROM batch "
+            "ON CONFLICT DO NOTHING RETURNING item_id, language) "
+            "DELETE FROM batch b WHERE NOT EXISTS (SELECT 1 FROM fresh f "
+            "WHERE f.item_id = b.item_id AND f.language = b.language)",
+            (run_id,),
         )
-        return {
-            (int(item_id), language): Known(price(old), text(first), text(gone))
-            for item_id, language, old, first, gone in cursor.fetchall()
-        }
 
 
 class _Transaction:

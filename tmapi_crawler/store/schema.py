@@ -4,7 +4,8 @@ Each migration is a version number and its statements, applied once, in
 order, in one transaction; ``schema_version`` holds the versions applied (the
 reference: ``docs/store.md``). The statements are written once, with three
 placeholders a dialect fills: ``{price}`` (exact decimals), ``{time}`` (UTC
-instants) and ``{bool}``.
+instants), ``{bool}``, ``{number}`` (what prices compare as) and
+``{on_commit}`` (what becomes of a temporary table's rows at a commit).
 """
 
 from __future__ import annotations
@@ -117,6 +118,25 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
 )
 LATEST = MIGRATIONS[-1][0]
 
+# A write's batch: loaded in one statement, then compared with the store and
+# written set-wise, in SQL (a table of the connection's own, never migrated).
+BATCH_TABLE = """
+CREATE TEMP TABLE IF NOT EXISTS batch (
+    item_id BIGINT NOT NULL,
+    language TEXT NOT NULL,
+    cat_id BIGINT,
+    title TEXT,
+    price {price},
+    currency TEXT,
+    company_name TEXT,
+    is_super_factory {bool},
+    shop_years INTEGER,
+    sale_quantity_90days BIGINT,
+    product_url TEXT,
+    observed_at {time} NOT NULL,
+    PRIMARY KEY (item_id, language)
+) {on_commit}"""
+
 
 @dataclass(frozen=True)
 class Dialect:
@@ -124,15 +144,39 @@ class Dialect:
     price: str
     time: str
     bool: str
+    number: str
+    on_commit: str
     placeholder: str
 
     def sql(self, statement: str) -> str:
         """A statement written with ``?`` placeholders and the type names."""
-        text = statement.format(price=self.price, time=self.time, bool=self.bool)
+        text = statement.format(
+            price=self.price,
+            time=self.time,
+            bool=self.bool,
+            number=self.number,
+            on_commit=self.on_commit,
+        )
         return text.replace("?", self.placeholder)
 
 
-SQLITE = Dialect("sqlite", price="TEXT", time="TEXT", bool="INTEGER", placeholder="?")
+# SQLite keeps prices as exact decimal text and compares them as numbers
+# ("1.5" is "1.50"); it has no ON COMMIT (a write empties the batch itself).
+SQLITE = Dialect(
+    "sqlite",
+    price="TEXT",
+    time="TEXT",
+    bool="INTEGER",
+    number="REAL",
+    on_commit="",
+    placeholder="?",
+)
 POSTGRESQL = Dialect(
-    "postgresql", price="NUMERIC", time="TIMESTAMPTZ", bool="BOOLEAN", placeholder="%s"
+    "postgresql",
+    price="NUMERIC",
+    time="TIMESTAMPTZ",
+    bool="BOOLEAN",
+    number="NUMERIC",
+    on_commit="ON COMMIT DELETE ROWS",
+    placeholder="%s",
 )

@@ -462,6 +462,7 @@ class SqliteStore(Store):
         connection = sqlite3.connect(path, isolation_level=None, timeout=30)
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=NORMAL")
+        connection.execute("PRAGMA temp_store=MEMORY")
         super().__init__(connection)
 
     def begin(self) -> Any:

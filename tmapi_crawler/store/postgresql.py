@@ -1,6 +1,6 @@
 """The store on PostgreSQL (psycopg 3): workers of one crawl share it.
 
-A batch goes in with one ``INSERT ... SELECT FROM unnest(...)``, its
+A batch goes in with one ``INSERT ... SELECT FROM json_array_elements(...)``, its
 observations with one ``INSERT ... ON CONFLICT DO NOTHING RETURNING``: of two
 workers delivering the same item in a run, one inserts it and makes its
 change, the other gets nothing back, so each change is made once whatever
@@ -9,6 +9,7 @@ the number of workers.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,11 +18,13 @@ import psycopg
 from tmapi_crawler.store.db import Store
 from tmapi_crawler.store.schema import POSTGRESQL
 
-# The columns of a batch (OBSERVED), one array each.
-LOAD_TYPES = ", ".join(
-    f"%s::{kind}[]"
-    for kind in ("bigint", "text", "bigint", "text", "numeric", "text", "text",
-                 "boolean", "integer", "bigint", "text", "timestamptz")
+# The columns of a batch (OBSERVED), each read from a row's JSON array.
+LOAD_COLUMNS = ", ".join(
+    f"(v ->> {n})::{kind}"
+    for n, kind in enumerate(
+        ("bigint", "text", "bigint", "text", "numeric", "text", "text",
+         "boolean", "integer", "bigint", "text", "timestamptz")
+    )
 )  # fmt: skip
 CONNECT_TIMEOUT = 5  # seconds: an unreachable store must not hold the crawl long
 
@@ -41,11 +44,12 @@ class PostgresStore(Store):
         cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (key,))
 
     def _load(self, cursor: Any, rows: Sequence[tuple]) -> None:
-        columns = list(zip(*rows, strict=True))
+        # the whole batch as one JSON parameter: psycopg adapts a text in C,
+        # twelve arrays element by element
         cursor.execute(
-            f"INSERT INTO batch SELECT * FROM unnest({LOAD_TYPES}) "
-            "ON CONFLICT DO NOTHING",
-            [list(column) for column in columns],
+            f"INSERT INTO batch SELECT {LOAD_COLUMNS} "
+            "FROM json_array_elements(%s::json) v ON CONFLICT DO NOTHING",
+            (json.dumps(rows, default=str),),
         )
 
     def _fresh(self, cursor: Any, run_id: str) -> None:

@@ -67,3 +67,5 @@ def test_store_benchmark_runs(tmp_path):
     section = store.run("tiny", tmp_path)
     assert_measured(section)
     assert any("SQLite" in row.measure and row.met is not None for row in section.rows)
+    # the worst case (bound by the CPU) and a crawl bound by the API's latency
+    assert any("ms a call" in row.measure for row in section.rows)

@@ -355,36 +355,6 @@ class Store:
         + ", gone_at = NULL"
     )
 
-    def _insert_changes(
-        self, cursor: Any, run_id: str, changes: Sequence[Change]
-    ) -> None:
-        if not changes:
-            return
-        cursor.executemany(
-            self.sql(
-                f"INSERT INTO changes (run_id, {CHANGE_COLUMNS}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
-            ),
-            [
-                (
-                    run_id,
-                    c.change,
-                    c.item_id,
-                    c.language,
-                    c.cat_id,
-                    c.title,
-                    self.price_param(c.old_price),
-                    self.price_param(c.new_price),
-                    c.first_seen,
-                    c.last_seen,
-                )
-                for c in changes
-            ],
-        )
-
-    def price_param(self, value: Decimal | None) -> Any:
-        return value
-
     def mark_gone(self, run_id: str, cat_id: int, language: str) -> list[Change]:
         """Every listing of the category (in *language*) still listed that
         this run did not see: gone, now. Only for a complete crawl of it."""
@@ -394,18 +364,25 @@ class Store:
     def _gone(
         self, cursor: Any, run_id: str, cat_id: int, language: str
     ) -> list[Change]:
-        at = now()
+        # the category's listings still listed that this run did not see
+        unseen = (
+            "cat_id = ? AND language = ? AND gone_at IS NULL "
+            "AND (last_run IS NULL OR last_run <> ?)"
+        )
         cursor.execute(
             self.sql(
-                "UPDATE items SET gone_at = ? WHERE cat_id = ? AND language = ? "
-                "AND gone_at IS NULL AND (last_run IS NULL OR last_run <> ?) "
-                "RETURNING 'gone', item_id, language, cat_id, title, price, NULL, "
-                "first_seen, last_seen"
+                f"INSERT INTO changes (run_id, {CHANGE_COLUMNS}) SELECT ?, 'gone', "
+                "item_id, language, cat_id, title, price, NULL, first_seen, "
+                f"last_seen FROM items WHERE {unseen} ON CONFLICT DO NOTHING "
+                f"RETURNING {CHANGE_COLUMNS}"
             ),
-            (at, cat_id, language, run_id),
+            (run_id, cat_id, language, run_id),
         )
         changes = [change_of(row) for row in cursor.fetchall()]
-        self._insert_changes(cursor, run_id, changes)
+        cursor.execute(
+            self.sql(f"UPDATE items SET gone_at = ? WHERE {unseen}"),
+            (now(), cat_id, language, run_id),
+        )
         return changes
 
     # --- reading it back -------------------------------------------------------
@@ -467,9 +444,6 @@ class SqliteStore(Store):
 
     def begin(self) -> Any:
         return _SqliteTransaction(self.connection)
-
-    def price_param(self, value: Decimal | None) -> Any:
-        return None if value is None else str(value)
 
     def _load(self, cursor: Any, rows: Sequence[tuple]) -> None:
         # the whole batch as one JSON parameter (prices as exact decimal text)

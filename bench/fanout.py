@@ -79,11 +79,18 @@ def run(size: str, workdir: Path, repeat: int | None = None) -> Section:
         check(len(answered) == pages, f"{name} made {len(answered)} calls", run)
         return span(answered)
 
-    def crawler(start: int | None, cache: str) -> dict[str, float]:
+    def crawler(
+        start: int | None, cache: str, log_level: str | None = None
+    ) -> dict[str, float]:
         output = workdir / "fanout-crawler.jsonl"
-        settings = {"TMAPI_BASE_URL": sim.url, "CONCURRENT_REQUESTS": p.concurrency}
+        settings: dict[str, object] = {
+            "TMAPI_BASE_URL": sim.url,
+            "CONCURRENT_REQUESTS": p.concurrency,
+        }
         if start is not None:
             settings["TMAPI_CONCURRENCY_START"] = start
+        if log_level is not None:  # a user watching every request
+            settings["LOG_LEVEL"] = log_level
         argv = crawl_argv(output, {"cat_id": CAT_ID}, settings)
         # the state a run leaves for the next with the same token (the
         # remembered limit) lives under XDG_CACHE_HOME: one per pair of runs
@@ -110,11 +117,12 @@ def run(size: str, workdir: Path, repeat: int | None = None) -> Section:
         return pairs[-1][0]
 
     try:
-        base, default, eager = interleaved(
+        base, default, eager, debug = interleaved(
             repeat,
             naive,
             pair,
             lambda: crawler(p.concurrency, f"cache-eager-{next(runs)}"),
+            lambda: crawler(None, f"cache-debug-{next(runs)}", "DEBUG"),
         )
     finally:
         sim.stop()
@@ -142,6 +150,7 @@ def run(size: str, workdir: Path, repeat: int | None = None) -> Section:
         ("defaults, first run", default, TARGET),
         ("defaults, second run with the same token", second, SECOND_RUN_TARGET),
         (f"TMAPI_CONCURRENCY_START={p.concurrency}", eager, None),
+        ("first run with -s LOG_LEVEL=DEBUG", debug, None),
     ):
         ratio = median_of(figures, "ideal")
         section.rows += [
@@ -162,11 +171,11 @@ def run(size: str, workdir: Path, repeat: int | None = None) -> Section:
         ]
     section.notes.append(
         "The crawler's window of calls in flight starts at "
-        "`TMAPI_CONCURRENCY_START` (4) with one probe above it, and each round "
-        "in which every level held probes twice as many levels more (5, 7, 11, "
-        f"then {p.concurrency}): a probe costs at most one 503 on a capped "
-        "account (benchmark 2), at the price of about two rounds more than "
-        "doubling on a first run. The second run with the same token starts "
+        "`TMAPI_CONCURRENCY_START` (4) with one probe above it; until the "
+        "first 503 of a token with nothing remembered, each round in which "
+        f"every level held triples it (5, 15, then {p.concurrency}), one round "
+        "more than sending the ceiling at once; a probe costs at most one 503 "
+        "on a capped account (benchmark 2). The second run with the same token starts "
         "at the limit the first one ended at (kept under XDG_CACHE_HOME), "
         f"here {p.concurrency}; `TMAPI_CONCURRENCY_START={p.concurrency}` "
         "sends that many at once, but each level above 1 only once until it "

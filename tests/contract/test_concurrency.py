@@ -10,6 +10,7 @@ is in tests/crawls/test_errors.py and bench/ (benchmark 2).
 from __future__ import annotations
 
 import heapq
+import itertools
 import random
 from dataclasses import dataclass, field
 
@@ -82,15 +83,41 @@ def crawl(
     return played
 
 
-def test_without_a_cap_the_window_climbs_to_the_ceiling_in_four_rounds():
+def test_without_a_cap_a_first_run_climbs_to_the_ceiling_in_three_rounds():
     window = ConcurrencyWindow(ceiling=16, start=4)
     played = crawl(window, cap=100, calls=200)
     assert played.throttled == []
-    # one probe above the start, then two, four, eight: 5, 7, 11, 16
+    # one probe above the start, then tripling while nothing refused: 5, 15, 16
     steps = sorted(set(played.sizes))
-    assert steps == [5, 7, 11, 16]
-    assert played.sizes.index(16) < 1 + 5 + 7 + 11 + 16
+    assert steps == [5, 15, 16]
+    assert played.sizes.index(16) < 1 + 5 + 15 + 16
     assert window.proven == 16
+
+
+def _changes(sizes: list[int]) -> list[int]:
+    return [size for i, size in enumerate(sizes) if i == 0 or sizes[i - 1] != size]
+
+
+def test_a_cap_within_the_first_climb_costs_each_level_above_it_one_503():
+    window = ConcurrencyWindow(ceiling=64, start=4, probe_after=4)
+    played = crawl(
+        window, cap=8, calls=300, mode="after-latency", raise_cap_at=(60, 40)
+    )
+    sizes = _changes(played.sizes)
+    assert sizes[:3] == [5, 15, 8]
+    first = [call.level for call in played.throttled[:7]]
+    assert first == list(range(9, 16))
+    # once refused, the window no longer triples: a limit raised later is
+    # found by probing one, two, four, eight... levels more
+    assert window.climbing is False
+    climb = sizes[sizes.index(9, 3) :]
+    steps = [b - a for a, b in itertools.pairwise(climb) if b > a]
+    assert steps[:4] == [1, 2, 4, 8]
+
+
+def test_a_remembered_limit_is_not_climbed_by_tripling():
+    window = ConcurrencyWindow(ceiling=64, start=4, remembered=8)
+    assert window.climbing is False
 
 
 def test_a_remembered_limit_is_where_the_window_starts_proven():

@@ -12,8 +12,12 @@ at most one 503 however late its answer comes.
 
 The window starts at ``start``, every level above 1 unproven (each sent
 once), and one probe above it. Whenever every level of the window is proven
-(a round of successes), the window grows by twice the probes of the round
-before (one, two, four...: from 4 to 16 in four rounds). A 503 for a call at
+(a round of successes), the window grows. Until the first 503, on a token
+with no remembered limit (*climbing*), it triples (5, 15, 45...: from 4 to 16
+in three rounds): a first run finds its level quickly, and a cap within a
+round costs each level above it one 503, once per token, as the limit is
+then remembered. After a 503, or from a remembered limit, it grows by twice
+the probes of the round before (one, two, four...). A 503 for a call at
 level *n* proves the limit below *n*: the window drops to the highest level
 not refuted, growth stops, and the next probe (one level up) waits for
 ``wait`` successes, doubled by each 503 (up to :data:`MAX_PROBE_AFTER`), so
@@ -69,6 +73,7 @@ class ConcurrencyWindow:
     proven: int = field(init=False)  # the highest level proven
     step: int = field(init=False, default=1)  # probes of the last round
     held: bool = field(init=False, default=False)  # a 503 stopped growth
+    climbing: bool = field(init=False)  # no 503 yet, nothing remembered: triple
     successes: int = field(init=False, default=0)  # since the last cut
     wait: int = field(init=False)  # successes before the next probe once held
     last_cut: float = field(init=False, default=float("-inf"))
@@ -84,6 +89,7 @@ class ConcurrencyWindow:
         self.ceiling = max(self.floor, self.ceiling)
         self.wait = self.probe_after
         self._recent = deque(maxlen=4 * self.ceiling + 8)
+        self.climbing = not self.remembered
         if self.remembered:  # it held before: start there, probe later
             self.proven = self.size = max(
                 self.floor, min(self.remembered, self.ceiling)
@@ -150,7 +156,7 @@ class ConcurrencyWindow:
                 self.held, self.step, self.successes = False, 1, 0
                 self.size = self.proven + 1
         elif self.proven >= self.size:  # every level of the window held
-            self.step *= 2
+            self.step = 2 * self.proven if self.climbing else 2 * self.step
             self.size = min(self.ceiling, self.proven + self.step)
 
     def on_throttle(self, call: Call, now: float, in_flight_at_send: int) -> None:
@@ -176,6 +182,7 @@ class ConcurrencyWindow:
             self.wait = min(MAX_PROBE_AFTER, self.wait * 2)
             self.last_cut = now
         self.held, self.step, self.successes = True, 1, 0
+        self.climbing = False
 
     def _answered(self, call: Call, now: float, sent_at: float | None) -> int:
         """Settle *call*; the level it surely had at the server."""

@@ -50,7 +50,7 @@ SHARED_MARGIN = PROOF_MARGIN
 ACCOUNT_CEILING = 4096
 STATE = (
     *("size", "proven", "step", "held", "successes", "wait", "last_cut", "peak"),
-    "refuted",
+    *("refuted", "climbing"),
 )
 
 TAKE = """
@@ -272,7 +272,7 @@ def _dump(value: Any) -> str:
 
 
 def _load(name: str, text: str) -> Any:
-    if name == "held":
+    if name in ("held", "climbing"):
         return text == "1"
     if name == "last_cut":
         return float(text)

@@ -1,4 +1,4 @@
-"""Which settings are secrets: the token, the AWS secrets, a Redis password."""
+"""Which settings are secrets: the token, the AWS secrets, a Redis or store password."""
 
 from __future__ import annotations
 
@@ -25,3 +25,14 @@ def test_the_secrets_are_the_token_the_aws_secrets_and_a_redis_password():
         "redis-pass-42",
     )  # "short" would mask ordinary words; the key id is not a secret
     assert secrets_from(Settings({"REDIS_URL": "redis://127.0.0.1:6379"})) == ()
+
+
+def test_a_store_password_is_a_secret_from_the_setting_or_the_environment(
+    monkeypatch,
+):
+    uri = "postgresql://crawler:store-pass-77@db.example/catalog"
+    assert secrets_from(Settings({"TMAPI_STORE": uri})) == ("store-pass-77",)
+    monkeypatch.setenv("TMAPI_STORE", uri)
+    assert secrets_from(Settings()) == ("store-pass-77",)
+    monkeypatch.setenv("TMAPI_STORE", "sqlite:///out/catalog.sqlite")
+    assert secrets_from(Settings()) == ()

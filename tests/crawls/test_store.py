@@ -14,6 +14,7 @@ from typing import Any
 
 from tests.conftest import ROOT, SENTINEL_TOKEN, json_lines, run_crawl, stat
 from tests.crawls.test_distributed import start_worker
+from tests.postgres import binaries
 from tmapi_crawler.simulator.catalog import Catalog
 from tmapi_crawler.store.db import open_store
 
@@ -227,6 +228,30 @@ def test_three_workers_on_postgresql_make_each_change_once(
     assert sorted(kinds["gone"]) == sorted(set(day0) - set(day1))  # judged once
     judges = [w for w in workers if stat(w.log, "tmapi/store/changes/gone")]
     assert len(judges) == 1  # the last worker to close
+
+
+def test_a_store_password_given_with_s_is_in_no_log_and_no_table(
+    simulator, postgres, tmp_path
+):
+    # Scrapy logs every -s value under "Overridden settings"; the test
+    # cluster trusts loopback, so any password opens it
+    password = "store-pass-7741"
+    url = postgres.replace(
+        "postgresql://postgres@", f"postgresql://postgres:{password}@"
+    )
+    result, changes = crawl_day(simulator, tmp_path, 0, url, "day0")
+    assert result.returncode == 0, result.log[-3000:]
+    assert len(changes["new"]) == SIZE
+    assert "Overridden settings" in result.log and "TMAPI_STORE" in result.log
+    assert password not in result.log
+    bindir = binaries()
+    assert bindir is not None  # the postgres fixture started a cluster with them
+    dump = subprocess.run(
+        [str(bindir / "pg_dump"), "--data-only", postgres],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert "COPY public.observations" in dump.stdout  # the run is there
+    assert password not in dump.stdout  # and no table holds the password
 
 
 def start_crawl(url: str, tmp_path: Path, settings: dict[str, Any]) -> Any:

@@ -59,12 +59,15 @@ def token_problems(settings: BaseSettings) -> list[str]:
 
 def secrets_from(settings: BaseSettings) -> tuple[str, ...]:
     """Every secret no log line may show, longest first: the token, the AWS
-    secrets of :data:`SECRET_SETTINGS`, the password in ``REDIS_URL``. One
+    secrets of :data:`SECRET_SETTINGS`, the password in ``REDIS_URL`` and in
+    ``TMAPI_STORE`` (the setting or the environment variable). One
     shorter than :data:`MIN_REDACTED_LENGTH` is left out: masking it would
     mask ordinary words."""
     found = [token_from(settings), *(settings.get(name) for name in SECRET_SETTINGS)]
-    if redis_url := settings.get("REDIS_URL"):
-        found.append(urlsplit(str(redis_url)).password)
+    store = settings.get("TMAPI_STORE") or os.environ.get("TMAPI_STORE")
+    for url in (settings.get("REDIS_URL"), store):
+        if url:
+            found.append(urlsplit(str(url)).password)
     kept = {s for s in found if isinstance(s, str) and len(s) >= MIN_REDACTED_LENGTH}
     return tuple(sorted(kept, key=len, reverse=True))
 

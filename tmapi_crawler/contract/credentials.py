@@ -57,6 +57,12 @@ def token_problems(settings: BaseSettings) -> list[str]:
     return problems
 
 
+def store_uri(settings: BaseSettings) -> str:
+    """The catalog store's URI, from the TMAPI_STORE setting or else the
+    environment ("" when there is none); it may hold a password."""
+    return settings.get("TMAPI_STORE") or os.environ.get("TMAPI_STORE") or ""
+
+
 def secrets_from(settings: BaseSettings) -> tuple[str, ...]:
     """Every secret no log line may show, longest first: the token, the AWS
     secrets of :data:`SECRET_SETTINGS`, the password in ``REDIS_URL`` and in
@@ -64,8 +70,7 @@ def secrets_from(settings: BaseSettings) -> tuple[str, ...]:
     shorter than :data:`MIN_REDACTED_LENGTH` is left out: masking it would
     mask ordinary words."""
     found = [token_from(settings), *(settings.get(name) for name in SECRET_SETTINGS)]
-    store = settings.get("TMAPI_STORE") or os.environ.get("TMAPI_STORE")
-    for url in (settings.get("REDIS_URL"), store):
+    for url in (settings.get("REDIS_URL"), store_uri(settings)):
         if url:
             found.append(urlsplit(str(url)).password)
     kept = {s for s in found if isinstance(s, str) and len(s) >= MIN_REDACTED_LENGTH}

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 from scrapy import signals
 from scrapy.exceptions import NotConfigured
 
+from tmapi_crawler.contract.credentials import store_uri
 from tmapi_crawler.contract.items import ProductItem
 from tmapi_crawler.contract.outcome import FINISHED
 from tmapi_crawler.contract.stats import (
@@ -82,10 +83,6 @@ def store_errors(uri: str) -> tuple[type[BaseException], ...]:
     except ImportError:
         return errors
     return (*errors, psycopg.Error)
-
-
-def store_uri(settings: BaseSettings) -> str:
-    return settings.get("TMAPI_STORE") or os.environ.get("TMAPI_STORE") or ""
 
 
 def observation(item: ProductItem) -> tuple[Any, ...]:

@@ -43,6 +43,7 @@ def crawl(
     jitter: float = 0.0,
     seed: int = 0,
     raise_cap_at: tuple[int, int] | None = None,  # (after this many calls, new cap)
+    start: float = 0.0,  # the clock at the start (a window's clock never runs back)
 ) -> Played:
     """Send *calls* successful calls (a refused call is sent again) through
     *window* against an account capped at *cap*."""
@@ -51,7 +52,7 @@ def crawl(
     events: list[tuple[float, int, Call, bool]] = []  # (time, seq, call, refused)
     at_server = 0
     unanswered: dict[int, Call] = {}
-    in_use, done, now = 0, 0, 0.0
+    in_use, done, now = 0, 0, start
     while done < calls:
         while in_use < calls - done and window.may_send(in_use):
             levels = sorted(c.level for c in unanswered.values())
@@ -87,10 +88,10 @@ def test_without_a_cap_a_first_run_climbs_to_the_ceiling_in_three_rounds():
     window = ConcurrencyWindow(ceiling=16, start=4)
     played = crawl(window, cap=100, calls=200)
     assert played.throttled == []
-    # one probe above the start, then tripling while nothing refused: 5, 15, 16
+    # one probe above the start, then doubling while nothing refused: 5, 10, 16
     steps = sorted(set(played.sizes))
-    assert steps == [5, 15, 16]
-    assert played.sizes.index(16) < 1 + 5 + 15 + 16
+    assert steps == [5, 10, 16]
+    assert played.sizes.index(16) < 1 + 5 + 10 + 16
     assert window.proven == 16
 
 
@@ -104,20 +105,57 @@ def test_a_cap_within_the_first_climb_costs_each_level_above_it_one_503():
         window, cap=8, calls=300, mode="after-latency", raise_cap_at=(60, 40)
     )
     sizes = _changes(played.sizes)
-    assert sizes[:3] == [5, 15, 8]
-    first = [call.level for call in played.throttled[:7]]
-    assert first == list(range(9, 16))
-    # once refused, the window no longer triples: a limit raised later is
+    assert sizes[:3] == [5, 10, 8]
+    first = [call.level for call in played.throttled[:2]]
+    assert first == [9, 10]
+    # once refused, the window no longer doubles: a limit raised later is
     # found by probing one, two, four, eight... levels more
     assert window.climbing is False
-    climb = sizes[sizes.index(9, 3) :]
-    steps = [b - a for a, b in itertools.pairwise(climb) if b > a]
+    runs, run = [], [sizes[0]]
+    for size in sizes[1:]:
+        run = [*run, size] if size > run[-1] else [size]
+        runs.append(run)
+    climb = max(runs, key=len)  # the longest climb: to the raised limit
+    steps = [b - a for a, b in itertools.pairwise(climb)]
     assert steps[:4] == [1, 2, 4, 8]
 
 
-def test_a_remembered_limit_is_not_climbed_by_tripling():
+def test_a_remembered_limit_is_not_climbed_by_doubling():
     window = ConcurrencyWindow(ceiling=64, start=4, remembered=8)
     assert window.climbing is False
+
+
+def test_calls_prove_a_level_together_whatever_order_they_are_read_in():
+    window = ConcurrencyWindow(ceiling=16, start=4)
+    first, second = window.sent(0, 0.0), window.sent(1, 0.001)
+    window.on_success(second, 0.2)  # the first one's answer is still out
+    assert window.proven == 1
+    window.on_success(first, 0.201)
+    assert window.proven == 2  # both held, in flight together
+
+
+def test_a_call_refused_proves_no_level_for_the_calls_beside_it():
+    """Calls sent at once reach the server in any order: the one sent first
+    may come last and be refused, the others then had it in flight beside
+    them at the server, but the account did not hold it."""
+    window = ConcurrencyWindow(ceiling=16, start=2)  # levels 1, 2, 3
+    calls = [window.sent(n, 0.0001 * n) for n in range(3)]
+    window.on_success(calls[2], 0.2)
+    window.on_success(calls[1], 0.2)
+    window.on_throttle(calls[0], 0.2, in_flight_at_send=1)
+    assert window.proven <= 2 and window.peak == 2
+
+
+def test_an_answer_read_late_counts_from_when_it_came_back():
+    """A busy process reads an answer late; the call was over at the server
+    when its answer came back, and proves nothing for calls sent after."""
+    window = ConcurrencyWindow(ceiling=16, start=4)
+    first = window.sent(0, 0.0)
+    second = window.sent(1, 0.1)  # level 2, while the first was in flight
+    window.arrived(first, 0.11)  # the first one's answer is back, not read
+    window.on_success(second, 0.3)
+    window.on_success(first, 0.35)  # read at last
+    assert window.proven == 1  # at the server, the two were never together
 
 
 def test_a_remembered_limit_is_where_the_window_starts_proven():
@@ -164,7 +202,15 @@ def test_a_steady_cap_costs_few_503s_and_probes_ever_more_rarely(mode, seed):
     window = ConcurrencyWindow(ceiling=32, start=4, probe_after=32)
     played = crawl(window, cap=4, calls=60, mode=mode, jitter=0.02, seed=seed)
     assert len(played.throttled) == 1  # 60 pages: under 3% of calls
-    played = crawl(window, cap=4, calls=4000, mode=mode, jitter=0.02, seed=seed)
+    played = crawl(
+        window,
+        cap=4,
+        calls=4000,
+        mode=mode,
+        jitter=0.02,
+        seed=seed,
+        start=played.finished,
+    )
     # probes after 64, 128, ... successes: about 6 fit in 4,000 calls
     assert len(played.throttled) <= 7
     assert window.wait == MAX_PROBE_AFTER or window.wait >= 2048 // 32

@@ -49,12 +49,45 @@ def test_no_second_call_at_an_unproven_level_whichever_worker_sends_it(redis_ser
     assert [c.level for c in taken] == [1, 2, 3] and taken[2].probe
     one.settle(taken[0])  # a place is free, but the next call would be at 3,
     assert two.take(1, 0.0) is None  # where the probe is still unanswered
-    time.sleep(0.01)
-    # the probe held, with the call at level 2 surely in flight (the one at
-    # level 1 was over): level 2 is proven, not 3
+    time.sleep(0.05)
+    one.on_success(taken[1], 0.0)  # alone: it proves level 1 only
+    assert one.proven == 1
+    time.sleep(0.05)
+    # the probe held, and so did the call at level 2, in flight with it (the
+    # one at level 1 ended without an answer): level 2 is proven, not 3
     two.on_success(taken[2], 0.0)
     assert two.proven == 2
-    assert two.take(0, 0.0).level == 2
+    assert two.take(0, 0.0).level == 1
+
+
+def test_a_call_whose_answer_was_read_late_proves_no_level_it_never_had(
+    redis_server,
+):
+    # a worker busy elsewhere reads its answer late: its place stays taken
+    # (no second call at its level yet), but it was over at the server
+    one, two = window(redis_server, start=2), window(redis_server, start=2)
+    first = one.take(0, 0.0)
+    time.sleep(0.05)
+    one.arrived(first, time.monotonic())  # back, not read yet
+    time.sleep(0.01)
+    second = two.take(0, 0.0)
+    assert second.level == 2  # counted over both workers
+    time.sleep(0.3)
+    two.on_success(second, 0.0)
+    one.on_success(first, 0.0)  # read at last, 0.3 s after it came back
+    assert one.proven == two.proven == 1  # the two were never clearly together
+
+
+def test_calls_of_two_workers_sent_at_once_prove_their_level_in_any_order(
+    redis_server,
+):
+    one, two = window(redis_server, start=2), window(redis_server, start=2)
+    calls = [one.take(0, 0.0), two.take(0, 0.0)]
+    time.sleep(0.1)
+    two.on_success(calls[1], 0.0)  # read first: the other is still out
+    assert two.proven == 1
+    one.on_success(calls[0], 0.0)
+    assert one.proven == 2
 
 
 def test_a_killed_workers_places_come_back_when_their_lease_expires(redis_server):

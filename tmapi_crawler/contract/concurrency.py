@@ -13,7 +13,7 @@ at most one 503 however late its answer comes.
 The window starts at ``start``, every level above 1 unproven (each sent
 once), and one probe above it. Whenever every level of the window is proven
 (a round of successes), the window grows. Until the first 503, on a token
-with no remembered limit (*climbing*), it triples (5, 15, 45...: from 4 to 16
+with no remembered limit (*climbing*), it doubles (5, 10, 20...: from 4 to 16
 in three rounds): a first run finds its level quickly, and a cap within a
 round costs each level above it one 503, once per token, as the limit is
 then remembered. After a 503, or from a remembered limit, it grows by twice
@@ -26,12 +26,17 @@ it is a 503 and maybe a paid call. A probe that holds brings the wait back to
 ``probe_after`` and growth resumes. Never above the ceiling
 (``CONCURRENT_REQUESTS`` or ``TMAPI_MAX_CONCURRENCY``).
 
-A success proves a level only as far as the crawler can tell from its own
-clock: a call *C* had at least 1 + the calls sent before it that were still
-unanswered when *C* was answered, or answered clearly after *C* went out (a
-quarter of *C*'s duration later), in flight at the server. A 503 is charged to the
-call's level at sending, an upper bound. :class:`CallGate` holds calls back
-to what the window admits. Free of Scrapy.
+A level is proven only as far as the crawler can tell from its own clock:
+*n* calls that all succeeded and were surely at the server at one moment
+(:func:`held_together`: all sent by a moment *t*, all back clearly after it,
+a quarter of a call's duration later). Not the order of sending: calls sent
+at once, from one process or from several workers, reach the server in any
+order, and the one that came last may be the one refused. An answer is back
+when the download handler returns it (:meth:`ConcurrencyWindow.arrived`),
+not when it is read: a busy process reads answers late, and a call whose
+answer waits to be read must not prove a level the account never had. A 503
+is charged to the call's level at sending. :class:`CallGate`
+holds calls back to what the window admits. Free of Scrapy.
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 MAX_PROBE_AFTER = 1024  # successes: the longest wait between two probes
@@ -57,9 +62,25 @@ class Call:
     level: int  # calls in flight when it took its place, itself included
     sent: float  # when it went out (monotonic seconds)
     probe: bool  # sent at a level not proven then
-    answered: float | None = None
+    arrived: float | None = None  # when its answer came back (read or not)
+    answered: float = float("inf")  # when its answer came back, once read
     released: bool = False  # its place in the gate is free again
     place: str = ""  # its name in a shared window (distributed.window)
+    took: float = 0.0  # when it took its place, on this process's clock
+
+
+def held_together(call: Call, lives: Iterable[Call], margin: float) -> int:
+    """The most of *lives* (successful calls, *call* among them) surely at
+    the server at one moment with *call*: all sent by a moment *t* at or after
+    *call* went out, all back clearly after it (*margin*: a share of *call*'s
+    duration). The account held that many calls in flight."""
+    clearly = margin * max(0.0, call.answered - call.sent)
+    alive = [c for c in lives if c.answered > call.sent + clearly]
+    moments = {c.sent for c in alive if call.sent <= c.sent < call.answered - clearly}
+    return max(
+        (sum(c.sent <= t < c.answered - clearly for c in alive) for t in moments),
+        default=1,
+    )
 
 
 @dataclass
@@ -73,7 +94,7 @@ class ConcurrencyWindow:
     proven: int = field(init=False)  # the highest level proven
     step: int = field(init=False, default=1)  # probes of the last round
     held: bool = field(init=False, default=False)  # a 503 stopped growth
-    climbing: bool = field(init=False)  # no 503 yet, nothing remembered: triple
+    climbing: bool = field(init=False)  # no 503 yet, nothing remembered: double
     successes: int = field(init=False, default=0)  # since the last cut
     wait: int = field(init=False)  # successes before the next probe once held
     last_cut: float = field(init=False, default=float("-inf"))
@@ -127,6 +148,12 @@ class ConcurrencyWindow:
         """The next place, if the window lets one more call out now."""
         return self.sent(in_use, now) if self.may_send(in_use) else None
 
+    def arrived(self, call: Call, now: float) -> None:
+        """*call*'s answer came back (it is read later: :meth:`on_success`,
+        :meth:`on_throttle`): its call was over at the server by *now*."""
+        if call.arrived is None:
+            call.arrived = now
+
     def settle(self, call: Call) -> None:
         """The call is over without an answer to learn from (or was learnt
         from already): it no longer holds its level."""
@@ -137,10 +164,12 @@ class ConcurrencyWindow:
 
     def on_success(self, call: Call, now: float, sent_at: float | None = None) -> None:
         """*call* was answered without a 503 (*sent_at*: when it really left)."""
-        self.held_at(self._answered(call, now, sent_at))
+        self._answered(call, now, sent_at)
+        self._recent.append(call)
+        self.held_at(held_together(call, self._recent, PROOF_MARGIN))
 
     def held_at(self, level: int) -> None:
-        """A call that surely had *level* calls in flight succeeded."""
+        """*level* calls surely in flight together all succeeded."""
         if level > self.proven:
             self.proven = level
             self.peak = max(self.peak, level)
@@ -156,7 +185,7 @@ class ConcurrencyWindow:
                 self.held, self.step, self.successes = False, 1, 0
                 self.size = self.proven + 1
         elif self.proven >= self.size:  # every level of the window held
-            self.step = 2 * self.proven if self.climbing else 2 * self.step
+            self.step = self.proven if self.climbing else 2 * self.step
             self.size = min(self.ceiling, self.proven + self.step)
 
     def on_throttle(self, call: Call, now: float, in_flight_at_send: int) -> None:
@@ -184,21 +213,12 @@ class ConcurrencyWindow:
         self.held, self.step, self.successes = True, 1, 0
         self.climbing = False
 
-    def _answered(self, call: Call, now: float, sent_at: float | None) -> int:
-        """Settle *call*; the level it surely had at the server."""
+    def _answered(self, call: Call, now: float, sent_at: float | None) -> None:
+        """Settle *call*, answered (read) at *now*."""
         if sent_at is not None:
             call.sent = sent_at
         self.settle(call)
-        call.answered = now
-        clear = call.sent + PROOF_MARGIN * max(0.0, now - call.sent)
-        overlapped = sum(
-            1
-            for other in (*self._unanswered.values(), *self._recent)
-            if other.seq < call.seq
-            and (other.answered is None or other.answered > clear)
-        )
-        self._recent.append(call)
-        return min(call.level, 1 + overlapped)
+        call.answered = call.arrived if call.arrived is not None else now
 
 
 class CallGate:

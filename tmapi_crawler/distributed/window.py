@@ -11,15 +11,19 @@ tokens have windows of their own):
                   of :class:`~tmapi_crawler.contract.concurrency.ConcurrencyWindow`)
 ``places`` zset   place -> lease deadline (Redis time, ms): the calls in flight
 ``calls``  hash   place -> ``level:seq:sent`` of each call in flight
-``recent`` zset   ``seq:sent:answered`` of the last calls answered (for proofs)
+``recent`` zset   ``seq:sent:back`` of the last calls that succeeded (proofs)
 =========  =====  ==========================================================
 
 Taking a place is one Lua script: drop the places whose lease ran out (a
 worker killed mid-call gives its places back that way), then admit the call
 if the account's window does, by the same rule as one process (never a second
 call at an unproven level while one is unanswered), its level counted over
-every worker. Settling a place (its answer read) is another, which also says
-what level the call surely had, over every worker's calls. What an answer
+every worker. Settling a place (its answer read) is another, which also says,
+for a success, how many of the account's successful calls were surely in
+flight together with it, over every worker's calls, by the same rule as one
+process (:func:`~tmapi_crawler.contract.concurrency.held_together`; the
+worker says how long after taking its place the call went out, and how long
+ago its answer came back: a busy worker does both late). What an answer
 teaches is applied to the state by the same pure logic as one process, under
 ``WATCH`` so two workers' answers cannot overwrite each other. Times are the
 Redis server's, so every worker reads one clock.
@@ -43,7 +47,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-RECENT = 64  # answered calls kept for proofs
+RECENT = 64  # successful calls kept for proofs
 # how clearly another call overlapped, as a share of a call's duration (the
 # same as one process's: PROOF_MARGIN)
 SHARED_MARGIN = PROOF_MARGIN
@@ -84,22 +88,31 @@ redis.call('HDEL', KEYS[2], ARGV[1])
 local now = redis.call('TIME')
 now = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 local level, seq, sent = string.match(call, '^(%d+):(%d+):(%d+)$')
-level, seq, sent = tonumber(level), tonumber(seq), tonumber(sent)
-local clear = sent + tonumber(ARGV[2]) * math.max(0, now - sent)
-local overlapped = 0
-for _, other in ipairs(redis.call('HVALS', KEYS[2])) do
-  local _, s = string.match(other, '^(%d+):(%d+):')
-  if tonumber(s) < seq then overlapped = overlapped + 1 end
-end
+level, seq = tonumber(level), tonumber(seq)
+sent = math.min(now, tonumber(sent) + tonumber(ARGV[6]))
+local back = math.max(sent, now - tonumber(ARGV[5]))
+if ARGV[4] ~= '1' then return {level, sent, back} end
+local clearly = tonumber(ARGV[2]) * (back - sent)
+local alive = {{sent, back}}
 for _, other in ipairs(redis.call('ZRANGE', KEYS[3], 0, -1)) do
-  local s, _, answered = string.match(other, '^(%d+):(%d+):(%d+)$')
-  if tonumber(s) < seq and tonumber(answered) > clear then
-    overlapped = overlapped + 1
+  local _, s, b = string.match(other, '^(%d+):(%d+):(%d+)$')
+  s, b = tonumber(s), tonumber(b)
+  if b > sent + clearly then alive[#alive + 1] = {s, b} end
+end
+local together = 1
+for _, moment in ipairs(alive) do
+  local t = moment[1]
+  if t >= sent and t < back - clearly then
+    local n = 0
+    for _, life in ipairs(alive) do
+      if life[1] <= t and t < life[2] - clearly then n = n + 1 end
+    end
+    together = math.max(together, n)
   end
 end
-redis.call('ZADD', KEYS[3], seq, seq .. ':' .. sent .. ':' .. now)
+redis.call('ZADD', KEYS[3], seq, seq .. ':' .. sent .. ':' .. back)
 redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -1 - tonumber(ARGV[3]))
-return {math.min(level, 1 + overlapped), sent, now}
+return {together, sent, back}
 """
 
 
@@ -190,6 +203,7 @@ class SharedWindow(ConcurrencyWindow):
         self._down_until = 0.0
         level, seq, sent, proven = (int(x) for x in taken)
         call = Call(seq, level, sent / 1000, probe=level > proven, place=place)
+        call.took = time.monotonic()
         self.probes += call.probe
         self._mine[place] = call
         return call
@@ -197,15 +211,22 @@ class SharedWindow(ConcurrencyWindow):
     def settle(self, call: Call) -> None:
         self._settled(call)
 
-    def _settled(self, call: Call) -> tuple[int, float, float] | None:
-        """Free *call*'s place; (the level it surely had, sent, answered) the
-        first time, None if it was settled already (or its lease ran out)."""
+    def _settled(
+        self, call: Call, succeeded: bool = False, sent_at: float | None = None
+    ) -> tuple[int, float, float] | None:
+        """Free *call*'s place; (for a success: how many successful calls were
+        surely in flight with it, else its level; sent; back) the first time,
+        None if it was settled already (or its lease ran out)."""
         if self._mine.pop(call.place, None) is None:
             return None
         keys = [self.keys["places"], self.keys["calls"], self.keys["recent"]]
-        done = self._redis(
-            lambda: self._settle(keys=keys, args=[call.place, SHARED_MARGIN, RECENT])
-        )
+        # how long after taking its place the call went out, and how long
+        # ago its answer came back (ms): a busy worker does both late
+        held = 0.0 if sent_at is None else max(0.0, sent_at - call.took)
+        late = 0.0 if call.arrived is None else time.monotonic() - call.arrived
+        args: list[str | float] = [call.place, SHARED_MARGIN, RECENT, int(succeeded)]
+        args += [int(late * 1000), int(held * 1000)]
+        done = self._redis(lambda: self._settle(keys=keys, args=args))
         if done is None and self._down_until:  # free it once Redis is back
             self._unfreed.append(call.place)
         if not done:
@@ -225,7 +246,7 @@ class SharedWindow(ConcurrencyWindow):
         return True
 
     def on_success(self, call: Call, now: float, sent_at: float | None = None) -> None:
-        if settled := self._settled(call):
+        if settled := self._settled(call, succeeded=True, sent_at=sent_at):
             self._update(lambda: self.held_at(settled[0]))
 
     def on_throttle(self, call: Call, now: float, in_flight_at_send: int) -> None:

@@ -289,7 +289,11 @@ class TMAPIErrorMiddleware:
         """The call is over (answer, error or cancel): free its place in the
         gate (if reading the answer has not already). Its level stays taken in
         the window until the answer is read (:meth:`_settle`), so no second
-        call goes out at a level the answer may yet refute."""
+        call goes out at a level the answer may yet refute; but it no longer
+        counts as in flight for what other calls prove."""
+        call = request.meta.get(PERMIT)
+        if call is not None:
+            self.window.arrived(call, time.monotonic())
         asyncio.get_running_loop().call_soon(self._release, request)
 
     def _release(self, request: Request) -> None:

@@ -109,12 +109,21 @@ class Simulator:
         app.router.add_post("/_simulator/faults", self.add_faults)
         app.router.add_delete("/_simulator/faults", self.clear_faults)
         app.on_startup.append(self._open_log)
+        app.on_startup.append(self._build_catalogs)
         app.on_cleanup.append(self._close_log)
         return app
 
     async def _open_log(self, _: web.Application) -> None:
         if self.config.request_log:
             self.log_file = self.config.request_log.open("a", encoding="utf-8")
+
+    async def _build_catalogs(self, _: web.Application) -> None:
+        """Build the catalogs of the categories given a size before serving:
+        built at their first call, they held the event loop for tens of ms,
+        and calls already sent waited unseen (a real API does not stop taking
+        calls while it answers one), which skews what clients learn."""
+        for cat_id in {*self.config.sizes, *self.config.dense}:
+            self.catalog.products(cat_id)
 
     async def _close_log(self, _: web.Application) -> None:
         if self.log_file:

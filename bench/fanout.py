@@ -173,7 +173,7 @@ def run(size: str, workdir: Path, repeat: int | None = None) -> Section:
         "The crawler's window of calls in flight starts at "
         "`TMAPI_CONCURRENCY_START` (4) with one probe above it; until the "
         "first 503 of a token with nothing remembered, each round in which "
-        f"every level held doubles it (5, 10, then {p.concurrency}), one round "
+        f"every level held triples it (5, 15, then {p.concurrency}), one round "
         "more than sending the ceiling at once; a probe costs at most one 503 "
         "on a capped account (benchmark 2). The second run with the same token starts "
         "at the limit the first one ended at (kept under XDG_CACHE_HOME), "

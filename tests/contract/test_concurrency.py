@@ -88,10 +88,10 @@ def test_without_a_cap_a_first_run_climbs_to_the_ceiling_in_three_rounds():
     window = ConcurrencyWindow(ceiling=16, start=4)
     played = crawl(window, cap=100, calls=200)
     assert played.throttled == []
-    # one probe above the start, then doubling while nothing refused: 5, 10, 16
+    # one probe above the start, then tripling while nothing refused: 5, 15, 16
     steps = sorted(set(played.sizes))
-    assert steps == [5, 10, 16]
-    assert played.sizes.index(16) < 1 + 5 + 10 + 16
+    assert steps == [5, 15, 16]
+    assert played.sizes.index(16) < 1 + 5 + 15 + 16
     assert window.proven == 16
 
 
@@ -105,10 +105,10 @@ def test_a_cap_within_the_first_climb_costs_each_level_above_it_one_503():
         window, cap=8, calls=300, mode="after-latency", raise_cap_at=(60, 40)
     )
     sizes = _changes(played.sizes)
-    assert sizes[:3] == [5, 10, 8]
-    first = [call.level for call in played.throttled[:2]]
-    assert first == [9, 10]
-    # once refused, the window no longer doubles: a limit raised later is
+    assert sizes[:3] == [5, 15, 8]
+    first = [call.level for call in played.throttled[:7]]
+    assert first == list(range(9, 16))
+    # once refused, the window no longer triples: a limit raised later is
     # found by probing one, two, four, eight... levels more
     assert window.climbing is False
     runs, run = [], [sizes[0]]
@@ -120,7 +120,7 @@ def test_a_cap_within_the_first_climb_costs_each_level_above_it_one_503():
     assert steps[:4] == [1, 2, 4, 8]
 
 
-def test_a_remembered_limit_is_not_climbed_by_doubling():
+def test_a_remembered_limit_is_not_climbed_by_tripling():
     window = ConcurrencyWindow(ceiling=64, start=4, remembered=8)
     assert window.climbing is False
 

@@ -13,7 +13,7 @@ at most one 503 however late its answer comes.
 The window starts at ``start``, every level above 1 unproven (each sent
 once), and one probe above it. Whenever every level of the window is proven
 (a round of successes), the window grows. Until the first 503, on a token
-with no remembered limit (*climbing*), it doubles (5, 10, 20...: from 4 to 16
+with no remembered limit (*climbing*), it triples (5, 15, 45...: from 4 to 16
 in three rounds): a first run finds its level quickly, and a cap within a
 round costs each level above it one 503, once per token, as the limit is
 then remembered. After a 503, or from a remembered limit, it grows by twice
@@ -94,7 +94,7 @@ class ConcurrencyWindow:
     proven: int = field(init=False)  # the highest level proven
     step: int = field(init=False, default=1)  # probes of the last round
     held: bool = field(init=False, default=False)  # a 503 stopped growth
-    climbing: bool = field(init=False)  # no 503 yet, nothing remembered: double
+    climbing: bool = field(init=False)  # no 503 yet, nothing remembered: triple
     successes: int = field(init=False, default=0)  # since the last cut
     wait: int = field(init=False)  # successes before the next probe once held
     last_cut: float = field(init=False, default=float("-inf"))
@@ -185,7 +185,7 @@ class ConcurrencyWindow:
                 self.held, self.step, self.successes = False, 1, 0
                 self.size = self.proven + 1
         elif self.proven >= self.size:  # every level of the window held
-            self.step = self.proven if self.climbing else 2 * self.step
+            self.step = 2 * self.proven if self.climbing else 2 * self.step
             self.size = min(self.ceiling, self.proven + self.step)
 
     def on_throttle(self, call: Call, now: float, in_flight_at_send: int) -> None:

@@ -35,8 +35,8 @@ order, and the one that came last may be the one refused. An answer is back
 when the download handler returns it (:meth:`ConcurrencyWindow.arrived`),
 not when it is read: a busy process reads answers late, and a call whose
 answer waits to be read must not prove a level the account never had. A 503
-is charged to the call's level at sending. :class:`CallGate`
-holds calls back to what the window admits. Free of Scrapy.
+is charged to the call's level at sending. :class:`CallGate` holds calls
+back to what the window admits. Free of Scrapy.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+INF = float("inf")
 MAX_PROBE_AFTER = 1024  # successes: the longest wait between two probes
 # how clearly another call must have overlapped a call to count for its level,
 # a share of the call's duration: an answer read late by a busy process must
@@ -62,8 +63,7 @@ class Call:
     level: int  # calls in flight when it took its place, itself included
     sent: float  # when it went out (monotonic seconds)
     probe: bool  # sent at a level not proven then
-    arrived: float | None = None  # when its answer came back (read or not)
-    answered: float = float("inf")  # when its answer came back, once read
+    back: float = INF  # when its answer came back (read or not; INF: not yet)
     released: bool = False  # its place in the gate is free again
     place: str = ""  # its name in a shared window (distributed.window)
     took: float = 0.0  # when it took its place, on this process's clock
@@ -74,11 +74,11 @@ def held_together(call: Call, lives: Iterable[Call], margin: float) -> int:
     the server at one moment with *call*: all sent by a moment *t* at or after
     *call* went out, all back clearly after it (*margin*: a share of *call*'s
     duration). The account held that many calls in flight."""
-    clearly = margin * max(0.0, call.answered - call.sent)
-    alive = [c for c in lives if c.answered > call.sent + clearly]
-    moments = {c.sent for c in alive if call.sent <= c.sent < call.answered - clearly}
+    clearly = margin * max(0.0, call.back - call.sent)
+    alive = [c for c in lives if c.back > call.sent + clearly]
+    moments = {c.sent for c in alive if call.sent <= c.sent < call.back - clearly}
     return max(
-        (sum(c.sent <= t < c.answered - clearly for c in alive) for t in moments),
+        (sum(c.sent <= t < c.back - clearly for c in alive) for t in moments),
         default=1,
     )
 
@@ -151,8 +151,7 @@ class ConcurrencyWindow:
     def arrived(self, call: Call, now: float) -> None:
         """*call*'s answer came back (it is read later: :meth:`on_success`,
         :meth:`on_throttle`): its call was over at the server by *now*."""
-        if call.arrived is None:
-            call.arrived = now
+        call.back = min(call.back, now)
 
     def settle(self, call: Call) -> None:
         """The call is over without an answer to learn from (or was learnt
@@ -218,7 +217,7 @@ class ConcurrencyWindow:
         if sent_at is not None:
             call.sent = sent_at
         self.settle(call)
-        call.answered = call.arrived if call.arrived is not None else now
+        self.arrived(call, now)  # unless it came back earlier
 
 
 class CallGate:

@@ -40,7 +40,12 @@ from typing import TYPE_CHECKING, Any
 
 import redis
 
-from tmapi_crawler.contract.concurrency import PROOF_MARGIN, Call, ConcurrencyWindow
+from tmapi_crawler.contract.concurrency import (
+    INF,
+    PROOF_MARGIN,
+    Call,
+    ConcurrencyWindow,
+)
 
 if TYPE_CHECKING:
     from redis.commands.core import Script
@@ -202,8 +207,14 @@ class SharedWindow(ConcurrencyWindow):
             return None
         self._down_until = 0.0
         level, seq, sent, proven = (int(x) for x in taken)
-        call = Call(seq, level, sent / 1000, probe=level > proven, place=place)
-        call.took = time.monotonic()
+        call = Call(
+            seq,
+            level,
+            sent / 1000,
+            probe=level > proven,
+            place=place,
+            took=time.monotonic(),
+        )
         self.probes += call.probe
         self._mine[place] = call
         return call
@@ -223,7 +234,7 @@ class SharedWindow(ConcurrencyWindow):
         # how long after taking its place the call went out, and how long
         # ago its answer came back (ms): a busy worker does both late
         held = 0.0 if sent_at is None else max(0.0, sent_at - call.took)
-        late = 0.0 if call.arrived is None else time.monotonic() - call.arrived
+        late = 0.0 if call.back == INF else time.monotonic() - call.back
         args: list[str | float] = [call.place, SHARED_MARGIN, RECENT, int(succeeded)]
         args += [int(late * 1000), int(held * 1000)]
         done = self._redis(lambda: self._settle(keys=keys, args=args))

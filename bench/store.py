@@ -13,8 +13,11 @@ three for every item; later runs mostly add observations).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +39,7 @@ from bench.common import (
 )
 from bench.cpu import warm
 from tmapi_crawler.simulator.process import SimulatorProcess
+from tmapi_crawler.store.db import open_store
 
 FIRST_CAT = 9101
 ITEMS_PER_CAT = 2000
@@ -61,6 +65,26 @@ SIZES = {
 
 def megabytes(sizes: list[float]) -> str:
     return Spread.of(size / 1e6 for size in sizes).show()
+
+
+def writes(uri: str, way: str, rows: int = 20_000) -> dict[str, float]:
+    """The CPU this process spends writing *rows* new observations into a fresh
+    store at *uri*, in batches of 1000, by ``Store.<way>``: ``write`` (each
+    change read back, for a changes feed) or ``write_counted`` (counted only)."""
+    store = open_store(uri)
+    run = store.open_run(None)
+    at = datetime.now(UTC)
+    batch = [
+        (10**9 + n, "en", 9101, f"title {n}", Decimal("12.50"), "CNY", "co", True,
+         5, 120, f"https://detail.1688.com/offer/{n}.html", at)
+        for n in range(rows)
+    ]  # fmt: skip
+    started = time.process_time()
+    for first in range(0, rows, 1000):
+        getattr(store, way)(run, batch[first : first + 1000])
+    cpu = time.process_time() - started
+    store.close()
+    return {"us/row": cpu / rows * 1e6}
 
 
 def postgres_server() -> object | None:
@@ -166,6 +190,20 @@ def run(size: str, workdir: Path, repeat: int | None = None) -> Section:
             found.append(crawl("postgresql", postgresql, on))
         return found
 
+    def written(way: str, kind: str) -> Callable[[], dict[str, float]]:
+        def one() -> dict[str, float]:
+            nonlocal runs
+            runs += 1
+            uri = sqlite()[0] if kind == "sqlite" else postgresql()[0]
+            return writes(uri, way)
+
+        return one
+
+    kinds = ["sqlite"] + (["postgresql"] if server is not None else [])
+    write_costs = [
+        interleaved(repeat, written("write", kind), written("write_counted", kind))
+        for kind in kinds
+    ]
     fast = simulated(workdir, "cpu", cat_ids)
     slow_cats = cat_ids[: p.latency_categories]
     slow = None
@@ -238,6 +276,13 @@ def run(size: str, workdir: Path, repeat: int | None = None) -> Section:
     if server is not None:
         section.rows += [
             speed("PostgreSQL", results[2]),
+            Row.compared(
+                "client CPU, ms per page, PostgreSQL",
+                results[2],
+                bare,
+                "cpu ms/page",
+                invert=True,
+            ),
             Row(
                 "PostgreSQL store, MB per million observations (baseline: the feed)",
                 megabytes(sizes["postgresql"]),
@@ -246,6 +291,20 @@ def run(size: str, workdir: Path, repeat: int | None = None) -> Section:
         ]
     else:
         section.notes.append("PostgreSQL's initdb and pg_ctl are not installed here.")
+    section.rows += [
+        Row.compared(
+            f"the store's writes alone, {name}: the crawler's CPU, us per "
+            "observation, changes counted (baseline: each read back, as for a "
+            "changes feed)",
+            counted,
+            read_back,
+            "us/row",
+            invert=True,
+        )
+        for name, (read_back, counted) in zip(
+            ("SQLite", "PostgreSQL"), write_costs, strict=False
+        )
+    ]
     at = f", {LATENCY * 1000:.0f} ms a call"
     section.rows += [
         speed(name, runs, latency_bound[0], at)

@@ -83,6 +83,23 @@ def test_new_price_back_and_unchanged_items(store_uri):
     store.close()
 
 
+def test_a_write_without_a_changes_feed_counts_the_same_changes_it_stores(store_uri):
+    store = open_store(store_uri)
+    store.write(store.open_run(None), [row(n, "2.00", DAY0) for n in (1, 2, 3)])
+    store.mark_gone(store.open_run(None), 5, "en")  # 1, 2, 3 gone
+    store.write(store.open_run(None), [row(2, "2.00", DAY0)])  # 2 back
+    run = store.open_run(None)
+    counts = store.write_counted(
+        run, [row(1, "2.50", DAY1), row(3, "2.00", DAY1), row(4, "1.00", DAY1),
+              row(5, "1.00", DAY1), row(4, "7.00", DAY1)],  # 4 twice: the first
+    )  # fmt: skip
+    assert counts == {"new": 2, "price": 0, "gone": 0, "back": 2}
+    assert counts == count(store.changes(run))
+    assert store.write_counted(run, [row(5, "3.00", DAY1)]) == count([])  # once a run
+    assert [h["price"] for h in store.history(4)] == ["1.00"]
+    store.close()
+
+
 def test_the_same_item_in_another_language_is_another_listing(store_uri):
     store = open_store(store_uri)
     store.write(store.open_run(None), [row(1, "5.00", DAY0)])

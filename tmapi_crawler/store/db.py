@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from tmapi_crawler.store.changes import (
+    KINDS,
     OBSERVED,
     Change,
     QueryCrawl,
@@ -317,16 +318,28 @@ class Store:
         """One batch of observations (:data:`OBSERVED` order), in one
         transaction: the changes of those not yet observed in the run (of an
         item twice in the batch, the first)."""
+        return [change_of(row) for row in self._write(run_id, rows, CHANGE_COLUMNS)]
+
+    def write_counted(self, run_id: str, rows: Sequence[tuple]) -> dict[str, int]:
+        """:meth:`write`, saying only how many changes of each kind it made
+        (they are in the store; reading each back costs the crawl ~13 us a
+        row of CPU, for a changes feed only)."""
+        counts = dict.fromkeys(KINDS, 0)
+        for (kind,) in self._write(run_id, rows, "change"):
+            counts[kind] += 1
+        return counts
+
+    def _write(self, run_id: str, rows: Sequence[tuple], returning: str) -> list:
         if not rows:
             return []
         with self.begin() as cursor:
             cursor.execute("DELETE FROM batch")
             self._load(cursor, rows)
             self._fresh(cursor, run_id)
-            cursor.execute(self.sql(self.CHANGES), (run_id,))
-            changes = [change_of(row) for row in cursor.fetchall()]
+            cursor.execute(self.sql(f"{self.CHANGES} RETURNING {returning}"), (run_id,))
+            made = cursor.fetchall()
             cursor.execute(self.sql(self.UPSERT), (run_id,))
-        return changes
+        return made
 
     # Each statement works on the whole batch (its rows in the table batch,
     # each new in the run): compared with the store, the changes; then the
@@ -341,7 +354,7 @@ class Store:
         "ON i.item_id = b.item_id AND i.language = b.language "
         "WHERE i.item_id IS NULL OR i.gone_at IS NOT NULL "
         "OR CAST(i.price AS {number}) IS DISTINCT FROM CAST(b.price AS {number}) "
-        f"ON CONFLICT DO NOTHING RETURNING {CHANGE_COLUMNS}"
+        "ON CONFLICT DO NOTHING"
     )
     ITEM_COLUMNS = ", ".join((*OBSERVED[:-1], "first_seen", "last_seen", "last_run"))
     UPSERT = (

@@ -55,6 +55,7 @@ from tmapi_crawler.store.changes import (
     OBSERVED,
     Change,
     QueryCrawl,
+    count,
     summary_line,
 )
 from tmapi_crawler.store.db import is_sqlite, open_store, store_problems
@@ -70,6 +71,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 RETRY_SECONDS = 5.0
+
+# What a batch made: how many changes of each kind, and the changes
+# themselves for the changes feed (none read back without one).
+Written = tuple[dict[str, int], list[Change]]
 
 
 def store_errors(uri: str) -> tuple[type[BaseException], ...]:
@@ -120,7 +125,7 @@ class CatalogStore:
         self.retry_at = 0.0
         self.down_since: float | None = None
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="tmapi-store")
-        self.writing: Future[list[Change]] | None = None  # the batch in the thread
+        self.writing: Future[Written] | None = None  # the batch in the thread
         self.writing_rows: list[tuple[Any, ...]] = []
         # this process in the run (several: workers, or runs of a job)
         self.worker = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -226,12 +231,15 @@ class CatalogStore:
                 self.store.close()
         self.store = None
 
-    def write(self, rows: list[tuple[Any, ...]]) -> list[Change]:
+    def write(self, rows: list[tuple[Any, ...]]) -> Written:
         """In the store's thread: one batch, in one transaction."""
         self.connect()
         assert self.store is not None and self.run_id is not None
         try:
-            return self.store.write(self.run_id, rows)
+            if self.feed is None:
+                return self.store.write_counted(self.run_id, rows), []
+            changes = self.store.write(self.run_id, rows)
+            return count(changes), changes
         except self.errors:
             self.disconnect()
             raise
@@ -274,15 +282,13 @@ class CatalogStore:
             lambda done: reactor.callFromThread(self.written, done, rows)
         )
 
-    def written(
-        self, future: Future[list[Change]], rows: list[tuple[Any, ...]]
-    ) -> None:
+    def written(self, future: Future[Written], rows: list[tuple[Any, ...]]) -> None:
         """A batch's outcome, in the reactor's thread (once)."""
         if future is not self.writing:
             return  # the close took it already
         self.writing = None
         try:
-            changes = future.result()
+            counts, changes = future.result()
         except self.errors as exc:
             self.rows = rows + self.rows  # written at the next try
             self.outage(exc)
@@ -297,12 +303,13 @@ class CatalogStore:
             )
             self.down_since = None
         self.inc(STORE_OBSERVATIONS, len(rows))
-        self.emit(changes)
+        self.emit(counts, changes)
 
-    def emit(self, changes: list[Change]) -> None:
-        for change in changes:
-            self.counts[change.change] += 1
-            self.inc(STORE_CHANGES + change.change)
+    def emit(self, counts: dict[str, int], changes: list[Change]) -> None:
+        for kind, made in counts.items():
+            if made:
+                self.counts[kind] += made
+                self.inc(STORE_CHANGES + kind, made)
         if self.feed is not None:
             self.feed.write(changes)
 
@@ -389,7 +396,7 @@ class CatalogStore:
                     judgement.label,
                     judgement.why,
                 )
-            self.emit(judgement.gone)  # the reactor waits: no other caller
+            self.emit(count(judgement.gone), judgement.gone)  # the reactor waits
         return True
 
     def rescue(self, rows: list[tuple[Any, ...]]) -> None:

@@ -103,7 +103,7 @@ def crawl_argv(
 
 
 def baseline_argv(
-    output: Path,
+    output: Path | None,
     base_url: str,
     cat_ids: object,
     follow: str,
@@ -112,10 +112,11 @@ def baseline_argv(
 ) -> list[str]:
     """``scrapy runspider`` of bench/baseline_spider.py: the plain spider a user
     would write, ``follow=next`` (has_next_page only) or ``follow=all``; *extra*
-    are more ``-a``/``-s`` options."""
+    are more ``-a``/``-s`` options; *output* None: no feed."""
+    feed = [] if output is None else ["-O", str(output)]
     return [
         sys.executable, "-m", "scrapy", "runspider",
-        str(ROOT / "bench" / "baseline_spider.py"), "-O", str(output),
+        str(ROOT / "bench" / "baseline_spider.py"), *feed,
         "-a", f"base_url={base_url}", "-a", f"cat_id={cat_ids}",
         "-a", f"follow={follow}",
         "-s", f"CONCURRENT_REQUESTS={concurrency}",

@@ -34,6 +34,8 @@ from bench.common import (
     run_process,
     span,
 )
+from tmapi_crawler.settings import ASYNCIO_EVENT_LOOP as LOOP
+from tmapi_crawler.settings import CONCURRENT_ITEMS
 from tmapi_crawler.simulator.process import SimulatorProcess
 
 FIRST_CAT = 8001
@@ -125,10 +127,24 @@ def run(size: str, workdir: Path, repeat: int | None = None) -> Section:
         run = run_process(argv, cwd=workdir, log=workdir / f"cpu-{name}.log")
         return measured(run, output, name, items if yield_items else 0)
 
+    def item_path() -> dict[str, float]:
+        """The plain spider's items through Scrapy alone: no pipeline, no
+        feed, the crawler's event loop and CONCURRENT_ITEMS (the least CPU a
+        page of 20 Scrapy items can cost here)."""
+        argv = baseline_argv(
+            None, sim.url, ",".join(map(str, cat_ids)), "all", p.concurrency,
+            "-s", "LOG_LEVEL=INFO", "-s", f"CONCURRENT_ITEMS={CONCURRENT_ITEMS}",
+            *(["-s", f"ASYNCIO_EVENT_LOOP={LOOP}"] if LOOP else []),
+        )  # fmt: skip
+        calls.mark()
+        run = run_process(argv, cwd=workdir, log=workdir / "cpu-item-path.log")
+        check(f"'item_scraped_count': {items}" in run.output, "items missing", run)
+        return measured(run, workdir / "cpu-item-path.jsonl", "item path", 0)
+
     try:
         warm(sim.url, cat_ids)
-        base, scrapy_items, scrapy_floor, ours = interleaved(
-            repeat, bare, lambda: plain(True), lambda: plain(False), crawler
+        base, scrapy_items, scrapy_floor, scrapy_item_path, ours = interleaved(
+            repeat, bare, lambda: plain(True), lambda: plain(False), item_path, crawler
         )
     finally:
         sim.stop()
@@ -191,6 +207,14 @@ def run(size: str, workdir: Path, repeat: int | None = None) -> Section:
             "client CPU, ms per page - plain Scrapy spider; request path alone",
             median_of(scrapy_items, "cpu ms/page").show(),
             median_of(scrapy_floor, "cpu ms/page").show(),
+        ),
+        Row.compared(
+            "client CPU, ms per page - Scrapy's item path alone: the plain "
+            "spider's items, no pipeline, no feed, the crawler's event loop "
+            "and CONCURRENT_ITEMS (baseline: the crawler)",
+            scrapy_item_path,
+            ours,
+            "cpu ms/page",
         ),
     ]
     floor = paired(scrapy_floor, base, "pages/s").median

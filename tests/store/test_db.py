@@ -95,6 +95,9 @@ def test_a_write_without_a_changes_feed_counts_the_same_changes_it_stores(store_
     )  # fmt: skip
     assert counts == {"new": 2, "price": 0, "gone": 0, "back": 2}
     assert counts == count(store.changes(run))
+    dearer = store.write_counted(run, [row(2, "2.25", DAY1)])  # a later batch
+    assert dearer == {"new": 0, "price": 1, "gone": 0, "back": 0}
+    assert count(store.changes(run)) == {"new": 2, "price": 1, "gone": 0, "back": 2}
     assert store.write_counted(run, [row(5, "3.00", DAY1)]) == count([])  # once a run
     assert [h["price"] for h in store.history(4)] == ["1.00"]
     store.close()

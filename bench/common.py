@@ -5,8 +5,10 @@ Figures come from the simulator's request log (first call's arrival to the
 last call's answer), not from the client's wall time, so interpreter start-up
 and shutdown are not counted for either side. Baseline and subject run
 interleaved (baseline, subject, baseline, subject...) to share the noise of a
-busy machine; each figure is the median of the runs, each ratio the median of
-the per-pair ratios, with its spread (lowest to highest).
+busy machine, or each subject's run between two baseline runs and compared
+with their mean (:func:`bracketed`); each figure is the median of the runs,
+each ratio the median of the per-pair ratios, with its spread (lowest to
+highest).
 """
 
 from __future__ import annotations
@@ -193,6 +195,33 @@ def interleaved(
     return results
 
 
+def bracketed(
+    repeat: int,
+    baseline: Callable[[], dict[str, float]],
+    *subjects: Callable[[], dict[str, float]],
+) -> tuple[
+    list[dict[str, float]], list[tuple[list[dict[str, float]], list[dict[str, float]]]]
+]:
+    """Every subject's run between two baseline runs (B S1 B S2 B S1 B ...),
+    for *repeat* rounds: the baseline runs, and for each subject its runs and
+    its brackets (for each run, the mean of the baseline runs either side), so
+    that a drift of the machine's speed over a minute falls on both sides of a
+    ratio, where a round's one baseline run would tilt every ratio of it."""
+    baselines = [baseline()]
+    runs: list[list[dict[str, float]]] = [[] for _ in subjects]
+    brackets: list[list[dict[str, float]]] = [[] for _ in subjects]
+    for _ in range(repeat):
+        for index, subject in enumerate(subjects):
+            runs[index].append(subject())
+            before, after = baselines[-1], baseline()
+            baselines.append(after)
+            shared = before.keys() & after.keys()
+            brackets[index].append(
+                {key: (before[key] + after[key]) / 2 for key in shared}
+            )
+    return baselines, list(zip(runs, brackets, strict=True))
+
+
 @dataclass(frozen=True)
 class Spread:
     """The median of some figures and their range."""
@@ -264,13 +293,16 @@ class Row:
         key: str,
         *,
         invert: bool = False,
+        pairs: list[dict[str, float]] | None = None,
     ) -> Row:
-        """A row of medians and their paired ratio, with no target."""
+        """A row of medians and their paired ratio, with no target; *pairs*:
+        what each subject run is compared with (:func:`bracketed`'s brackets),
+        if not the baseline run of its round."""
         return cls(
             measure,
             median_of(subject, key).show(),
             median_of(baseline, key).show(),
-            paired(subject, baseline, key, invert=invert).show(),
+            paired(subject, pairs or baseline, key, invert=invert).show(),
         )
 
 

@@ -28,6 +28,7 @@ from bench.common import (
     Row,
     Section,
     Spread,
+    bracketed,
     check,
     count_lines,
     crawl_argv,
@@ -59,7 +60,7 @@ class Params:
 SIZES = {
     "tiny": Params(categories=1, repeat=1, latency_categories=1),
     "quick": Params(categories=5, repeat=2, latency_categories=2),
-    "full": Params(categories=10, repeat=5, latency_categories=2),
+    "full": Params(categories=10, repeat=7, latency_categories=2),
 }
 
 
@@ -184,8 +185,8 @@ def run(size: str, workdir: Path, repeat: int | None = None) -> Section:
 
         return url, measure
 
-    def subjects(on: Crawl) -> list[Callable[[], dict[str, float]]]:
-        found = [crawl("none", None, on), crawl("sqlite", sqlite, on)]
+    def stores(on: Crawl) -> list[Callable[[], dict[str, float]]]:
+        found = [crawl("sqlite", sqlite, on)]
         if server is not None:
             found.append(crawl("postgresql", postgresql, on))
         return found
@@ -208,17 +209,18 @@ def run(size: str, workdir: Path, repeat: int | None = None) -> Section:
     slow_cats = cat_ids[: p.latency_categories]
     slow = None
     try:
-        results = interleaved(repeat, *subjects(fast))
+        bare, results = bracketed(repeat, crawl("none", None, fast), *stores(fast))
         fast.sim.stop()
         slow = simulated(workdir, "latency", slow_cats, latency=LATENCY)
-        latency_bound = interleaved(repeat, *subjects(slow))
+        slow_bare, latency_bound = bracketed(
+            repeat, crawl("none", None, slow), *stores(slow)
+        )
     finally:
         fast.sim.stop()
         if slow is not None:
             slow.sim.stop()
         if server is not None:
             server.destroy()  # type: ignore[attr-defined]
-    bare, with_sqlite = results[0], results[1]
     assert slow is not None
     slow_pages = slow.pages
     section = Section(
@@ -235,8 +237,9 @@ def run(size: str, workdir: Path, repeat: int | None = None) -> Section:
             "as configured on main, JSON Lines feed `-O`, with `TMAPI_STORE` a "
             "fresh SQLite file or PostgreSQL database each run (every item "
             "inserted, every item a `new` change: the heaviest run). Rates over "
-            f"the simulator-logged span of the crawl; {repeat} runs each, "
-            "interleaved."
+            f"the simulator-logged span of the crawl; {repeat} runs of each "
+            "store, each between two runs without a store and compared with "
+            "their mean (the machine's speed drifts over a minute)."
         ),
         baseline="The same crawl without `TMAPI_STORE`.",
         reproduce="python -m bench --only 6",
@@ -244,11 +247,12 @@ def run(size: str, workdir: Path, repeat: int | None = None) -> Section:
 
     def speed(
         store: str,
-        runs: list[dict[str, float]],
+        measured: tuple[list[dict[str, float]], list[dict[str, float]]],
         bare: list[dict[str, float]] = bare,
         where: str = "",
     ) -> Row:
-        ratio = paired(runs, bare, "pages/s")
+        runs, brackets = measured
+        ratio = paired(runs, brackets, "pages/s")
         return Row(
             f"pages/s with a {store} store{where}",
             median_of(runs, "pages/s").show(),
@@ -258,15 +262,20 @@ def run(size: str, workdir: Path, repeat: int | None = None) -> Section:
             ratio.median >= TARGET,
         )
 
-    section.rows = [
-        speed("SQLite", with_sqlite),
-        Row.compared(
-            "client CPU, ms per page, SQLite",
-            with_sqlite,
+    def cpu(store: str, measured: tuple[list[dict[str, float]], ...]) -> Row:
+        runs, brackets = measured
+        return Row.compared(
+            f"client CPU, ms per page, {store}",
+            runs,
             bare,
             "cpu ms/page",
             invert=True,
-        ),
+            pairs=brackets,
+        )
+
+    section.rows = [
+        speed("SQLite", results[0]),
+        cpu("SQLite", results[0]),
         Row(
             "SQLite store, MB per million observations (baseline: the JSON Lines feed)",
             megabytes(sizes["sqlite"]),
@@ -275,14 +284,8 @@ def run(size: str, workdir: Path, repeat: int | None = None) -> Section:
     ]
     if server is not None:
         section.rows += [
-            speed("PostgreSQL", results[2]),
-            Row.compared(
-                "client CPU, ms per page, PostgreSQL",
-                results[2],
-                bare,
-                "cpu ms/page",
-                invert=True,
-            ),
+            speed("PostgreSQL", results[1]),
+            cpu("PostgreSQL", results[1]),
             Row(
                 "PostgreSQL store, MB per million observations (baseline: the feed)",
                 megabytes(sizes["postgresql"]),
@@ -307,7 +310,7 @@ def run(size: str, workdir: Path, repeat: int | None = None) -> Section:
     ]
     at = f", {LATENCY * 1000:.0f} ms a call"
     section.rows += [
-        speed(name, runs, latency_bound[0], at)
-        for name, runs in zip(("SQLite", "PostgreSQL"), latency_bound[1:], strict=False)
+        speed(name, measured, slow_bare, at)
+        for name, measured in zip(("SQLite", "PostgreSQL"), latency_bound, strict=False)
     ]
     return section

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 import pytest
 
 from bench import capped, cpu, fanout, memory, scaleout, store
+from bench.common import bracketed, paired
 from bench.report import render
 
 pytestmark = pytest.mark.timeout(240)
@@ -69,3 +70,26 @@ def test_store_benchmark_runs(tmp_path):
     assert any("SQLite" in row.measure and row.met is not None for row in section.rows)
     # the worst case (bound by the CPU) and a crawl bound by the API's latency
     assert any("ms a call" in row.measure for row in section.rows)
+
+
+def test_each_subject_run_is_compared_with_the_baseline_runs_either_side():
+    order: list[str] = []
+    clock = iter(range(100))
+
+    def run(name: str):
+        def one() -> dict[str, float]:
+            order.append(name)
+            return {"pages/s": float(next(clock))}
+
+        return one
+
+    baselines, subjects = bracketed(2, run("B"), run("S1"), run("S2"))
+    assert order == ["B", "S1", "B", "S2", "B", "S1", "B", "S2", "B"]
+    assert [b["pages/s"] for b in baselines] == [0, 2, 4, 6, 8]
+    (s1, s1_brackets), (s2, s2_brackets) = subjects
+    assert [r["pages/s"] for r in s1] == [1, 5]
+    assert [b["pages/s"] for b in s1_brackets] == [1, 5]  # (0+2)/2, (4+6)/2
+    assert [r["pages/s"] for r in s2] == [3, 7]
+    assert [b["pages/s"] for b in s2_brackets] == [3, 7]
+    # a machine slowing steadily: the ratio is 1, not tilted by the drift
+    assert paired(s1, s1_brackets, "pages/s").median == 1

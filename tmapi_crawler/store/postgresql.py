@@ -1,6 +1,6 @@
 """The store on PostgreSQL (psycopg 3): workers of one crawl share it.
 
-A batch goes in with one ``INSERT ... SELECT FROM json_array_elements(...)``, its
+A batch goes in with one ``INSERT ... SELECT FROM jsonb_array_elements(...)``, its
 observations with one ``INSERT ... ON CONFLICT DO NOTHING RETURNING``: of two
 workers delivering the same item in a run, one inserts it and makes its
 change, the other gets nothing back, so each change is made once whatever
@@ -45,10 +45,11 @@ class PostgresStore(Store):
 
     def _load(self, cursor: Any, rows: Sequence[tuple]) -> None:
         # the whole batch as one JSON parameter: psycopg adapts a text in C,
-        # twelve arrays element by element
+        # twelve arrays element by element; jsonb, parsed once, where json's
+        # ->> parses a row again for each column (a third of the server's time)
         cursor.execute(
             f"INSERT INTO batch SELECT {LOAD_COLUMNS} "
-            "FROM json_array_elements(%s::json) v ON CONFLICT DO NOTHING",
+            "FROM jsonb_array_elements(%s::jsonb) v ON CONFLICT DO NOTHING",
             (json.dumps(rows, default=str),),
         )
 

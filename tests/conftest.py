@@ -89,10 +89,12 @@ def json_lines(path: Path) -> list[dict[str, Any]]:
         return [json.loads(line) for line in lines if line.strip()]
 
 
-def stat(log: str, name: str) -> int:
+def stat(log: str, name: str, *, required: bool = False) -> int:
     """A stat as Scrapy dumps it at the end of a crawl's log (0 when absent:
-    Scrapy leaves out the counters never incremented)."""
+    Scrapy leaves out the counters never incremented; *required*: absent
+    fails the test)."""
     found = re.search(rf"'{re.escape(name)}': (\d+)", log)
+    assert found or not required, f"{name} not in the stats"
     return int(found.group(1)) if found else 0
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import json
 import random
-import re
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from redis import Redis
 from scrapy.exceptions import DropItem
 
+from tests.conftest import stat
 from tests.crawlers import project_crawler
 from tests.servers import free_port
 from tmapi_crawler.contract.items import ProductItem
@@ -20,11 +20,6 @@ from tmapi_crawler.pipelines.dedupe import DedupePipeline
 from tmapi_crawler.simulator.catalog import SAMPLE_RESPONSE, Catalog
 
 SAMPLE = json.loads(SAMPLE_RESPONSE.read_text("utf-8"))["data"]["items"][0]
-
-
-def stat(log: str, name: str) -> int:
-    found = re.search(rf"'{re.escape(name)}': (\d+)", log)
-    return int(found.group(1)) if found else 0
 
 
 def some_ids(count: int, seed: int = 1) -> list[int]:

@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 import math
-import re
 from collections import Counter
 
 import pytest
 
+from tests.conftest import stat
 from tmapi_crawler.simulator.catalog import Catalog
 
 PAGE_SIZE = 20
-
-
-def stat(log: str, name: str) -> int:
-    """A stat as Scrapy dumps it at the end of the log."""
-    found = re.search(rf"'{re.escape(name)}': (\d+)", log)
-    assert found, f"{name} not in the stats"
-    return int(found.group(1))
 
 
 @pytest.mark.parametrize("price_end", ["inclusive", "exclusive"])
@@ -36,18 +29,18 @@ def test_a_12000_item_category_is_delivered_complete_near_the_minimum_calls(
     delivered = [item["item_id"] for item in result.items]
     assert set(delivered) == {p.item_id for p in products}  # every item
     assert len(delivered) == 12_000  # each once: the bands' overlaps were dropped
-    overlaps = stat(result.log, "tmapi/coverage/duplicates")
-    assert stat(result.log, "tmapi/items/duplicate") == overlaps
-    assert stat(result.log, "tmapi/coverage/gaps") == 0
+    overlaps = stat(result.log, "tmapi/coverage/duplicates", required=True)
+    assert stat(result.log, "tmapi/items/duplicate", required=True) == overlaps
+    assert stat(result.log, "tmapi/coverage/gaps", required=True) == 0
     assert "category 77 (en): complete" in result.log
 
     # The minimum: one page per PAGE_SIZE items, plus the one call that
     # finds the category at the cap (its page 1 cannot be reused by a band).
     minimum = math.ceil(12_000 / PAGE_SIZE) + 1
     calls = sim.calls()
-    assert len(calls) == stat(result.log, "tmapi/calls")
+    assert len(calls) == stat(result.log, "tmapi/calls", required=True)
     assert len(calls) <= 1.10 * minimum, (len(calls), minimum)
-    probes = stat(result.log, "tmapi/split/bands")
+    probes = stat(result.log, "tmapi/split/bands", required=True)
     print(
         f"price_end {price_end}: {len(calls)} calls, minimum {minimum}, "
         f"{probes} bands split, {overlaps} overlapping deliveries dropped"
@@ -73,8 +66,8 @@ def test_a_price_point_over_the_cap_is_reported_as_a_gap_without_endless_splitti
     assert len(delivered & set(on_point)) == 2000  # what the API shows of it
     assert "gap: price 9.9..9.91 holds 2000+ items" in result.log
     assert "category 78 (en): INCOMPLETE" in result.log
-    assert stat(result.log, "tmapi/coverage/gaps") == 1
-    assert stat(result.log, "tmapi/coverage/gap_count") == 2000
+    assert stat(result.log, "tmapi/coverage/gaps", required=True) == 1
+    assert stat(result.log, "tmapi/coverage/gap_count", required=True) == 2000
     pages = math.ceil(len(elsewhere) / PAGE_SIZE) + 2000 // PAGE_SIZE
     assert len(sim.calls()) <= 1.10 * pages + 5  # a few probes, no spiralling
 
@@ -85,7 +78,7 @@ def test_without_split_a_capped_category_is_reported_as_a_gap(simulator, crawl):
     assert result.returncode == 0, result.log[-3000:]
     assert len(result.items) == 2000
     assert "only those are reachable without -a split=price" in result.log
-    assert stat(result.log, "tmapi/coverage/gaps") == 1
+    assert stat(result.log, "tmapi/coverage/gaps", required=True) == 1
 
 
 def test_split_on_a_small_category_costs_nothing_extra(simulator, crawl):
@@ -120,4 +113,4 @@ def test_a_failed_band_page_makes_the_coverage_incomplete(simulator, crawl):
     assert result.returncode == 3, result.log[-3000:]
     assert "category 82 (en): INCOMPLETE" in result.log
     assert "1 failed page(s)" in result.log
-    assert stat(result.log, "tmapi/coverage/incomplete") == 1
+    assert stat(result.log, "tmapi/coverage/incomplete", required=True) == 1

@@ -10,8 +10,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tests.conftest import run_crawl
+from tests.crawls.test_exports import s3_settings
 from tmapi_crawler.contract.items import ProductItem
 from tmapi_crawler.feeds.parquet import CHANGE_SCHEMA, ITEM_SCHEMA, ParquetItemExporter
+from tmapi_crawler.simulator.catalog import Catalog
 
 BARE = {"item_id": "7", "product_url": "https://detail.1688.com/offer/7.html",
         "title": "t", "crawled_at": "2026-12-02T10:00:00+00:00"}  # fmt: skip
@@ -81,3 +83,31 @@ def test_a_crawl_to_parquet_and_a_changes_feed_in_parquet(simulator, tmp_path):
     assert set(news.column("item_id").to_pylist()) == set(
         table.column("item_id").to_pylist()
     )
+
+
+def test_parquet_items_and_changes_on_s3(simulator, s3_server, tmp_path):
+    s3 = s3_server()
+    client = s3.client()
+    client.create_bucket(Bucket="tmapi-items")
+    sim = simulator(size="61=45")
+    feeds = {"s3://tmapi-items/items.parquet": {"format": "parquet"}}
+    settings = s3_settings(
+        s3.url,
+        FEEDS=json.dumps(feeds),
+        TMAPI_STORE=f"sqlite:///{tmp_path}/c.sqlite",
+        TMAPI_CHANGES_FEED="s3://tmapi-items/changes.parquet",
+    )
+    result = run_crawl(tmp_path, sim.url, {"cat_id": 61}, settings, output_name=None)
+    assert result.returncode == 0, result.log[-3000:]
+
+    def read(key: str) -> pa.Table:
+        body = client.get_object(Bucket="tmapi-items", Key=key)["Body"].read()
+        return pq.read_table(io.BytesIO(body))
+
+    items, changes = read("items.parquet"), read("changes.parquet")
+    assert items.schema == ITEM_SCHEMA and items.num_rows == 45
+    expected = {p.item_id for p in Catalog(sizes={61: 45}).expected(61)}
+    assert set(items.column("item_id").to_pylist()) == expected
+    assert changes.schema == CHANGE_SCHEMA
+    assert changes.column("change").to_pylist() == ["new"] * 45
+    assert set(changes.column("item_id").to_pylist()) == expected

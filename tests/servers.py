@@ -183,3 +183,15 @@ class S3Server(ServerProcess):
             aws_access_key_id=credentials.get("key", "testing"),
             aws_secret_access_key=credentials.get("secret", "testing"),
         )
+
+
+def s3_settings(endpoint: str, **extra: object) -> dict[str, object]:
+    """The Scrapy settings of a crawl whose feeds go to the moto *endpoint*
+    (the keys moto takes, as ``S3Server.client``), with *extra* on top."""
+    return {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION_NAME": "us-east-1",
+        **extra,
+    }

@@ -26,6 +26,7 @@ from tests.crawls.test_distributed import (
     pages_called,
     wait_for_calls,
 )
+from tests.servers import s3_settings
 
 pytestmark = pytest.mark.timeout(150)
 
@@ -44,10 +45,7 @@ def start_worker(
         "FEEDS": json.dumps(feeds),
         "TMAPI_SPOOL_DIR": tmp / "spool",  # one machine: the workers share it
         "TMAPI_SUMMARY_FILE": tmp / f"worker-{number}.summary.json",
-        "AWS_ENDPOINT_URL": s3_url,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_REGION_NAME": "us-east-1",
+        **s3_settings(s3_url),
     }
     command = [sys.executable, "-m", "scrapy", "crawl", "category"]
     command += ["-a", f"cat_id={','.join(map(str, SIZES))}"]

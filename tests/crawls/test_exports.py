@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 
 from tests.conftest import SENTINEL_TOKEN, stat
+from tests.servers import s3_settings
 from tmapi_crawler.feeds.exporters import CSV_COLUMNS
 from tmapi_crawler.simulator.catalog import SAMPLE_CATEGORY, Catalog
 
@@ -121,16 +122,6 @@ def test_the_quarantine_feed_keeps_invalid_items_apart(simulator, crawl, tmp_pat
     assert by_id[negative]["item"]["price"] == "-3.50"  # as the API sent it
     assert by_id[bad_url]["cat_id"] == 54 and by_id[bad_url]["page"] == 1
     assert stat(result.log, "tmapi/items/quarantined") == 2
-
-
-def s3_settings(endpoint: str, **extra) -> dict:
-    return {
-        "AWS_ENDPOINT_URL": endpoint,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_REGION_NAME": "us-east-1",
-        **extra,
-    }
 
 
 def test_an_s3_feed_round_trip(simulator, crawl, s3_server):

@@ -27,6 +27,7 @@ from tests.crawls.test_resume import (
     wait_until,
     wait_until_answered,
 )
+from tests.servers import s3_settings
 from tmapi_crawler.simulator.catalog import Catalog
 
 SIZES = {41: 200, 42: 100}  # 20 + 10 pages of 10
@@ -80,10 +81,7 @@ def start(
         "TMAPI_SUMMARY_FILE": tmp / "summary.json",
         "CONCURRENT_REQUESTS": 4,
         "TMAPI_CONCURRENCY_START": 4,
-        "AWS_ENDPOINT_URL": s3_url,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_REGION_NAME": "us-east-1",
+        **s3_settings(s3_url),
         **settings,
     }
     for name, value in settings.items():

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tests.conftest import run_crawl
-from tests.crawls.test_exports import s3_settings
+from tests.servers import s3_settings
 from tmapi_crawler.contract.items import ProductItem
 from tmapi_crawler.feeds.parquet import CHANGE_SCHEMA, ITEM_SCHEMA, ParquetItemExporter
 from tmapi_crawler.simulator.catalog import Catalog

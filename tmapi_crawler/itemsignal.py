@@ -53,6 +53,7 @@ class ItemScrapedFanout:
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
         self.receivers: list[ItemReceiver] = []
+        self.leading = 0  # receivers called before the feeds (a job's record)
         crawler.signals.connect(self.spider_opened, signal=signals.spider_opened)
 
     def item_scraped(self, item: Any, response: Any) -> None:
@@ -77,7 +78,8 @@ class ItemScrapedFanout:
             return
         for receiver in connected:
             manager.disconnect(receiver, signal=ITEM_SCRAPED)
-        self.receivers[:0] = [receiver for receiver in taken if receiver]
+        at = self.leading
+        self.receivers[at:at] = [receiver for receiver in taken if receiver]
         manager.connect(self.item_scraped, signal=ITEM_SCRAPED)
         for receiver, replaced in zip(connected, taken, strict=True):
             if replaced is None and receiver != self.item_scraped:
@@ -108,11 +110,18 @@ class _WithSpider:
         return repr(self.receiver)
 
 
-def connect_item_scraped(crawler: Crawler, receiver: ItemReceiver) -> None:
+def connect_item_scraped(
+    crawler: Crawler, receiver: ItemReceiver, *, before_feeds: bool = False
+) -> None:
     """Call ``receiver(item, response)`` for each item scraped, through the
-    crawler's one fan-out receiver."""
+    crawler's one fan-out receiver; *before_feeds*: before Scrapy's feed
+    exporter writes the item (a record that must hold whatever a feed holds)."""
     fanout = _FANOUTS.get(crawler)
     if fanout is None:
         fanout = _FANOUTS[crawler] = ItemScrapedFanout(crawler)
         crawler.signals.connect(fanout.item_scraped, signal=ITEM_SCRAPED)
-    fanout.receivers.append(receiver)
+    if before_feeds:
+        fanout.receivers.insert(fanout.leading, receiver)
+        fanout.leading += 1
+    else:
+        fanout.receivers.append(receiver)

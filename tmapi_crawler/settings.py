@@ -119,4 +119,6 @@ TMAPI_DEDUPE_EXPECTED_ITEMS = 1_000_000  # sizes the Redis buckets (intsets)
 # --- the catalog store (tmapi_crawler.store; see docs/store.md) -----------------
 TMAPI_STORE = None  # sqlite:///out/catalog.sqlite or postgresql://user@host/db
 TMAPI_STORE_BATCH = 1000  # observations written per transaction
+# at the close, how long to keep trying a store that does not answer (seconds)
+TMAPI_STORE_CLOSE_TIMEOUT = 60.0
 TMAPI_CHANGES_FEED = None  # a feed URI: one record per change (needs TMAPI_STORE)

@@ -28,28 +28,30 @@ ARGUMENTS = {"cat_id": "41,42", "page_size": "10"}
 
 def start_crawl(
     url: str,
-    jobdir: Path,
+    jobdir: Path | None,
     output: Path,
     log: Path,
     arguments: dict[str, Any],
     default_feed: str | None = None,
+    settings: dict[str, Any] | None = None,
 ) -> subprocess.Popen[bytes]:
     """``scrapy crawl`` writing to *output* (``-O``), or with no ``-O`` to the
-    default feed *default_feed*."""
+    default feed *default_feed*; in the job *jobdir* (None: no job)."""
     command = [sys.executable, "-m", "scrapy", "crawl", "category"]
     if default_feed is None:
         command += ["-O", str(output)]
     for name, value in arguments.items():
         command += ["-a", f"{name}={value}"]
-    settings = {
+    chosen = {
         "TMAPI_BASE_URL": url,
-        "JOBDIR": jobdir,
+        **({"JOBDIR": jobdir} if jobdir is not None else {}),
         "CONCURRENT_REQUESTS": 4,
         "TMAPI_CONCURRENCY_START": 4,
         **({"TMAPI_DEFAULT_FEED": default_feed} if default_feed else {}),
+        **(settings or {}),
     }
-    settings["TMAPI_BALANCE_RETRIES"] = 0  # a 439 stops the crawl at once
-    for name, value in settings.items():
+    chosen["TMAPI_BALANCE_RETRIES"] = 0  # a 439 stops the crawl at once
+    for name, value in chosen.items():
         command += ["-s", f"{name}={value}"]
     env = {**os.environ, "TMAPI_TOKEN": SENTINEL_TOKEN}
     with log.open("ab") as sink:

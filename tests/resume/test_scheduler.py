@@ -73,9 +73,14 @@ def test_the_journal_records_what_is_queued_handed_out_and_settled(job):
     ]
     leased = [entries[4]["fp"], entries[5]["fp"]]
     assert leased == [fingerprint(crawler, first), fingerprint(crawler, second)]
+    cover = entries[6].pop("cov")  # a failed page counts in its query's coverage
     assert entries[6] == {
         "e": "settled", "fp": leased[0], "items": 0, "outcome": "failed",
     }  # fmt: skip
+    assert (
+        cover["failed"] is True
+        and cover["cat_id"] == first.meta["tmapi"]["query"]["cat_id"]
+    )
     assert SENTINEL_TOKEN not in (job.jobdir / journal.JOURNAL_NAME).read_text()
     state = journal.load(job.jobdir / journal.JOURNAL_NAME)
     assert set(state.pending) == set(queued) - {leased[0]}

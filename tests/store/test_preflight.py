@@ -19,6 +19,11 @@ def test_the_store_settings_are_checked(monkeypatch):
     assert "TMAPI_CHANGES_FEED needs TMAPI_STORE" in feed
     [batch] = problems(TMAPI_STORE="sqlite:///c.sqlite", TMAPI_STORE_BATCH="0")
     assert "TMAPI_STORE_BATCH='0'" in batch
+    [wait] = problems(TMAPI_STORE="sqlite:///c.sqlite", TMAPI_STORE_CLOSE_TIMEOUT="-1")
+    assert "TMAPI_STORE_CLOSE_TIMEOUT='-1'" in wait and "0 or more" in wait
+    assert (
+        problems(TMAPI_STORE="sqlite:///c.sqlite", TMAPI_STORE_CLOSE_TIMEOUT="0") == []
+    )
     [shared] = problems(
         TMAPI_STORE="sqlite:///c.sqlite", REDIS_URL="redis://127.0.0.1:9/0"
     )

@@ -21,8 +21,59 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tmapi_crawler.contract.seen import DistinctIds
-from tmapi_crawler.contract.slicing import Gap
+from tmapi_crawler.contract.slicing import Band, Gap
 from tmapi_crawler.contract.stats import COVERAGE
+
+
+@dataclass(frozen=True)
+class PageCover:
+    """What one page added to its query's coverage (or a page that failed for
+    good). The job journal keeps it with the page, so a resumed job's
+    coverage counts every run's pages, a killed run's too."""
+
+    root: str  # the user's query the page belongs to
+    cat_id: int
+    label: str
+    band: str  # the key of the (band's) query the page is of
+    items: int = 0
+    total: int | None = None  # the total_count the page reported
+    split: bool = False  # a band at the cap, split: its page 1 was a probe
+    gaps: tuple[Gap, ...] = ()
+    failed: bool = False
+
+    def to_data(self) -> dict[str, Any]:
+        return {
+            "root": self.root,
+            "cat_id": self.cat_id,
+            "label": self.label,
+            "band": self.band,
+            "items": self.items,
+            "total": self.total,
+            "split": self.split,
+            "gaps": [
+                {"band": g.band.to_meta(), "count": g.count, "reason": g.reason}
+                for g in self.gaps
+            ],
+            "failed": self.failed,
+        }
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any]) -> PageCover:
+        gaps = tuple(
+            Gap(Band.from_meta(gap["band"]), int(gap["count"]), str(gap["reason"]))
+            for gap in data.get("gaps", ())
+        )
+        return cls(
+            str(data["root"]),
+            int(data["cat_id"]),
+            str(data["label"]),
+            str(data["band"]),
+            int(data.get("items", 0)),
+            data.get("total"),
+            bool(data.get("split")),
+            gaps,
+            bool(data.get("failed")),
+        )
 
 
 @dataclass
@@ -47,6 +98,22 @@ class CategoryCoverage:
     def asked(self) -> None:
         """A page of this category was asked for."""
         self.open_pages += 1
+
+    def apply(self, cover: PageCover) -> None:
+        """What a page added (its item ids apart: :attr:`item_ids`)."""
+        if cover.failed:
+            self.failed_pages += 1
+            return
+        self.deliveries += cover.items
+        if cover.split:
+            self.split += 1  # its sub-bands count instead
+            return
+        self.band_items += cover.items
+        if cover.total is not None:
+            self.bands[cover.band] = cover.total
+        elif cover.band not in self.bands:
+            self.bands[cover.band] = cover.items
+        self.gaps.extend(cover.gaps)
 
     def settled(self) -> None:
         """A page asked for was answered (its ids counted) or failed for good.

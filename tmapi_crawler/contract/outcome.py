@@ -11,7 +11,8 @@ scripts and schedulers read:
  3     incomplete: some pages (or category tree calls) failed for good
  4     stopped before the end (bad token, no balance, budget,
        Ctrl-C): resumable
- 5     items not delivered: a feed could not be stored
+ 5     items not delivered: a feed could not be stored, or the
+       catalog store did not take every observation (kept in a file)
 =====  ==========================================================
 
 When several apply, the highest code wins. ``docs/finish-reasons.md`` is the
@@ -51,6 +52,6 @@ def exit_code(stats: Mapping[str, Any]) -> int:
         code = INCOMPLETE
     if stats.get(names.FINISH_REASON, FINISHED) != FINISHED:
         code = STOPPED
-    if names.feeds_failed(stats):
+    if names.feeds_failed(stats) or names.store_failed(stats):
         code = NOT_STORED
     return code

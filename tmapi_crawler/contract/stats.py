@@ -72,6 +72,9 @@ STORE_OBSERVATIONS = "tmapi/store/observations"  # written to the store
 STORE_CHANGES = "tmapi/store/changes/"  # + new, price, gone, back
 STORE_ERRORS = "tmapi/store/errors"  # times the store could not be reached
 STORE_UNSTORED = "tmapi/store/unstored"  # observations never written: in a file
+STORE_UNSTORED_FILE = "tmapi/store/unstored_file"  # that file (a path)
+STORE_NOT_CLOSED = "tmapi/store/not_closed"  # 1: the run's close is in that file too
+STORE_REPLAYED = "tmapi/store/replayed"  # of a killed run's log, written again
 
 # Scrapy's names, written by the Redis scheduler as Scrapy's scheduler and
 # duplicate filter write them
@@ -102,3 +105,9 @@ def by_prefix(stats: Mapping[str, Any], prefix: str) -> dict[str, int]:
 def feeds_failed(stats: Mapping[str, Any]) -> int:
     """How many feeds could not be stored (Scrapy's count and ours)."""
     return sum(by_prefix(stats, FEED_FAILED).values())
+
+
+def store_failed(stats: Mapping[str, Any]) -> bool:
+    """Whether the catalog store missed observations or the run's close (both
+    kept in the file ``STORE_UNSTORED_FILE`` names)."""
+    return bool(stats.get(STORE_UNSTORED) or stats.get(STORE_NOT_CLOSED))

@@ -48,6 +48,7 @@ from tmapi_crawler.distributed.connection import (
 from tmapi_crawler.distributed.queue import CrawlKeys, LeasedQueue
 from tmapi_crawler.downloadermiddlewares.errors import REQUESTS_PER_CALL, call_ceiling
 from tmapi_crawler.meta import NOT_SENT
+from tmapi_crawler.store.extension import CatalogStore
 
 if TYPE_CHECKING:
     from scrapy import Request, Spider
@@ -61,6 +62,8 @@ REDIS_DOWN = (RedisConnectionError, RedisTimeoutError)
 
 
 MAX_BACKOFF = 10.0
+# how long a page waits for the store's batch before it is written early (s)
+STORE_WAIT = 1.0
 
 
 class RedisScheduler:
@@ -92,6 +95,9 @@ class RedisScheduler:
         # done with, not yet acknowledged / given back (Redis failed meanwhile)
         self.unacked: list[Request] = []
         self.unsent: list[Request] = []
+        # done with, their items not yet committed by the catalog store: (the
+        # store's count of observations received then, since when, request)
+        self.awaiting_store: deque[tuple[int, float, Request]] = deque()
         self.down_since: float | None = None
         self.retry_at = 0.0
         self.backoff = 0.5
@@ -137,7 +143,9 @@ class RedisScheduler:
             self.loop.stop()
         assert self.queue is not None
         try:
-            self._settle()
+            # the store writes the rest as the spider closes, or keeps it in a
+            # file the run names (exit code 5): nothing for another worker
+            self._settle(closing=True)
             self._push_unpushed()
             left = list(self.queue.held)
             if left:
@@ -227,16 +235,26 @@ class RedisScheduler:
         self.handed_out.add(request)
         return request
 
-    def _settle(self) -> None:
+    def _settle(self, closing: bool = False) -> None:
         """Acknowledge requests the engine is done with, once their items are
         written: the engine holds a request until its answer's items went
-        through the pipelines and feeds, or until it failed for good. A request
-        not sent because the crawl stopped goes back to the queue instead."""
+        through the pipelines and feeds, or until it failed for good; with a
+        catalog store, once the store committed them too (a worker killed
+        before loses none: another redoes the page). A request not sent
+        because the crawl stopped goes back to the queue instead."""
         in_engine = self._in_engine()
+        store = CatalogStore.of(self.crawler)
+        now = time.monotonic()
         for request in [r for r in self.handed_out if r not in in_engine]:
             self.handed_out.discard(request)
-            done = self.unsent if request.meta.get(NOT_SENT) else self.unacked
-            done.append(request)
+            if request.meta.get(NOT_SENT):
+                self.unsent.append(request)
+            elif store is None:
+                self.unacked.append(request)
+            else:
+                self.awaiting_store.append((store.received, now, request))
+        if store is not None:
+            self._stored(store, now, closing)
         assert self.queue is not None
         if self.unacked:
             self._flush_feeds()
@@ -245,6 +263,18 @@ class RedisScheduler:
         if self.unsent:
             self.queue.release(self.unsent)
             self.unsent = []
+
+    def _stored(self, store: CatalogStore, now: float, closing: bool) -> None:
+        """The requests whose items the store committed, to acknowledge; a
+        batch waited on too long is handed to the store early. While the
+        store is away (its observations kept in memory, or in a file at the
+        close), and at the close, nothing waits on it."""
+        waiting = self.awaiting_store
+        ready = closing or store.down_since is not None
+        while waiting and (ready or waiting[0][0] <= store.committed):
+            self.unacked.append(waiting.popleft()[2])
+        if waiting and now - waiting[0][1] >= STORE_WAIT:
+            store.flush()
 
     def _in_engine(self) -> set[Request]:
         # The engine's set of requests being downloaded or scraped; Scrapy has

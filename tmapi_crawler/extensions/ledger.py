@@ -33,13 +33,14 @@ and :meth:`restore`.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from scrapy import signals
 
 from tmapi_crawler import signals as tmapi_signals
 from tmapi_crawler.contract.api import CategoryQuery
-from tmapi_crawler.contract.coverage import CategoryCoverage, CoverageReport
+from tmapi_crawler.contract.coverage import CategoryCoverage, CoverageReport, PageCover
 from tmapi_crawler.contract.pagination import CategoryProgress, CrawlProgress
 from tmapi_crawler.contract.slicing import Band, Gap
 from tmapi_crawler.exceptions import DuplicateItem
@@ -63,6 +64,9 @@ class CrawlLedger:
         self.progress = CrawlProgress()
         self.coverage = CoverageReport()
         self.labels: dict[str, str] = {}  # root query key: label, of the user's queries
+        # with a job journal: what each answered page added, until it takes it
+        self.keep_covers = False
+        self.covers: dict[Request, PageCover] = {}
         connect = crawler.signals.connect
         connect(self.page_requested, tmapi_signals.page_requested)
         connect(self.page_answered, tmapi_signals.page_answered)
@@ -139,44 +143,57 @@ class CrawlLedger:
         category = self.progress.for_query(meta.query)
         category.planned = max(category.planned, *followed, meta.page, meta.last)
         entry = self.coverage_of(meta)
-        self._cover(entry, category.query, page, meta.page == 1, plan)
+        cover = self._cover(meta, category.query, page, plan)
+        entry.item_ids.update(item.get("item_id") for item in page.items)
+        entry.apply(cover)
         entry.settled()
+        if self.keep_covers:
+            self.covers[request] = cover
 
     def _cover(
         self,
-        entry: CategoryCoverage,
+        meta: PageMeta,
         query: CategoryQuery,
         page: Page,
-        first: bool,
         plan: list[Band] | Gap | None,
-    ) -> None:
-        entry.deliveries += len(page.items)
-        entry.item_ids.update(item.get("item_id") for item in page.items)
-        if isinstance(plan, list):
-            entry.split += 1  # its sub-bands count instead
-            return
-        entry.band_items += len(page.items)
-        if page.total_count is not None:
-            entry.bands[query.key] = page.total_count
-        elif query.key not in entry.bands:
-            entry.bands[query.key] = len(page.items)
-        at_cap = first and (page.total_count or 0) >= self.result_cap
+    ) -> PageCover:
+        root = meta.band["root"] if meta.band else query.key
+        entry = self.coverage_of(meta)
+        cover = PageCover(
+            root, query.cat_id, entry.label, query.key, len(page.items),
+            page.total_count, split=isinstance(plan, list),
+        )  # fmt: skip
+        if cover.split:
+            return cover
+        at_cap = meta.page == 1 and (page.total_count or 0) >= self.result_cap
         if isinstance(plan, Gap):
-            entry.gaps.append(plan)
-        elif at_cap:
-            entry.gaps.append(
-                Gap(
-                    Band.whole(query),
-                    page.total_count or 0,
-                    "at the result cap; -a split=price reaches the rest",
-                )
-            )
+            return replace(cover, gaps=(plan,))
+        if at_cap:
             logger.warning(
                 "%s reports %d results, the API's cap: only those are reachable "
                 "without -a split=price",
                 query.label,
                 page.total_count,
             )
+            reason = "at the result cap; -a split=price reaches the rest"
+            gap = Gap(Band.whole(query), page.total_count or 0, reason)
+            return replace(cover, gaps=(gap,))
+        return cover
+
+    def take_cover(self, request: Request) -> PageCover | None:
+        """What an answered page added to the coverage, once (the job journal
+        keeps it with the page: :attr:`keep_covers`)."""
+        return self.covers.pop(request, None)
+
+    def failed_cover(self, request: Request) -> PageCover | None:
+        """A page that failed for good, as its coverage counts it."""
+        meta = page_meta(request)
+        if meta is None:
+            return None
+        query = self.progress.for_query(meta.query).query
+        root = meta.band["root"] if meta.band else query.key
+        entry = self.coverage_of(meta)
+        return PageCover(root, query.cat_id, entry.label, query.key, failed=True)
 
     def request_settled(self, request: Request, outcome: str, reason: str = "") -> None:
         meta = page_meta(request)
@@ -229,6 +246,15 @@ class CrawlLedger:
         a category this run already has stays as it is."""
         for key, category in CrawlProgress.from_data(data).categories.items():
             self.progress.categories.setdefault(key, category)
+
+    def restore_covers(self, covers: list[tuple[PageCover, list[Any]]]) -> None:
+        """The coverage of earlier runs of the job, page by page (with the ids
+        each delivered), kept by the job journal."""
+        for cover, ids in covers:
+            self.labels.setdefault(cover.root, cover.label)
+            entry = self.coverage.category(cover.root, cover.cat_id, cover.label)
+            entry.apply(cover)
+            entry.item_ids.update(ids)
 
     def restore_end(self, query: dict[str, Any], page: int) -> None:
         """A page of an earlier run said it was the last."""

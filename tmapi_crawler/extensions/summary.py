@@ -43,6 +43,9 @@ from tmapi_crawler.contract.stats import (
     RETRY_BY_REASON,
     SPOOL_ITEMS_UPLOADED,
     STORE_CHANGES,
+    STORE_NOT_CLOSED,
+    STORE_UNSTORED,
+    STORE_UNSTORED_FILE,
     by_prefix,
     feeds_failed,
 )
@@ -185,6 +188,12 @@ class RunSummary:
             "resumed": resumed(stats),
             "feeds": self.feeds,
             "changes": by_prefix(stats, STORE_CHANGES) or None,  # with TMAPI_STORE
+            "store_unstored": stats.get(STORE_UNSTORED_FILE)
+            and {
+                "observations": int(stats.get(STORE_UNSTORED, 0)),
+                "run_closed": not stats.get(STORE_NOT_CLOSED),
+                "file": stats[STORE_UNSTORED_FILE],
+            },
             "categories": [row.as_dict() for row in figures.rows],
             "totals": total.as_dict(),
             "next_steps": self.next_steps(figures, reason, stats),
@@ -244,6 +253,15 @@ class RunSummary:
             )
         if feeds_failed(stats):
             steps.append("Items were not stored: see 'Error storing' in the log.")
+        if file := stats.get(STORE_UNSTORED_FILE):
+            missing = f"{stats.get(STORE_UNSTORED, 0)} observations" + (
+                " and the run's close" if stats.get(STORE_NOT_CLOSED) else ""
+            )
+            steps.append(
+                f"The catalog store did not take {missing}: they are in {file}. "
+                f"Once it answers, run: tmapi-store load {file} (it writes each "
+                "once, even run twice, and completes the run's changes)."
+            )
         return steps
 
     def show(self, figures: RunFigures, summary: dict[str, Any]) -> None:

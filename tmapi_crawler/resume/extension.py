@@ -19,6 +19,7 @@ from scrapy.http import Response
 from scrapy.utils.job import job_dir
 
 from tmapi_crawler.contract.api import CategoryQuery
+from tmapi_crawler.contract.coverage import PageCover
 from tmapi_crawler.contract.stats import JOB_PAGES_LEFT, RESUME, RESUME_UNJOURNALED
 from tmapi_crawler.exceptions import AlreadyDelivered
 from tmapi_crawler.extensions.ledger import CrawlLedger
@@ -30,6 +31,8 @@ from tmapi_crawler.resume.replay import Replay, kind_of
 from tmapi_crawler.signals import items_delivered_before, request_settled
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from scrapy import Spider
     from scrapy.crawler import Crawler
 
@@ -47,6 +50,7 @@ class PageTally:
     delivered: int = 0
     end: bool = False
     ids: list[Any] = field(default_factory=list)  # of the items delivered
+    cover: PageCover | None = None  # what the page added to the coverage
 
 
 class ResumeJournal:
@@ -79,6 +83,9 @@ class ResumeJournal:
         self.items_this_run = 0
         self.pages_this_run = 0
         self._slot_files: list[str] = []
+        # the job's other sinks' files (the catalog store's log), fsynced with
+        # the feeds' before a page is settled, with TMAPI_JOB_FSYNC
+        self.syncs: list[Callable[[], None]] = []
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ResumeJournal:
@@ -89,6 +96,7 @@ class ResumeJournal:
         connect = crawler.signals.connect
         connect(extension.spider_opened, signal=signals.spider_opened)
         connect(extension.spider_closed, signal=signals.spider_closed)
+        connect(extension.engine_stopped, signal=signals.engine_stopped)
         connect(extension.item_scraped, signal=signals.item_scraped)
         connect(extension.item_handled, signal=signals.item_dropped)
         connect(extension.item_handled, signal=signals.item_error)
@@ -179,6 +187,7 @@ class ResumeJournal:
         fp = self.fingerprint(response.request)  # type: ignore[arg-type]
         tally = self.tallies.setdefault(fp, PageTally())
         tally.expected = count
+        tally.cover = CrawlLedger.of(self.crawler).take_cover(response.request)  # type: ignore[arg-type]
         page = response.meta.get(PAGE)
         tally.end = page is not None and not page.has_next_page
         self._settle_if_done(fp, tally)
@@ -220,6 +229,7 @@ class ResumeJournal:
                 ids=tally.ids,
                 end=tally.end,
                 outcome="done",
+                **({"cov": tally.cover.to_data()} if tally.cover else {}),
             )
             if self.fsync:
                 self.journal.sync()
@@ -228,6 +238,9 @@ class ResumeJournal:
         """Every feed's file flushed (CSV is not flushed per line), fsynced
         with ``TMAPI_JOB_FSYNC``, and any new file (a batch) remembered, before
         the page is settled: its items are in every feed, or its spool."""
+        if self.fsync:
+            for sync in self.syncs:
+                sync()
         exporter = self.crawler.get_extension(FeedExporter)
         if exporter is None:
             return
@@ -245,13 +258,31 @@ class ResumeJournal:
             self._slot_files = files
             self._remember_feeds()
 
+    def stored(self, sink: str, upto: int, run: str) -> None:
+        """A sink of the job (the catalog store) committed its log up to byte
+        *upto*, to its *run*: a resumed run writes again only what lies past
+        it, to the same run."""
+        self._write("stored", sink=sink, upto=upto, run=run)
+        if self.fsync:
+            self.journal.sync()
+
     def request_settled(self, request: Request, outcome: str) -> None:
         self.pages_this_run += 1
-        self._write("settled", fp=self.fingerprint(request), items=0, outcome=outcome)
+        cover = None
+        if outcome == "failed":
+            cover = CrawlLedger.of(self.crawler).failed_cover(request)
+        self._write(
+            "settled",
+            fp=self.fingerprint(request),
+            items=0,
+            outcome=outcome,
+            **({"cov": cover.to_data()} if cover else {}),
+        )
 
     # -- start and end ------------------------------------------------------------
 
     def spider_opened(self, spider: Spider) -> None:
+        CrawlLedger.of(self.crawler).keep_covers = True  # kept with each page
         feeds = self._remember_feeds()
         if not self.resumed:
             return
@@ -307,6 +338,13 @@ class ResumeJournal:
         ledger = CrawlLedger.of(self.crawler)
         if self.before.ledger is not None:
             ledger.restore(self.before.ledger)
+        ledger.restore_covers(
+            [
+                (PageCover.from_data(settled.cover), settled.ids)
+                for settled in self.before.settled.values()
+                if settled.cover is not None
+            ]
+        )
         for fp, settled in self.before.settled.items():
             meta = self.before.queued.get(fp, {}).get("meta", {}).get(TMAPI, {})
             if settled.end and "page" in meta:
@@ -395,4 +433,8 @@ class ResumeJournal:
             ": run the same command again to resume" if left else "",
         )
         self._write("ledger", progress=CrawlLedger.of(self.crawler).snapshot())
+
+    def engine_stopped(self) -> None:
+        """Closed once every sink of the job closed (the catalog store records
+        its last batch here as the spider closes)."""
         self.journal.close()

@@ -13,10 +13,16 @@ leaves consistent (a line cut by the kill is ignored):
   "outcome": ...}``: its answer was handled and every item it produced written
   to the feeds (or, for a feed that uploads, to its spool), or the page failed
   for good, or lay past the last page; ``ids`` are the item ids it delivered:
-  the job's record of what was delivered, whatever the feeds;
+  the job's record of what was delivered, whatever the feeds; ``cov`` what
+  it added to its query's coverage (a resumed job judges ``gone`` from every
+  run's pages);
 * ``{"e": "partial", "fp": ..., "ids": [...]}``: items of a page in flight at
   a kill that the job's files (or its spool) already held, found by the next
   run (so a later run knows them even once the spool is uploaded);
+* ``{"e": "stored", "sink": "store", "upto": N, "run": ...}``: the catalog
+  store has committed every observation of its log
+  (:mod:`tmapi_crawler.store.wal`) up to byte *N* to the run of the job: a
+  resumed run writes the rest again, to the same run (even one it finished);
 * ``{"e": "run", "n": ..., "at": ...}``: a run started;
 * ``{"e": "ledger", "progress": [...]}``: where each category stood when a run
   closed (the ledger's figures: pages planned, done and failed, calls, items),
@@ -43,6 +49,7 @@ class Settled:
     end: bool
     outcome: str
     ids: list[Any] = field(default_factory=list)
+    cover: dict[str, Any] | None = None  # what the page added to the coverage
 
 
 @dataclass
@@ -55,6 +62,8 @@ class JobState:
     partial: dict[str, set[str]] = field(default_factory=dict)
     runs: int = 0
     ledger: list[dict[str, Any]] | None = None  # the last run's figures
+    stored: dict[str, int] = field(default_factory=dict)  # sink: offset committed
+    runs_of: dict[str, str] = field(default_factory=dict)  # sink: the job's run
     damaged_lines: int = 0  # lines that are not an event (a kill, or an edit)
 
     @property
@@ -78,6 +87,10 @@ class JobState:
             self.runs = max(self.runs, int(entry.get("n", 0)))
         elif event == "ledger" and isinstance(entry.get("progress"), list):
             self.ledger = entry["progress"]
+        elif event == "stored" and isinstance(entry.get("upto"), int):
+            self.stored[str(entry.get("sink"))] = entry["upto"]
+            if isinstance(entry.get("run"), str):
+                self.runs_of[str(entry.get("sink"))] = entry["run"]
         elif not isinstance(fp, str):
             self.damaged_lines += 1
         elif event == "queued" and isinstance(entry.get("request"), dict):
@@ -90,6 +103,7 @@ class JobState:
                 bool(entry.get("end")),
                 str(entry.get("outcome", "done")),
                 list(entry.get("ids") or ()),
+                entry.get("cov") if isinstance(entry.get("cov"), dict) else None,
             )
             self.partial.pop(fp, None)
         elif event == "partial":

@@ -3,7 +3,7 @@
     tmapi-store runs                          every run: when, how it ended
     tmapi-store changes [RUN_ID]              a run's changes (default: the last run)
     tmapi-store history ITEM_ID [-l LANG]     an item's price and sales, run by run
-    tmapi-store load FILE                     write observations the crawl could not
+    tmapi-store load FILE                     what a crawl could not store, once
 
 The store is ``--store URI``, else ``TMAPI_STORE``, else the demo's
 ``sqlite:///out/catalog.sqlite``. ``--json`` prints JSON Lines, the records
@@ -17,14 +17,20 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from tmapi_crawler.store.changes import OBSERVED, count, summary_line
+from tmapi_crawler.store.changes import (
+    KINDS,
+    OBSERVED,
+    QueryCrawl,
+    count,
+    summary_line,
+)
 from tmapi_crawler.store.db import Store, open_store, store_problems
 
 DEFAULT_STORE = "sqlite:///out/catalog.sqlite"
+LOAD_BATCH = 1000  # observations a transaction
 
 
 def parser() -> argparse.ArgumentParser:
@@ -64,22 +70,49 @@ def last_run(store: Store) -> str | None:
 
 
 def load(store: Store, path: Path) -> int:
-    """Observations a crawl kept in a file (the store was unreachable): written
-    to their run, each once, with the changes they make."""
-    by_run: dict[str, list[tuple[Any, ...]]] = {}
+    """What a crawl kept in a file because the store did not answer at its
+    close: its observations written to their run, each once, then the run's
+    close (the crawl's share, the judgement of what is gone) as the crawl
+    would have written it. Loading a file twice changes nothing."""
+    by_run: dict[str, list[list[Any]]] = {}
+    closes = []
     with path.open(encoding="utf-8") as lines:
         for line in lines:
             record = json.loads(line)
-            if record.get("price") is not None:
-                record["price"] = Decimal(record["price"])
-            run_id = record.get("run_id") or store.open_run(None)
-            by_run.setdefault(run_id, []).append(tuple(record[n] for n in OBSERVED))
-    changes = []
+            if "close" in record:
+                closes.append(record["close"])
+                continue
+            by_run.setdefault(record["run_id"], []).append(
+                [record[name] for name in OBSERVED]
+            )
+    made = dict.fromkeys(KINDS, 0)
+    jobs = {close["run_id"]: close.get("job") for close in closes}
+    for run_id in {*by_run, *jobs}:
+        store.ensure_run(run_id, jobs.get(run_id))
     for run_id, rows in by_run.items():
-        changes += store.write(run_id, rows)
-    print(f"{sum(map(len, by_run.values()))} observations loaded: "
-          f"{summary_line(count(changes))}")  # fmt: skip
+        for start in range(0, len(rows), LOAD_BATCH):
+            counts = store.write_counted(run_id, rows[start : start + LOAD_BATCH])
+            for kind, number in counts.items():
+                made[kind] += number
+    for close in closes:
+        shares = [share_from(share) for share in close["shares"]]
+        judged = store.settle(
+            close["run_id"], close["worker"], shares, close["reason"], close["final"]
+        )
+        store.finish_run(close["run_id"], close["reason"], close["final"])
+        for judgement in judged:
+            made["gone"] += len(judgement.gone)
+            if judgement.why is not None and not judgement.waiting:
+                print(f"{judgement.label}: not judged which listings are gone: "
+                      f"{judgement.why}")  # fmt: skip
+    print(f"{sum(map(len, by_run.values()))} observations loaded"
+          f"{', the run closed' if closes else ''}: {summary_line(made)} made "
+          "now (nothing already stored is written twice)")  # fmt: skip
     return 0
+
+
+def share_from(data: dict[str, Any]) -> QueryCrawl:
+    return QueryCrawl(**{**data, "gaps": tuple(data["gaps"])})
 
 
 def main(argv: list[str] | None = None) -> int:

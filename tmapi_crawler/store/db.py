@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -50,6 +50,9 @@ SHARE_COLUMNS = (
     "query, cat_id, language, label, whole_category, bands, gaps, "
     "failed_pages, delivered"
 )
+# A process's share written again (a job's: the whole job so far) replaces it.
+SHARE_UPDATED = ("whole_category", "bands", "gaps", "failed_pages", "delivered")
+PAGE = 5000  # changes read back at a time
 
 
 @dataclass(frozen=True)
@@ -143,7 +146,7 @@ class Store:
     def begin(self) -> Any:
         raise NotImplementedError
 
-    def _load(self, cursor: Any, rows: Sequence[tuple]) -> None:
+    def _load(self, cursor: Any, rows: Sequence[Sequence[Any]]) -> None:
         """The rows into the table batch, in one statement (an item twice:
         the first)."""
         raise NotImplementedError
@@ -219,29 +222,67 @@ class Store:
                 run_id = str(cursor.fetchone()[0])
         return run_id
 
+    def ensure_run(self, run_id: str, job: str | None) -> None:
+        """The run *run_id*, made if the store never saw it (a crawl that
+        could not reach the store at all); of *job* unless the job has
+        another run open."""
+        with self.begin() as cursor:
+            cursor.execute(self.sql("SELECT 1 FROM runs WHERE run_id = ?"), (run_id,))
+            if cursor.fetchone():
+                return
+            if job is not None:
+                cursor.execute(
+                    self.sql(
+                        "SELECT 1 FROM runs WHERE job = ? AND finished_at IS NULL"
+                    ),
+                    (job,),
+                )
+                if cursor.fetchone():
+                    job = None
+            cursor.execute(
+                self.sql("INSERT INTO runs (run_id, job, started_at) VALUES (?, ?, ?)"),
+                (run_id, job, now()),
+            )
+
     def finish_run(self, run_id: str, reason: str, finished: bool) -> None:
         """The run's finish reason; *finished*: the run is over (a job that
-        stopped early stays open, for its resume)."""
+        stopped early stays open, for its resume). A run finished once keeps
+        its first end (a load of its file again changes nothing)."""
         with self.begin() as cursor:
             cursor.execute(
                 self.sql(
                     "UPDATE runs SET finish_reason = ?, finished_at = ? "
-                    "WHERE run_id = ?"
+                    "WHERE run_id = ? AND finished_at IS NULL"
                 ),
                 (reason, now() if finished else None, run_id),
             )
 
     def join(self, run_id: str, worker: str) -> None:
         """A process takes part in the run: the run is judged once every
-        process that joined it has closed."""
+        process that joined it has closed (a process joining again is open
+        again)."""
         with self.begin() as cursor:
             cursor.execute(
                 self.sql(
                     "INSERT INTO run_workers VALUES (?, ?, ?, NULL) "
-                    "ON CONFLICT DO NOTHING"
+                    "ON CONFLICT (run_id, worker) DO UPDATE SET closed_at = NULL"
                 ),
                 (run_id, worker, now()),
             )
+
+    def close_dead(self, run_id: str, worker: str) -> int:
+        """Every other process of the run still open, closed: a job directory
+        is run by one process at a time, so they were killed (their share is
+        in the job's journal: the live process writes the whole job's)."""
+        with self.begin() as cursor:
+            cursor.execute(
+                self.sql(
+                    "UPDATE run_workers SET closed_at = ? WHERE run_id = ? "
+                    "AND worker <> ? AND closed_at IS NULL"
+                ),
+                (now(), run_id, worker),
+            )
+            return int(cursor.rowcount)
 
     def settle(
         self,
@@ -260,7 +301,8 @@ class Store:
             cursor.executemany(
                 self.sql(
                     "INSERT INTO run_shares VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                    "ON CONFLICT DO NOTHING"
+                    "ON CONFLICT (run_id, worker, query) DO UPDATE SET "
+                    + ", ".join(f"{c} = excluded.{c}" for c in SHARE_UPDATED)
                 ),
                 [(run_id, worker, *share_row(share)) for share in shares],
             )
@@ -314,7 +356,7 @@ class Store:
 
     # --- observations and changes --------------------------------------------
 
-    def write(self, run_id: str, rows: Sequence[tuple]) -> list[Change]:
+    def write(self, run_id: str, rows: Sequence[Sequence[Any]]) -> list[Change]:
         """One batch of observations (:data:`OBSERVED` order), in one
         transaction: the changes of those not yet observed in the run (of an
         item twice in the batch, the first)."""
@@ -329,7 +371,9 @@ class Store:
             cursor.execute(self.sql(self.UPSERT), (run_id,))
         return [change_of(row) for row in made]
 
-    def write_counted(self, run_id: str, rows: Sequence[tuple]) -> dict[str, int]:
+    def write_counted(
+        self, run_id: str, rows: Sequence[Sequence[Any]]
+    ) -> dict[str, int]:
         """:meth:`write`, saying only how many changes of each kind it made
         (they are in the store; reading each back costs the crawl ~13 us a
         row of CPU, for a changes feed only). The kinds are counted in SQL: a
@@ -345,7 +389,7 @@ class Store:
             cursor.execute(self.sql(self.UPSERT), (run_id,))
         return counts
 
-    def _stage(self, cursor: Any, run_id: str, rows: Sequence[tuple]) -> None:
+    def _stage(self, cursor: Any, run_id: str, rows: Sequence[Sequence[Any]]) -> None:
         """The rows in the table batch, those already observed in the run out."""
         cursor.execute("DELETE FROM batch")
         self._load(cursor, rows)
@@ -452,6 +496,40 @@ class Store:
             (run_id,),
         )
 
+    def iter_changes(self, run_id: str) -> Iterator[dict]:
+        """The run's changes, :data:`PAGE` at a time (a run's may be many)."""
+        after: tuple[Any, ...] = ("", -1, "")
+        order = "change, item_id, language"
+        while True:
+            page = self.query(
+                f"SELECT {CHANGE_COLUMNS} FROM changes WHERE run_id = ? "
+                f"AND ({order}) > (?, ?, ?) ORDER BY {order} LIMIT {PAGE}",
+                (run_id, *after),
+            )
+            yield from page
+            if len(page) < PAGE:
+                return
+            last = page[-1]
+            after = (last["change"], last["item_id"], last["language"])
+
+    def change_counts(self, run_id: str) -> dict[str, int]:
+        """How many changes of each kind the run made, every process of it."""
+        counts = dict.fromkeys(KINDS, 0)
+        for row in self.query(
+            "SELECT change, COUNT(*) AS n FROM changes WHERE run_id = ? "
+            "GROUP BY change",
+            (run_id,),
+        ):
+            counts[row["change"]] = int(row["n"])
+        return counts
+
+    def run(self, run_id: str) -> dict | None:
+        found = self.query(
+            "SELECT run_id, job, finished_at, finish_reason FROM runs WHERE run_id = ?",
+            (run_id,),
+        )
+        return found[0] if found else None
+
     def history(self, item_id: int, language: str | None = None) -> list[dict]:
         return self.query(
             "SELECT o.run_id, o.item_id, o.language, o.cat_id, o.price, "
@@ -480,7 +558,7 @@ class SqliteStore(Store):
     def begin(self) -> Any:
         return _SqliteTransaction(self.connection)
 
-    def _load(self, cursor: Any, rows: Sequence[tuple]) -> None:
+    def _load(self, cursor: Any, rows: Sequence[Sequence[Any]]) -> None:
         # the whole batch as one JSON parameter (prices as exact decimal text)
         cursor.execute(
             "INSERT INTO batch SELECT "

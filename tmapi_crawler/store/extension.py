@@ -13,16 +13,29 @@ last process to close (one, alone; the last of several workers; the last
 run of a job) merges every share and marks what is gone in the queries
 crawled completely, once (:meth:`~tmapi_crawler.store.db.Store.settle`).
 
+The store is a sink of the job like each feed. With ``JOBDIR`` every
+observation goes to the job's log (:mod:`.wal`) before any feed writes its
+item, and the journal records what the store has committed: a resumed run
+writes the rest again, and the store takes each once a run. With
+``REDIS_URL`` a page is acknowledged only once the store has committed its
+items (:attr:`CatalogStore.committed` has reached what it had
+:attr:`~CatalogStore.received` then): a killed worker's pages are redone by
+another. The changes feed is the run's changes read back from the
+store by the process that judges the run, once.
+
 An unreachable store does not stop the crawl: the items still go to the
 feeds, the observations wait in memory and are written once it answers
-again (tried at most every ``RETRY_SECONDS``). What is still unwritten when
-the crawl ends is written to a JSON Lines file under
-``TMAPI_FEED_RESCUE_DIR``, and the log says so and where.
+again (tried at most every ``RETRY_SECONDS``). At the close the store is
+tried for ``TMAPI_STORE_CLOSE_TIMEOUT`` seconds; what it still has not taken
+(observations, the run's close) goes to a JSON Lines file under
+``TMAPI_FEED_RESCUE_DIR``, the run exits with code 5, and the summary names
+the file and the ``tmapi-store load`` command that completes the run.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -32,11 +45,13 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scrapy import signals
 from scrapy.exceptions import NotConfigured
+from twisted.internet.defer import Deferred
 
 from tmapi_crawler.contract.credentials import store_uri
 from tmapi_crawler.contract.items import ProductItem
@@ -44,37 +59,38 @@ from tmapi_crawler.contract.outcome import FINISHED
 from tmapi_crawler.contract.stats import (
     STORE_CHANGES,
     STORE_ERRORS,
+    STORE_NOT_CLOSED,
     STORE_OBSERVATIONS,
+    STORE_REPLAYED,
     STORE_UNSTORED,
+    STORE_UNSTORED_FILE,
 )
 from tmapi_crawler.distributed.connection import redis_url
 from tmapi_crawler.extensions.ledger import CrawlLedger
 from tmapi_crawler.itemsignal import connect_item_scraped
+from tmapi_crawler.resume.extension import ResumeJournal
 from tmapi_crawler.store.changes import (
     KINDS,
     OBSERVED,
-    Change,
     QueryCrawl,
-    count,
     summary_line,
 )
-from tmapi_crawler.store.db import is_sqlite, open_store, store_problems
+from tmapi_crawler.store.db import is_sqlite, new_run_id, open_store, store_problems
 from tmapi_crawler.store.feed import ChangesFeed
+from tmapi_crawler.store.wal import RESET_BYTES, ObservationLog
 
 if TYPE_CHECKING:
     from scrapy import Spider
     from scrapy.crawler import Crawler
     from scrapy.settings import BaseSettings
-    from twisted.internet.defer import Deferred
 
-    from tmapi_crawler.store.db import Store
+    from tmapi_crawler.store.db import Judgement, Store
 
 logger = logging.getLogger(__name__)
 RETRY_SECONDS = 5.0
+SINK = "store"  # the store's name in the job journal
 
-# What a batch made: how many changes of each kind, and the changes
-# themselves for the changes feed (none read back without one).
-Written = tuple[dict[str, int], list[Change]]
+Row = tuple[Any, ...] | list[Any]  # an observation (OBSERVED order)
 
 
 def store_errors(uri: str) -> tuple[type[BaseException], ...]:
@@ -110,29 +126,55 @@ def observation(item: ProductItem) -> tuple[Any, ...]:
     )
 
 
+@dataclass
+class Closing:
+    """What the close did in the store's thread, for the reactor to report."""
+
+    written: int = 0  # observations written at the close
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
+    closed: bool = False  # the run's close (this process's share) is written
+    judgements: list[Judgement] = field(default_factory=list)
+    run_counts: dict[str, int] | None = None  # the run's, once judged
+    records: list[dict[str, Any]] | None = None  # the changes feed's, once judged
+    unstored: list[Row] = field(default_factory=list)
+    error: BaseException | None = None
+
+
 class CatalogStore:
     def __init__(self, crawler: Crawler, uri: str) -> None:
+        settings = crawler.settings
         self.crawler = crawler
         self.uri = uri
-        self.batch = crawler.settings.getint("TMAPI_STORE_BATCH")
-        self.rescue_dir = Path(crawler.settings.get("TMAPI_FEED_RESCUE_DIR"))
-        self.distributed = bool(redis_url(crawler.settings))
+        self.batch = settings.getint("TMAPI_STORE_BATCH")
+        self.close_timeout = settings.getfloat("TMAPI_STORE_CLOSE_TIMEOUT")
+        self.rescue_dir = Path(settings.get("TMAPI_FEED_RESCUE_DIR"))
+        self.distributed = bool(redis_url(settings))
         self.errors = store_errors(uri)
         self.store: Store | None = None
         self.run_id: str | None = None
-        self.rows: list[tuple[Any, ...]] = []
+        self.rows: list[Row] = []
         self.counts = dict.fromkeys(KINDS, 0)
         self.retry_at = 0.0
         self.down_since: float | None = None
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="tmapi-store")
-        self.writing: Future[Written] | None = None  # the batch in the thread
-        self.writing_rows: list[tuple[Any, ...]] = []
+        self.writing: Future[dict[str, int]] | None = None  # the batch in the thread
+        self.writing_rows: list[Row] = []
+        # observations handed to the store and, of them, committed (in order:
+        # the Redis scheduler acknowledges a page once its items are)
+        self.received = 0
+        self.committed = 0
+        # with JOBDIR: the job's log of observations, and its offset when the
+        # batch in the thread was cut (committed with it)
+        self.journal: ResumeJournal | None = None
+        self.log: ObservationLog | None = None
+        self.cut_at = 0
+        self.committed_at = 0  # what the journal says the store holds of it
         # this process in the run (several: workers, or runs of a job)
         self.worker = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        feed = crawler.settings.get("TMAPI_CHANGES_FEED")
-        self.feed = ChangesFeed(crawler, feed) if feed else None
+        self.feed_uri = settings.get("TMAPI_CHANGES_FEED")
         crawler.signals.connect(self.spider_opened, signals.spider_opened)
-        connect_item_scraped(crawler, self.item_scraped)  # the one fan-out
+        # before the feeds: the job's log holds whatever a feed holds
+        connect_item_scraped(crawler, self.item_scraped, before_feeds=True)
         crawler.signals.connect(self.spider_closed, signals.spider_closed)
 
     @staticmethod
@@ -162,6 +204,16 @@ class CatalogStore:
             problems.append(
                 f"TMAPI_STORE_BATCH={batch!r}: expected a whole number of items above 0"
             )
+        timeout = settings.get("TMAPI_STORE_CLOSE_TIMEOUT", 0)
+        try:
+            ok = float(timeout) >= 0
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            problems.append(
+                f"TMAPI_STORE_CLOSE_TIMEOUT={timeout!r}: expected a number of "
+                "seconds, 0 or more"
+            )
         return problems
 
     @classmethod
@@ -170,6 +222,10 @@ class CatalogStore:
         if not uri:
             raise NotConfigured
         return cls(crawler, uri)
+
+    @classmethod
+    def of(cls, crawler: Crawler) -> CatalogStore | None:
+        return crawler.get_extension(cls)
 
     # --- the run --------------------------------------------------------------
 
@@ -185,13 +241,37 @@ class CatalogStore:
 
     def spider_opened(self, spider: Spider) -> None:
         self.spider = spider
-        if self.feed is not None:
-            self.feed.open(spider)
         if self.crawler.stats is not None:  # the summary's line, zeros included
             for kind in KINDS:
                 self.crawler.stats.set_value(STORE_CHANGES + kind, 0)
+        if (journal := ResumeJournal.of(self.crawler)) is not None:
+            self.open_log(journal)
         if self.call(self.connect):
             logger.info("Catalog store: run %s in %s", self.run_id, self.shown)
+            if self.journal is not None and self.run_id is not None:
+                self.journal.stored(SINK, self.committed_at, self.run_id)
+
+    def open_log(self, journal: ResumeJournal) -> None:
+        """The job's log of observations; what an earlier run of the job left
+        in it uncommitted, written first."""
+        self.journal = journal
+        # one process at a time, its coverage the whole job's (restored from
+        # the journal): one share, written again by each run of the job
+        self.worker = "job"
+        self.log = log = ObservationLog(journal.jobdir)
+        journal.syncs.append(log.sync)
+        self.committed_at = journal.before.stored.get(SINK, 0)
+        left = log.read_from(self.committed_at)
+        if left:
+            self.rows[:0] = left
+            self.received += len(left)
+            self.inc(STORE_REPLAYED, len(left))
+            logger.info(
+                "Catalog store: %d observations an earlier run of the job "
+                "delivered were not recorded as stored: written again (the store "
+                "takes each once a run)",
+                len(left),
+            )
 
     @property
     def shown(self) -> str:
@@ -202,8 +282,8 @@ class CatalogStore:
     # writes: the reactor hands a batch over and goes on.
 
     def call(self, function: Callable[..., Any], *args: Any) -> Any:
-        """*function* in the store's thread, waited for (the open and the close);
-        a store error is an outage (False)."""
+        """*function* in the store's thread, waited for (the open); a store
+        error is an outage (False)."""
         try:
             return self.executor.submit(function, *args).result()
         except self.errors as exc:
@@ -211,13 +291,22 @@ class CatalogStore:
             return False
 
     def connect(self) -> bool:
-        """In the store's thread: connected, the run opened and joined."""
+        """In the store's thread: connected, the run opened and joined (with a
+        job directory, the killed runs of the job closed)."""
         try:
             if self.store is None:
                 self.store = open_store(self.uri)
             if self.run_id is None:
-                run_id = self.store.open_run(self.job(self.spider))
+                job = self.job(self.spider)
+                if self.journal is not None and (
+                    run_id := self.journal.before.runs_of.get(SINK)
+                ):
+                    self.store.ensure_run(run_id, job)  # the job's, even finished
+                else:
+                    run_id = self.store.open_run(job)
                 self.store.join(run_id, self.worker)
+                if self.journal is not None:
+                    self.store.close_dead(run_id, self.worker)
                 self.run_id = run_id
         except self.errors:
             self.disconnect()
@@ -231,15 +320,12 @@ class CatalogStore:
                 self.store.close()
         self.store = None
 
-    def write(self, rows: list[tuple[Any, ...]]) -> Written:
+    def write(self, rows: list[Row]) -> dict[str, int]:
         """In the store's thread: one batch, in one transaction."""
         self.connect()
         assert self.store is not None and self.run_id is not None
         try:
-            if self.feed is None:
-                return self.store.write_counted(self.run_id, rows), []
-            changes = self.store.write(self.run_id, rows)
-            return count(changes), changes
+            return self.store.write_counted(self.run_id, rows)
         except self.errors:
             self.disconnect()
             raise
@@ -264,7 +350,11 @@ class CatalogStore:
 
     def item_scraped(self, item: Any, response: Any = None) -> None:
         if isinstance(item, ProductItem):
-            self.rows.append(observation(item))
+            row = observation(item)
+            if self.log is not None:
+                self.log.append(row)
+            self.rows.append(row)
+            self.received += 1
             if len(self.rows) >= self.batch:
                 self.flush()
 
@@ -277,18 +367,19 @@ class CatalogStore:
 
         rows, self.rows = self.rows, []
         self.writing_rows = rows
+        self.cut_at = self.log.position if self.log is not None else 0
         self.writing = future = self.executor.submit(self.write, rows)
         future.add_done_callback(
             lambda done: reactor.callFromThread(self.written, done, rows)
         )
 
-    def written(self, future: Future[Written], rows: list[tuple[Any, ...]]) -> None:
+    def written(self, future: Future[dict[str, int]], rows: list[Row]) -> None:
         """A batch's outcome, in the reactor's thread (once)."""
         if future is not self.writing:
             return  # the close took it already
         self.writing = None
         try:
-            counts, changes = future.result()
+            counts = future.result()
         except self.errors as exc:
             self.rows = rows + self.rows  # written at the next try
             self.outage(exc)
@@ -302,41 +393,199 @@ class CatalogStore:
                 len(rows),
             )
             self.down_since = None
+        self.committed += len(rows)
         self.inc(STORE_OBSERVATIONS, len(rows))
-        self.emit(counts, changes)
+        self.add(counts)
+        self.record_stored()
 
-    def emit(self, counts: dict[str, int], changes: list[Change]) -> None:
+    def record_stored(self) -> None:
+        """The job's journal told what the store holds of its log; a log
+        wholly committed and grown large starts again empty."""
+        if self.journal is None or self.log is None:
+            return
+        assert self.run_id is not None
+        self.committed_at = self.cut_at
+        self.journal.stored(SINK, self.cut_at, self.run_id)
+        if not self.rows and self.cut_at == self.log.position > RESET_BYTES:
+            # first the journal: a kill now replays the log, never skips it
+            self.journal.stored(SINK, 0, self.run_id)
+            self.log.reset()
+            self.cut_at = self.committed_at = 0
+
+    def add(self, counts: dict[str, int]) -> None:
         for kind, made in counts.items():
             if made:
                 self.counts[kind] += made
                 self.inc(STORE_CHANGES + kind, made)
-        if self.feed is not None:
-            self.feed.write(changes)
 
     # --- the close -------------------------------------------------------------
 
-    def spider_closed(self, spider: Spider, reason: str) -> Deferred | None:
-        if (pending := self.writing) is not None:  # the batch in the thread
-            with contextlib.suppress(*self.errors):
-                pending.result()
-            self.written(pending, self.writing_rows)
-        if self.rows:  # the last batch, retried whatever the time
-            rows, self.rows = self.rows, []
-            self.writing = future = self.executor.submit(self.write, rows)
-            with contextlib.suppress(*self.errors):
-                future.result()
-            self.written(future, rows)
-        if self.rows:
-            self.rescue(self.rows)
-        elif self.run_id is not None:
-            # a job stopped early is resumed as the same run: judged when it ends
-            final = reason == FINISHED or not self.crawler.settings.get("JOBDIR")
-            if self.call(self.close_run, reason, final) is False:
-                logger.error("Catalog store: what is gone could not be marked")
-        self.call(self.disconnect)
+    def spider_closed(self, spider: Spider, reason: str) -> Deferred[None]:
+        """The last observations written and the run's close, in the store's
+        thread, tried for ``TMAPI_STORE_CLOSE_TIMEOUT`` seconds; the crawl's
+        close waits for it without blocking the reactor."""
+        from twisted.internet import reactor
+
+        inflight, self.writing = self.writing, None  # its outcome: the close's
+        inflight_rows = self.writing_rows if inflight is not None else []
+        rows, self.rows = self.rows, []
+        final = reason == FINISHED or not self.crawler.settings.get("JOBDIR")
+        shares = self.shares()
+        if self.log is not None:
+            self.cut_at = self.log.position
+        done: Deferred[None] = Deferred()
+        future = self.executor.submit(
+            self.close, inflight, inflight_rows, rows, reason, final, shares
+        )
+        future.add_done_callback(
+            lambda closing: reactor.callFromThread(self.closed, closing, reason, done)
+        )
+        return done
+
+    def close(
+        self,
+        inflight: Future[dict[str, int]] | None,
+        inflight_rows: list[Row],
+        rows: list[Row],
+        reason: str,
+        final: bool,
+        shares: list[QueryCrawl],
+    ) -> Closing:
+        """In the store's thread: the rest written, then this process's share
+        and (the last process of a run that is over) the run judged; a store
+        that does not answer is tried again until the close's deadline."""
+        closing = Closing()
+        if inflight is not None:
+            try:
+                closing.counts = dict(inflight.result())
+                closing.written += len(inflight_rows)
+            except self.errors:
+                rows = inflight_rows + rows
+        deadline = time.monotonic() + self.close_timeout
+        while True:
+            try:
+                if rows:
+                    for kind, made in self.write(rows).items():
+                        closing.counts[kind] += made
+                    closing.written += len(rows)
+                    rows = []
+                self.close_run(closing, reason, final, shares)
+                break
+            except self.errors as exc:
+                if closing.error is None:
+                    logger.error(
+                        "Catalog store %s unreachable at the close (%s): tried "
+                        "again for up to %.0f s (TMAPI_STORE_CLOSE_TIMEOUT)",
+                        self.shown,
+                        exc,
+                        self.close_timeout,
+                    )
+                closing.error = exc
+                self.disconnect()
+                if time.monotonic() + RETRY_SECONDS > deadline:
+                    break
+                time.sleep(RETRY_SECONDS)
+        closing.unstored = rows
+        self.disconnect()
+        return closing
+
+    def close_run(
+        self, closing: Closing, reason: str, final: bool, shares: list[QueryCrawl]
+    ) -> None:
+        """In the store's thread: this process's share into the store; the
+        last process of the run to close judges each category query and reads
+        the run's changes back (the summary's counts, the changes feed)."""
+        self.connect()
+        assert self.store is not None and self.run_id is not None
+        closing.judgements = self.store.settle(
+            self.run_id, self.worker, shares, reason, judge=final
+        )
+        self.store.finish_run(self.run_id, reason, final)
+        closing.closed = True
+        if final and not (closing.judgements and closing.judgements[0].waiting):
+            closing.run_counts = self.store.change_counts(self.run_id)
+            if self.feed_uri:
+                closing.records = list(self.store.iter_changes(self.run_id))
+
+    def closed(
+        self, future: Future[Closing], reason: str, done: Deferred[None]
+    ) -> None:
+        """The close's outcome, in the reactor's thread: stats, log, the
+        changes feed, and a file for whatever the store did not take."""
+        try:
+            closing = future.result()
+        except Exception as exc:  # a bug: the close must still end
+            logger.exception("Catalog store: the close failed")
+            closing = Closing(error=exc, unstored=[])
         self.executor.shutdown()
+        if self.down_since is not None and not closing.unstored and closing.closed:
+            logger.warning(
+                "Catalog store %s reachable again after %.0f s: %d waiting "
+                "observations written",
+                self.shown,
+                time.monotonic() - self.down_since,
+                closing.written,
+            )
+        self.committed += closing.written
+        self.inc(STORE_OBSERVATIONS, closing.written)
+        self.add(closing.counts)
+        if closing.unstored:
+            self.inc(STORE_ERRORS)
+        elif self.journal is not None and self.run_id is not None:
+            self.journal.stored(SINK, self.cut_at, self.run_id)
+        self.report(closing, reason)
+        if closing.unstored or not closing.closed:
+            self.rescue(closing, reason)
+        if closing.run_counts is not None and self.crawler.stats is not None:
+            self.counts = closing.run_counts  # every process and run of it
+            for kind, made in closing.run_counts.items():
+                self.crawler.stats.set_value(STORE_CHANGES + kind, made)
         logger.info("Changes: %s", summary_line(self.counts))
-        return self.feed.close() if self.feed is not None else None
+        if self.log is not None:
+            self.log.close()
+        if closing.records is None or not self.feed_uri:
+            if self.feed_uri and closing.closed:
+                logger.info(
+                    "The changes feed %s is written when the run is judged: by "
+                    "the run that finishes the job, or the last worker to close",
+                    self.feed_uri,
+                )
+            done.callback(None)
+            return
+        feed = ChangesFeed(self.crawler, self.feed_uri)
+        feed.open(self.spider)
+        feed.write(closing.records)
+        stored = feed.close()
+        if stored is None:
+            done.callback(None)
+        else:
+            stored.addBoth(lambda _: done.callback(None))
+
+    def report(self, closing: Closing, reason: str) -> None:
+        """The judgement of each category query, in the log."""
+        if not closing.closed:
+            return
+        if closing.judgements and closing.judgements[0].waiting:
+            logger.info(
+                "Catalog store: %d other process(es) of run %s still open; the "
+                "last to close judges which listings are gone",
+                closing.judgements[0].waiting,
+                self.run_id,
+            )
+        elif reason != FINISHED and self.crawler.settings.get("JOBDIR"):
+            logger.info(
+                "Catalog store: run %s is a job stopped early (%s); which listings "
+                "are gone is judged when a resumed run finishes it",
+                self.run_id,
+                reason,
+            )
+        for judgement in closing.judgements:
+            if judgement.why is not None and not judgement.waiting:
+                logger.info(
+                    "%s: not judged which listings are gone: %s",
+                    judgement.label,
+                    judgement.why,
+                )
 
     def shares(self) -> list[QueryCrawl]:
         """What this process saw of each category query, from the ledger."""
@@ -364,60 +613,45 @@ class CatalogStore:
             )
         return found
 
-    def close_run(self, reason: str, final: bool) -> bool:
-        """In the store's thread: this process's share into the store; the
-        last process of the run to close marks what is gone in each category
-        query crawled whole, and says why of the others."""
-        self.connect()
-        assert self.store is not None and self.run_id is not None
-        judgements = self.store.settle(
-            self.run_id, self.worker, self.shares(), reason, judge=final
-        )
-        self.store.finish_run(self.run_id, reason, final)
-        if not final:
-            logger.info(
-                "Catalog store: run %s is a job stopped early (%s); which listings "
-                "are gone is judged when a resumed run finishes it",
-                self.run_id,
-                reason,
-            )
-        if judgements and judgements[0].waiting:
-            logger.info(
-                "Catalog store: %d other process(es) of run %s still open; the "
-                "last to close judges which listings are gone",
-                judgements[0].waiting,
-                self.run_id,
-            )
-            return True
-        for judgement in judgements:
-            if judgement.why is not None:
-                logger.info(
-                    "%s: not judged which listings are gone: %s",
-                    judgement.label,
-                    judgement.why,
-                )
-            self.emit(count(judgement.gone), judgement.gone)  # the reactor waits
-        return True
-
-    def rescue(self, rows: list[tuple[Any, ...]]) -> None:
-        """The observations the store never took, kept in a file, said plainly."""
-        self.inc(STORE_UNSTORED, len(rows))
+    def rescue(self, closing: Closing, reason: str) -> None:
+        """What the store never took (observations, the run's close), kept in
+        a file that ``tmapi-store load`` writes, said plainly; exit code 5."""
+        run_id = self.run_id or new_run_id()
         self.rescue_dir.mkdir(parents=True, exist_ok=True)
-        path = self.rescue_dir / f"store-{self.run_id or 'run'}-{os.getpid()}.jsonl"
+        path = (self.rescue_dir / f"store-{run_id}-{os.getpid()}.jsonl").resolve()
+        rows = closing.unstored
+        final = reason == FINISHED or not self.crawler.settings.get("JOBDIR")
         with path.open("a", encoding="utf-8") as file:
             for row in rows:
-                record = {
-                    "run_id": self.run_id,
-                    **dict(zip(OBSERVED, row, strict=True)),
-                }
+                record = {"run_id": run_id, **dict(zip(OBSERVED, row, strict=True))}
                 file.write(json.dumps(record, default=str, ensure_ascii=False) + "\n")
+            if not closing.closed:
+                close = {
+                    "run_id": run_id,
+                    "job": self.job(self.spider),
+                    "worker": self.worker,
+                    "reason": reason,
+                    "final": final,
+                    "shares": [dataclasses.asdict(share) for share in self.shares()],
+                }
+                file.write(json.dumps({"close": close}, ensure_ascii=False) + "\n")
+        self.inc(STORE_UNSTORED, len(rows))
+        if not closing.closed:
+            self.inc(STORE_NOT_CLOSED)
+        if self.crawler.stats is not None:
+            self.crawler.stats.set_value(STORE_UNSTORED_FILE, str(path))
         logger.error(
-            "Catalog store %s: %d observations could not be stored (the store "
-            "stayed unreachable); the items are in the feeds, and the "
-            "observations in %s (tmapi-store load %s writes them once it answers). "
-            "No listing was marked gone in this run.",
+            "Catalog store %s did not answer for %.0f s at the close (%s): %d "
+            "observations%s could not be stored; the items are in the feeds, "
+            "and what the store is missing is in %s. Once it answers, "
+            "`tmapi-store --store %s load %s` writes them and completes the "
+            "run's changes. Exit code 5.",
             self.shown,
+            self.close_timeout,
+            closing.error,
             len(rows),
+            "" if closing.closed else " and the run's close",
             path,
+            self.shown if "@" not in self.uri else "<TMAPI_STORE>",
             path,
         )

@@ -3,12 +3,17 @@ Scrapy feed URI (a path, ``file://``, ``s3://``...), through the crawler's
 feed storages (``FEED_STORAGES``) and exporters (``FEED_EXPORTERS``): the
 format is the URI's suffix (``.jsonl``, ``.csv``, ``.parquet``...), JSON
 Lines otherwise. ``%(name)s`` and ``%(time)s`` are filled as in ``FEEDS``.
+
+It is written whole, once, by the process that judges the run, from the
+changes the store holds for the run (every process's, every run of a job):
+a kill before then leaves nothing to repair, and a close tried again
+writes the whole file again.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
@@ -20,8 +25,6 @@ if TYPE_CHECKING:
     from scrapy import Spider
     from scrapy.crawler import Crawler
     from twisted.internet.defer import Deferred
-
-    from tmapi_crawler.store.changes import Change
 
 logger = logging.getLogger(__name__)
 DEFAULT_FORMAT = "jsonlines"
@@ -49,10 +52,8 @@ class ChangesFeed:
         self.uri = self.template % {"name": spider.name, "time": stamp}
         scheme = urlparse(self.uri).scheme
         storage_class = load_object(self.storages.get(scheme, self.storages["file"]))
-        # A resumed job's run continues its feed; any other run writes its own.
-        overwrite = not self.crawler.settings.get("JOBDIR")
         self.storage = build_from_crawler(
-            storage_class, self.crawler, self.uri, feed_options={"overwrite": overwrite}
+            storage_class, self.crawler, self.uri, feed_options={"overwrite": True}
         )
         self.file = self.storage.open(spider)
         exporter_class = load_object(
@@ -61,12 +62,14 @@ class ChangesFeed:
         self.exporter = exporter_class(self.file, encoding="utf-8")
         self.exporter.start_exporting()
 
-    def write(self, changes: list[Change]) -> None:
+    def write(self, records: Iterable[Mapping[str, Any]]) -> None:
+        """Records as :meth:`~tmapi_crawler.store.changes.Change.as_dict`
+        makes them (the store's read back: the same)."""
         if self.exporter is None:
             return
-        for change in changes:
-            self.exporter.export_item(change.as_dict())
-        self.count += len(changes)
+        for record in records:
+            self.exporter.export_item(dict(record))
+            self.count += 1
 
     def close(self) -> Deferred | None:
         """Finish the file and hand it to its storage (an upload, for S3)."""

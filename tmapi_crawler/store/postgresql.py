@@ -43,7 +43,7 @@ class PostgresStore(Store):
     def lock(self, cursor: Any, key: str) -> None:
         cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (key,))
 
-    def _load(self, cursor: Any, rows: Sequence[tuple]) -> None:
+    def _load(self, cursor: Any, rows: Sequence[Sequence[Any]]) -> None:
         # the whole batch as one JSON parameter: psycopg adapts a text in C,
         # twelve arrays element by element; jsonb, parsed once, where json's
         # ->> parses a row again for each column (a third of the server's time)

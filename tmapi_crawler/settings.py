@@ -120,3 +120,9 @@ TMAPI_DEDUPE_EXPECTED_ITEMS = 1_000_000  # sizes the Redis buckets (intsets)
 TMAPI_STORE = None  # sqlite:///out/catalog.sqlite or postgresql://user@host/db
 TMAPI_STORE_BATCH = 1000  # observations written per transaction
 TMAPI_CHANGES_FEED = None  # a feed URI: one record per change (needs TMAPI_STORE)
+# The run report and alerts (tmapi_crawler.report, tmapi_crawler.alerts; with a store)
+TMAPI_REPORT = True  # one HTML file per run: beside the summary, NAME.report.html
+TMAPI_REPORT_FILE = None  # default: beside the summary file
+TMAPI_ALERTS: list = []  # rules, each sent to its webhook (docs/store.md#alerts)
+TMAPI_ALERTS_ATTEMPTS = 3  # tries of a webhook before the message is given up
+TMAPI_ALERTS_BACKOFF = 1.0  # seconds before the second try, doubled each next

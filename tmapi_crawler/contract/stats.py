@@ -73,6 +73,11 @@ STORE_CHANGES = "tmapi/store/changes/"  # + new, price, gone, back
 STORE_ERRORS = "tmapi/store/errors"  # times the store could not be reached
 STORE_UNSTORED = "tmapi/store/unstored"  # observations never written: in a file
 
+# alerts (with TMAPI_ALERTS): messages of the run, one per rule that matched
+ALERTS = "tmapi/alerts/"  # + sent, failed
+ALERTS_SENT = "tmapi/alerts/sent"  # taken by their webhook
+ALERTS_FAILED = "tmapi/alerts/failed"  # not taken after every attempt
+
 # Scrapy's names, written by the Redis scheduler as Scrapy's scheduler and
 # duplicate filter write them
 SCHEDULER_ENQUEUED_REDIS = "scheduler/enqueued/redis"

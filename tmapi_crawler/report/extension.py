@@ -1,7 +1,7 @@
 """The run report and the alerts, when a crawl with a store ends.
 
 :class:`RunReportWriter` samples the crawl's counters (calls, items) every
-second and keeps each listing's image as items are delivered; when the
+half second and keeps each listing's image as items are delivered; when the
 spider closes, after the catalog store has closed the run (it comes after
 the store in ``EXTENSIONS``), it reads the run back, writes the report
 (``TMAPI_REPORT_FILE``, by default beside the summary file:
@@ -64,7 +64,7 @@ if TYPE_CHECKING:
     from scrapy.settings import BaseSettings
 
 logger = logging.getLogger(__name__)
-SAMPLE_SECONDS = 1.0
+SAMPLE_SECONDS = 0.5
 
 
 def alert_rules(settings: BaseSettings) -> list[Rule]:

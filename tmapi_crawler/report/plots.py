@@ -186,31 +186,38 @@ def distributions(
 
 def pace(samples: Sequence[Sample], points: int = 120) -> Plot:
     """Calls and items per minute through the run, from the counters sampled:
-    each point the rate over its slice of the run."""
+    each point the rate over its slice of the run (at most *points* slices;
+    the samples kept are the plot's data)."""
     step = max(1, math.ceil((len(samples) - 1) / points))
     kept = list(samples[::step])
     if samples and kept[-1] != samples[-1]:
         kept.append(samples[-1])
-    minutes, calls, items = [], [], []
+    # a short run in seconds, a long one in minutes
+    unit, scale = ("seconds", 1.0) if samples[-1].seconds < 180 else ("minutes", 60.0)
+    times, calls, items = [], [], []
     for before, after in itertools.pairwise(kept):
         span = after.seconds - before.seconds
         if span <= 0:
             continue
-        minutes.append(after.seconds / 60)
+        times.append(after.seconds / scale)
         calls.append((after.calls - before.calls) * 60 / span)
         items.append((after.items - before.items) * 60 / span)
     with mpl.rc_context(STYLE):
         figure = new_figure(2.8)
         axes = figure.add_subplot()
         for values, name in ((calls, "calls"), (items, "items")):
-            (line,) = axes.plot(minutes, values, label=f"{name} per minute")
+            (line,) = axes.plot(
+                times, values, marker="o", markersize=3, label=f"{name} per minute"
+            )
             line.set_gid(f"pace-{name}")
-        axes.set_xlabel("minutes into the run")
+        axes.set_xlabel(f"{unit} into the run")
         axes.set_ylabel("per minute")
+        axes.set_ylim(bottom=0)
         axes.legend(fontsize=7)
         data = {
-            "samples": [[s.seconds, s.calls, s.items] for s in samples],
-            "minutes": minutes,
+            "samples": [[s.seconds, s.calls, s.items] for s in kept],
+            "unit": unit,
+            "times": times,
             "calls_per_minute": calls,
             "items_per_minute": items,
         }

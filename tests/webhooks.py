@@ -13,8 +13,9 @@ from tests.servers import LOOPBACK
 
 
 class WebhookReceiver:
-    def __init__(self, status: int = 200) -> None:
+    def __init__(self, status: int = 200, fail_first: int = 0) -> None:
         self.status = status
+        self.fail_first = fail_first  # POSTs answered 503 before *status*
         self.bodies: list[dict[str, Any]] = []
         self.posts = 0  # every POST, answered or failed
         receiver = self
@@ -23,9 +24,12 @@ class WebhookReceiver:
             def do_POST(self) -> None:
                 data = self.rfile.read(int(self.headers["Content-Length"]))
                 receiver.posts += 1
-                if receiver.status < 300:
+                status = (
+                    503 if receiver.posts <= receiver.fail_first else receiver.status
+                )
+                if status < 300:
                     receiver.bodies.append(json.loads(data))
-                self.send_response(receiver.status)
+                self.send_response(status)
                 self.send_header("Content-Length", "2")
                 self.end_headers()
                 self.wfile.write(b"ok")

@@ -378,3 +378,42 @@ def test_bad_alert_rules_are_refused_before_any_call(simulator, crawl, tmp_path)
     assert result.returncode == 2
     assert "TMAPI_ALERTS[0]: 'when' must be one of price_drop" in result.log
     assert sim.calls() == []
+
+
+def test_on_postgresql_a_category_not_judged_has_no_gone_alert(
+    simulator, postgres, tmp_path
+):
+    """Day 1 with a page of category 51 failing: 52 is judged, 51 is not; the
+    gone alert holds exactly 52's gone listings, the report says why not 51."""
+    day0, day1 = catalog(0), catalog(1)
+    with WebhookReceiver() as good:
+        rules = [{"name": "gone", "when": "gone", "webhook": good.url, "top": 500},
+                 {"name": "drops", "when": "price_drop", "percent": 10,
+                  "webhook": good.url, "top": 500}]  # fmt: skip
+        for day, fault in ((0, None), (1, "51:3=422")):
+            options = {"size": [f"{c}={n}" for c, n in SIZES.items()], "day": day}
+            sim = simulator(**options, **({"fault": fault} if fault else {}))
+            result = run_crawl(
+                tmp_path,
+                sim.url,
+                {"cat_id": "51,52", "split": "price"},
+                {"TMAPI_STORE": postgres, "TMAPI_ALERTS": json.dumps(rules),
+                 "TMAPI_ALERTS_BACKOFF": 0.05},
+                output_name=f"day{day}.jsonl",
+            )  # fmt: skip
+            assert result.returncode in (0, 3), result.log[-3000:]
+        messages = by_rule(good.bodies[-2:])
+    in_52 = {p.item_id for p in Catalog(0, SIZES, day=0).products(52)}
+    gone_52 = (set(day0) - set(day1)) & in_52
+    assert gone_52 and (set(day0) - set(day1)) - in_52  # 51 had gone ones too
+    assert {i["item_id"] for i in messages["gone"]["items"]} == gone_52
+    assert messages["gone"]["count"] == len(gone_52)
+    # the drops seen on the pages that came: a subset, each exact
+    for item in messages["drops"]["items"]:
+        old, new = day0[item["item_id"]].price, day1[item["item_id"]].price
+        assert Decimal(item["old_price"]) == old and Decimal(item["new_price"]) == new
+        assert percent(old, new) <= -10
+    dom = (tmp_path / "day1.report.html").read_text(encoding="utf-8")
+    row = re.search(r'data-category="category 51 \(en\)">(.*?)</tr>', dom)[1]
+    assert "no: 1 page(s) failed" in row
+    assert counted(dom, "count", "gone") == str(len(gone_52))

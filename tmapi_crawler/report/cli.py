@@ -15,16 +15,29 @@ webhook failed.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
 from tmapi_crawler.alerts.rules import RuleError, parse
 from tmapi_crawler.alerts.send import send_alerts
-from tmapi_crawler.report.data import CrawlFacts, last_run_id, read_run
+from tmapi_crawler.report.data import (
+    READ_STEPS,
+    RENDER_STEPS,
+    CrawlFacts,
+    Step,
+    last_run_id,
+    quiet,
+    read_run,
+)
 from tmapi_crawler.store.db import Store
 
 COMMANDS = ("report", "alerts")
@@ -46,6 +59,29 @@ def add_commands(commands: Any) -> None:
     alerts.add_argument("--backoff", type=float, default=1.0)
 
 
+@contextlib.contextmanager
+def steps(total: int) -> Iterator[Step]:
+    """On a terminal, a progress bar of *total* steps, each named as it
+    starts (as the crawl's progress display); elsewhere nothing."""
+    if not sys.stderr.isatty():
+        yield quiet
+        return
+    console = Console(stderr=True)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task("report", total=total)
+        started = [False]
+
+        def step(name: str) -> None:
+            if started[0]:
+                progress.advance(task)
+            started[0] = True
+            progress.update(task, description=f"report: {name}")
+
+        yield step
+        progress.update(task, completed=total)
+
+
 def run_command(store: Store, args: argparse.Namespace) -> int:
     return report(store, args) if args.command == "report" else alerts(store, args)
 
@@ -62,14 +98,16 @@ def report(store: Store, args: argparse.Namespace) -> int:
     summary = None
     if args.summary is not None:
         summary = json.loads(args.summary.read_text(encoding="utf-8"))
-    from tmapi_crawler.report.html import render, write  # matplotlib: ~0.5 s
-
     started = time.monotonic()
-    try:
-        data = read_run(store, run_id, CrawlFacts(summary=summary))
-    except KeyError:
-        return fail(f"no run {run_id} in the store")
-    write(args.output, render(data))
+    with steps(1 + len(READ_STEPS) + len(RENDER_STEPS)) as step:
+        step("loading matplotlib")
+        from tmapi_crawler.report.html import render, write
+
+        try:
+            data = read_run(store, run_id, CrawlFacts(summary=summary), step=step)
+        except KeyError:
+            return fail(f"no run {run_id} in the store")
+        write(args.output, render(data, step=step))
     print(
         f"run {run_id}: report written to {args.output} "
         f"({args.output.stat().st_size} bytes, {time.monotonic() - started:.2f} s)"

@@ -14,7 +14,7 @@ writes its own report; without them the report says what is missing.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -26,6 +26,15 @@ from tmapi_crawler.store.db import Store
 TOP = 10  # rows of each list of changes, and listings in the history plot
 HISTORY_ITEMS = 8  # listings in the price history plot: the largest moves
 DISTRIBUTION_CATEGORIES = 6  # categories in the distribution plot, the largest
+READ_STEPS = ("the runs", "the changes", "the coverage", "the price history",
+              "the prices per category")  # fmt: skip
+RENDER_STEPS = ("the price history plot", "the price distribution plot",
+                "the pace plot")  # fmt: skip
+Step = Callable[[str], None]  # told each step as it starts (a progress bar)
+
+
+def quiet(step: str) -> None:
+    pass
 
 
 @dataclass(frozen=True)
@@ -158,8 +167,11 @@ def read_run(
     run_id: str,
     facts: CrawlFacts | None = None,
     history_items: int = HISTORY_ITEMS,
+    step: Step = quiet,
 ) -> RunData:
-    """Everything the report of *run_id* shows (KeyError: no such run)."""
+    """Everything the report of *run_id* shows (KeyError: no such run);
+    *step* is told each of :data:`READ_STEPS` as it starts."""
+    step(READ_STEPS[0])
     runs = store.query(
         "SELECT run_id, job, started_at, finished_at, finish_reason FROM runs "
         "ORDER BY started_at, run_id"
@@ -171,7 +183,9 @@ def read_run(
     run["observations"] = store.query(
         "SELECT COUNT(*) AS n FROM observations WHERE run_id = ?", (run_id,)
     )[0]["n"]
+    step(READ_STEPS[1])
     changes = read_changes(store, run_id)
+    step(READ_STEPS[2])
     data = RunData(
         run=run,
         runs=runs,
@@ -186,7 +200,9 @@ def read_run(
         facts=facts or CrawlFacts(),
     )
     moved = data.drops[: history_items // 2] + data.rises[: history_items // 2]
+    step(READ_STEPS[3])
     data.history = read_history(store, [c.key for c in moved])
+    step(READ_STEPS[4])
     read_distributions(store, data)
     return data
 

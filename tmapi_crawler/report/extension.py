@@ -151,6 +151,14 @@ class RunReportWriter:
             logger.error("Run report: the store never opened the run: no report")
             return
         stats = self.crawler.stats.get_stats() if self.crawler.stats else {}
+        if stats.get(STORE_UNSTORED):  # the store was unreachable at the end
+            logger.error(
+                "No run report, no alerts: run %s is not all in the store "
+                "(tmapi-store load, then tmapi-store report and alerts --run %s)",
+                run_id,
+                run_id,
+            )
+            return
         facts = CrawlFacts(self.summary(reason, stats), self.samples, self.images)
         send = bool(self.rules) and self.may_alert(run_id, reason, stats)
         outcomes = await maybe_deferred_to_future(
@@ -164,8 +172,6 @@ class RunReportWriter:
             why = "several workers share it: send them once all are done"
         elif reason != FINISHED and self.crawler.settings.get("JOBDIR"):
             why = "the job stopped early: its resumed run sends them"
-        elif stats.get(STORE_UNSTORED):
-            why = "observations could not be stored: load them first"
         else:
             return True
         logger.warning(

@@ -19,7 +19,15 @@ from typing import Any
 
 from tmapi_crawler.contract.report import format_duration
 from tmapi_crawler.report import plots
-from tmapi_crawler.report.data import TOP, Coverage, Listing, RunData
+from tmapi_crawler.report.data import (
+    RENDER_STEPS,
+    TOP,
+    Coverage,
+    Listing,
+    RunData,
+    Step,
+    quiet,
+)
 from tmapi_crawler.store.changes import summary_line
 
 STYLE = """
@@ -43,8 +51,8 @@ figcaption{color:#59636e;font-size:13px}
 MISSING = "not in the store"
 
 
-def render(data: RunData, generated: datetime | None = None) -> str:
-    """The whole page."""
+def render(data: RunData, generated: datetime | None = None, step: Step = quiet) -> str:
+    """The whole page; *step* is told each of :data:`RENDER_STEPS`."""
     when = (generated or datetime.now(UTC)).isoformat(timespec="seconds")
     run_id = escape(data.run_id)
     parts = [
@@ -58,7 +66,7 @@ def render(data: RunData, generated: datetime | None = None) -> str:
         *run_section(data),
         *coverage_section(data),
         *changes_section(data),
-        *plots_section(data),
+        *plots_section(data, step),
         *missing_section(data),
         "</body></html>",
     ]
@@ -230,8 +238,9 @@ def plot_block(plot: plots.Plot, caption: str) -> list[str]:
     ]
 
 
-def plots_section(data: RunData) -> list[str]:
+def plots_section(data: RunData, step: Step = quiet) -> list[str]:
     parts = ["<h2>Plots</h2>", "<h3>Price history of the listings that moved most</h3>"]
+    step(RENDER_STEPS[0])
     moved = [item for item in [*data.drops, *data.rises] if item.key in data.history]
     if moved:
         caption = (
@@ -243,6 +252,7 @@ def plots_section(data: RunData) -> list[str]:
         parts += plot_block(history, caption)
     else:
         parts.append('<p class="muted">No price changed in this run.</p>')
+    step(RENDER_STEPS[1])
     parts.append("<h3>Prices per category: this run against the last</h3>")
     if data.distributions:
         left = (
@@ -258,6 +268,7 @@ def plots_section(data: RunData) -> list[str]:
         parts += plot_block(drawn, caption)
     else:
         parts.append('<p class="muted">No priced listing observed in this run.</p>')
+    step(RENDER_STEPS[2])
     parts.append("<h3>Calls and items per minute</h3>")
     if len(data.facts.samples) > 1:
         caption = "Calls sent and items delivered per minute, through the run."

@@ -22,6 +22,7 @@ from decimal import Decimal
 from typing import Any
 
 import matplotlib as mpl
+from matplotlib import ticker
 from matplotlib.backends.backend_svg import FigureCanvasSVG
 from matplotlib.figure import Figure
 
@@ -92,17 +93,35 @@ def price_history(
                 "prices": [str(p.price) for p in points],
             })  # fmt: skip
         ticks = sorted({order[run] for s in series for run in s["runs"]})
-        axes.set_xticks(ticks, [run_tick(runs[n]) for n in ticks])
-        axes.set_ylabel("price")
+        labels = [run_tick(runs[n]) for n in ticks]
+        if len(set(labels)) < len(labels):  # runs in the same minute
+            labels = [run_tick(runs[n], "%m-%d %H:%M:%S") for n in ticks]
+        axes.set_xticks(ticks, labels)
+        # a log scale: the same move in percent, the same slope at any price
+        axes.set_yscale("log")
+        price_ticks(axes.yaxis)
+        axes.set_ylabel("price (log scale)")
         axes.set_xlabel("run (started)")
         if series:
             axes.legend(fontsize=7, loc="center left", bbox_to_anchor=(1, 0.5))
         return Plot("history", svg_of(figure), {"series": series})
 
 
-def run_tick(run: dict[str, Any]) -> str:
+def run_tick(run: dict[str, Any], form: str = "%m-%d %H:%M") -> str:
     started = datetime.fromisoformat(str(run["started_at"]))
-    return started.strftime("%m-%d %H:%M")
+    return started.strftime(form)
+
+
+def plain(value: float, _: Any = None) -> str:
+    """A tick as a price (``0.5``, ``20``), not a power of ten."""
+    return f"{value:g}"
+
+
+def price_ticks(axis: Any) -> None:
+    """A log axis of prices ticked at 1, 2 and 5 of each decade, plainly."""
+    axis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(ticker.FuncFormatter(plain))
+    axis.set_minor_formatter(ticker.NullFormatter())
 
 
 def short(text: str | None, width: int) -> str:
@@ -170,6 +189,8 @@ def distributions(
                 for bar in bars:
                     bar.set_gid(f"{slug}-{name}")
             axes.set_xscale("log")
+            price_ticks(axes.xaxis)
+            axes.yaxis.set_major_locator(ticker.MaxNLocator(integer=True))
             axes.set_title(label, fontsize=9)
             axes.legend(fontsize=7)
             series.append({
@@ -205,15 +226,20 @@ def pace(samples: Sequence[Sample], points: int = 120) -> Plot:
     with mpl.rc_context(STYLE):
         figure = new_figure(2.8)
         axes = figure.add_subplot()
-        for values, name in ((calls, "calls"), (items, "items")):
-            (line,) = axes.plot(
-                times, values, marker="o", markersize=3, label=f"{name} per minute"
-            )
+        # calls on the left, items (a page's worth a call) on the right
+        lines = []
+        for side, values, name, color in (
+            (axes, calls, "calls", "#1f6feb"),
+            (axes.twinx(), items, "items", "#d1242f"),
+        ):
+            (line,) = side.plot(times, values, marker="o", markersize=3,
+                                color=color, label=f"{name} per minute")  # fmt: skip
             line.set_gid(f"pace-{name}")
+            side.set_ylabel(f"{name} per minute", color=color)
+            side.set_ylim(bottom=0)
+            lines.append(line)
         axes.set_xlabel(f"{unit} into the run")
-        axes.set_ylabel("per minute")
-        axes.set_ylim(bottom=0)
-        axes.legend(fontsize=7)
+        axes.legend(handles=lines, fontsize=7, loc="lower right")
         data = {
             "samples": [[s.seconds, s.calls, s.items] for s in kept],
             "unit": unit,

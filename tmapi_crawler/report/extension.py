@@ -12,8 +12,10 @@ fails the crawl: what went wrong is logged, and counted
 
 Alerts are sent once per rule and run, by the run's last process: not by a
 job stopped early (its resumed run sends them), not with several workers
-(``REDIS_URL``: ``tmapi-store alerts --run ID`` once they are all done), not
-when observations could not be stored (the changes are not all known).
+(``REDIS_URL``: ``tmapi-store alerts --run ID`` once they are all done).
+Neither report nor alerts when observations could not be stored: the run's
+changes are not all known (``tmapi-store load``, then ``report`` and
+``alerts``).
 """
 
 from __future__ import annotations

@@ -56,7 +56,6 @@ from tmapi_crawler.extensions.ledger import CrawlLedger
 from tmapi_crawler.extensions.summary import RunSummary
 from tmapi_crawler.itemsignal import connect_item_scraped
 from tmapi_crawler.report.data import CrawlFacts, Sample, read_run
-from tmapi_crawler.report.html import render, write
 from tmapi_crawler.store.db import Store, open_store
 from tmapi_crawler.store.extension import CatalogStore, store_errors
 
@@ -242,6 +241,9 @@ class RunReportWriter:
     def write_and_send(
         self, store: Store, run_id: str, facts: CrawlFacts, send: bool
     ) -> list[Outcome]:
+        # matplotlib (~0.5 s of CPU) only now: never in a crawl without a store
+        from tmapi_crawler.report.html import render, write
+
         written: str | None = None
         if self.report:
             path = self.path()

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -40,6 +38,9 @@ def post(
     """*body* POSTed as JSON to *url*, tried *attempts* times, waiting
     *backoff* seconds, then twice as long, between tries. None: delivered
     (a 2xx answer); else why not, the URL shown without its path."""
+    import urllib.error  # ~20 ms: only when a message goes
+    import urllib.request
+
     data = json.dumps(body, ensure_ascii=False).encode("utf-8")
     if secret and secret.encode("utf-8") in data:
         return "refused: the message holds the API token"

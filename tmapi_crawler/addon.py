@@ -88,6 +88,9 @@ EXTENSIONS = {
     # coverage it reads when the spider closes to judge what is gone; it takes
     # items on item_scraped, after every pipeline, as the feeds do.
     f"{P}.store.extension.CatalogStore": 520,
+    # The run report and alerts (with TMAPI_STORE): after the store, whose run
+    # is closed (gone judged) by the time this reads it back.
+    f"{P}.report.extension.RunReportWriter": 530,
 }
 
 ITEM_PIPELINES = {

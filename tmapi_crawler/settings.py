@@ -122,3 +122,9 @@ TMAPI_STORE_BATCH = 1000  # observations written per transaction
 # at the close, how long to keep trying a store that does not answer (seconds)
 TMAPI_STORE_CLOSE_TIMEOUT = 60.0
 TMAPI_CHANGES_FEED = None  # a feed URI: one record per change (needs TMAPI_STORE)
+# The run report and alerts (tmapi_crawler.report, tmapi_crawler.alerts; with a store)
+TMAPI_REPORT = True  # one HTML file per run: beside the summary, NAME.report.html
+TMAPI_REPORT_FILE = None  # default: beside the summary file
+TMAPI_ALERTS: list = []  # rules, each sent to its webhook (docs/store.md#alerts)
+TMAPI_ALERTS_ATTEMPTS = 3  # tries of a webhook before the message is given up
+TMAPI_ALERTS_BACKOFF = 1.0  # seconds before the second try, doubled each next

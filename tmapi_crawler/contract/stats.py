@@ -76,6 +76,11 @@ STORE_UNSTORED_FILE = "tmapi/store/unstored_file"  # that file (a path)
 STORE_NOT_CLOSED = "tmapi/store/not_closed"  # 1: the run's close is in that file too
 STORE_REPLAYED = "tmapi/store/replayed"  # of a killed run's log, written again
 
+# alerts (with TMAPI_ALERTS): messages of the run, one per rule that matched
+ALERTS = "tmapi/alerts/"  # + sent, failed
+ALERTS_SENT = "tmapi/alerts/sent"  # taken by their webhook
+ALERTS_FAILED = "tmapi/alerts/failed"  # not taken after every attempt
+
 # Scrapy's names, written by the Redis scheduler as Scrapy's scheduler and
 # duplicate filter write them
 SCHEDULER_ENQUEUED_REDIS = "scheduler/enqueued/redis"

@@ -33,6 +33,7 @@ from tmapi_crawler.contract.operator_settings import max_calls, problems_of, swi
 from tmapi_crawler.contract.outcome import FINISHED, STOP_ADVICE, exit_code
 from tmapi_crawler.contract.report import COLUMNS, CategoryRow, RunFigures, run_figures
 from tmapi_crawler.contract.stats import (
+    ALERTS,
     CONCURRENCY_LEARNED,
     CONCURRENCY_REMEMBERED,
     FINISH_REASON,
@@ -194,6 +195,7 @@ class RunSummary:
                 "run_closed": not stats.get(STORE_NOT_CLOSED),
                 "file": stats[STORE_UNSTORED_FILE],
             },
+            "alerts": by_prefix(stats, ALERTS) or None,  # with TMAPI_ALERTS
             "categories": [row.as_dict() for row in figures.rows],
             "totals": total.as_dict(),
             "next_steps": self.next_steps(figures, reason, stats),
@@ -296,6 +298,11 @@ class RunSummary:
             )
         if summary["changes"]:  # the catalog store's (TMAPI_STORE)
             lines.append("Changes: " + summary_line(summary["changes"]))
+        if alerts := summary["alerts"]:
+            lines.append(
+                f"Alerts: {alerts.get('sent', 0)} sent, {alerts.get('failed', 0)} "
+                "failed (see the log; tmapi-store alerts --run ID sends them again)"
+            )
         lines += [f"Next: {step}" for step in summary["next_steps"]]
         if "summary_file" in summary:
             lines.append(f"Summary file: {summary['summary_file']}")

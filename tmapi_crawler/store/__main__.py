@@ -4,6 +4,8 @@
     tmapi-store changes [RUN_ID]              a run's changes (default: the last run)
     tmapi-store history ITEM_ID [-l LANG]     an item's price and sales, run by run
     tmapi-store load FILE                     what a crawl could not store, once
+    tmapi-store report [--run ID] [-o FILE]   a run's report, one HTML file
+    tmapi-store alerts --run ID               send a run's alerts (again)
 
 The store is ``--store URI``, else ``TMAPI_STORE``, else the demo's
 ``sqlite:///out/catalog.sqlite``. ``--json`` prints JSON Lines, the records
@@ -20,6 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from tmapi_crawler.report import cli as report_cli
 from tmapi_crawler.store.changes import (
     KINDS,
     OBSERVED,
@@ -46,6 +49,7 @@ def parser() -> argparse.ArgumentParser:
     history.add_argument("-l", "--language")
     load = commands.add_parser("load", help="write observations kept in a file")
     load.add_argument("file", type=Path)
+    report_cli.add_commands(commands)  # report, alerts
     return p
 
 
@@ -133,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
             if not args.json:
                 print(f"run {run_id}: {summary_line(count(changes))}")
             show(changes, args.json)
+        elif args.command in report_cli.COMMANDS:
+            return report_cli.run_command(store, args)
         elif args.command == "history":
             show(store.history(args.item_id, args.language), args.json)
         else:

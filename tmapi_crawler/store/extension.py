@@ -172,6 +172,11 @@ class CatalogStore:
         # this process in the run (several: workers, or runs of a job)
         self.worker = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.feed_uri = settings.get("TMAPI_CHANGES_FEED")
+        # the close: who waits for it (the run report), and whether this
+        # process judged the run (the last of it to close, the run over)
+        self.waiting: list[Deferred[None]] = []
+        self.closed_run = False
+        self.judged = False
         crawler.signals.connect(self.spider_opened, signals.spider_opened)
         # before the feeds: the job's log holds whatever a feed holds
         connect_item_scraped(crawler, self.item_scraped, before_feeds=True)
@@ -226,6 +231,16 @@ class CatalogStore:
     @classmethod
     def of(cls, crawler: Crawler) -> CatalogStore | None:
         return crawler.get_extension(cls)
+
+    def when_closed(self) -> Deferred[None]:
+        """Fired once the store's close is over (the run written, judged by
+        this process or not: :attr:`judged`)."""
+        waiter: Deferred[None] = Deferred()
+        if self.closed_run:
+            waiter.callback(None)
+        else:
+            self.waiting.append(waiter)
+        return waiter
 
     # --- the run --------------------------------------------------------------
 
@@ -434,6 +449,7 @@ class CatalogStore:
         if self.log is not None:
             self.cut_at = self.log.position
         done: Deferred[None] = Deferred()
+        done.addBoth(self._over)
         future = self.executor.submit(
             self.close, inflight, inflight_rows, rows, reason, final, shares
         )
@@ -441,6 +457,13 @@ class CatalogStore:
             lambda closing: reactor.callFromThread(self.closed, closing, reason, done)
         )
         return done
+
+    def _over(self, result: Any) -> Any:
+        self.closed_run = True
+        for waiter in self.waiting:
+            waiter.callback(None)
+        self.waiting = []
+        return result
 
     def close(
         self,
@@ -536,6 +559,7 @@ class CatalogStore:
         self.report(closing, reason)
         if closing.unstored or not closing.closed:
             self.rescue(closing, reason)
+        self.judged = closing.run_counts is not None
         if closing.run_counts is not None and self.crawler.stats is not None:
             self.counts = closing.run_counts  # every process and run of it
             for kind, made in closing.run_counts.items():

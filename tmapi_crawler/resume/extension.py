@@ -211,8 +211,8 @@ class ResumeJournal:
         if tally.expected is not None and tally.handled >= tally.expected:
             del self.tallies[fp]
             self.pages_this_run += 1
-            if tally.delivered:
-                self._make_durable()
+            if tally.delivered and not self._make_durable():
+                return  # a feed stopped (a full disk): the next run fetches it
             self._write(
                 "settled",
                 fp=fp,
@@ -224,13 +224,17 @@ class ResumeJournal:
             if self.fsync:
                 self.journal.sync()
 
-    def _make_durable(self) -> None:
+    def _make_durable(self) -> bool:
         """Every feed's file flushed (CSV is not flushed per line), fsynced
         with ``TMAPI_JOB_FSYNC``, and any new file (a batch) remembered, before
-        the page is settled: its items are in every feed, or its spool."""
+        the page is settled: its items are in every feed, or its spool. False
+        when a failed write stopped a feed (:mod:`tmapi_crawler.feeds.guard`):
+        the page is not settled."""
         exporter = self.crawler.get_extension(FeedExporter)
         if exporter is None:
-            return
+            return True
+        if any(getattr(s.exporter, "stopped", None) for s in exporter.slots):
+            return False
         files = []
         for slot in exporter.slots:
             files.append(slot.uri)
@@ -244,6 +248,7 @@ class ResumeJournal:
         if files != self._slot_files:
             self._slot_files = files
             self._remember_feeds()
+        return True
 
     def request_settled(self, request: Request, outcome: str) -> None:
         self.pages_this_run += 1

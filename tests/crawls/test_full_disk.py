@@ -86,3 +86,21 @@ def test_with_a_job_directory_the_same_command_completes_the_file_once(
     ids = [item["item_id"] for item in json_lines(feed)]
     expected = {p.item_id for p in Catalog(seed=0, sizes={78: 2000}).expected(78)}
     assert len(ids) == len(set(ids)) == 2000 and set(ids) == expected
+
+
+def test_a_parquet_feed_a_full_disk_stops_is_said_to_hold_nothing(
+    simulator, crawl, small_disk
+):
+    """Without its footer a Parquet file holds nothing a reader opens: the
+    run says so (not "2000 items exported") and frees the disk."""
+    sim = simulator(size="78=2000")
+    feed = small_disk / "items.parquet"
+    result = crawl(sim.url, {"cat_id": 78}, output_name=None, settings={
+        "FEEDS": json.dumps({str(feed): {"format": "parquet"}})})  # fmt: skip
+    assert result.returncode == 5, result.log[-3000:]
+    (error,) = errors(result.log)
+    assert str(feed) in error and "holds 0 items" in error
+    assert "2000 were not written" in error
+    assert feed.stat().st_size == 0 and "Traceback" not in result.log
+    summary = json.loads((small_disk / "items.summary.json").read_text("utf-8"))
+    assert summary["items_exported"] == 0

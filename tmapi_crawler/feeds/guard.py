@@ -149,6 +149,8 @@ class GuardedExport:
             self.written += 1
 
     def finish_exporting(self) -> None:
+        if self.stopped is not None:  # nothing more goes to this file
+            return
         mark = _tell(self.feed_file)
         try:
             self.finish_writing()
@@ -162,6 +164,11 @@ class GuardedExport:
 
     def finish_writing(self) -> None:
         super().finish_exporting()  # type: ignore[misc]
+
+    def lost_on_stop(self) -> int:
+        """Items counted as written that a failed write loses: none when each
+        is whole in the file as it comes (JSON Lines, CSV)."""
+        return 0
 
     def refuse(self, item: Any, error: Exception, *, late: bool = False) -> None:
         """*item* cannot be written to this feed: it costs this item alone.
@@ -193,6 +200,13 @@ class GuardedExport:
         if self.stopped is not None:
             return
         self.stopped = error
+        if lost := self.lost_on_stop():
+            self.written -= lost
+            self.not_written += lost
+            if (slot := self.slot()) is not None:
+                slot.itemcount -= lost
+            if self.crawler is not None and self.crawler.stats is not None:
+                self.crawler.stats.inc_value(FEED_ITEMS_NOT_WRITTEN, lost)
         disk = f" on the disk {self.disk}" if self.disk else ""
         logger.warning(
             "Feed %s stopped%s: %s; %d items written, the rest of the run's "

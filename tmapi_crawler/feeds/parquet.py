@@ -219,6 +219,14 @@ class ParquetItemExporter(GuardedExport, BaseItemExporter):
                 kept.append(record)
         return pa.Table.from_pylist(kept, schema=schema)
 
+    def lost_on_stop(self) -> int:
+        """A Parquet file holds nothing a reader can open without its footer,
+        which a failed write leaves unwritten: every item of the file is lost,
+        and the file cut to nothing (freeing the disk)."""
+        self._cut(0)
+        self.rows = []
+        return self.written
+
     def finish_writing(self) -> None:
         if self.rows or self.writer is None:  # an empty file still has its schema
             self._write()

@@ -99,6 +99,7 @@ class RunSummary:
         self.started = time.monotonic()
         self.started_at = datetime.now(UTC)
         self.feeds: list[str] = []
+        self.reserved: Path | None = None  # the file taken at the start
         crawler.signals.connect(self.spider_opened, signals.spider_opened)
         crawler.signals.connect(self.feed_slot_closed, signals.feed_slot_closed)
         crawler.signals.connect(self.engine_stopped, signals.engine_stopped)
@@ -119,7 +120,8 @@ class RunSummary:
         self.spider = spider
         self.started = time.monotonic()
         self.started_at = datetime.now(UTC)
-        reserve(self.path())
+        self.reserved = self.path()
+        reserve(self.reserved)
 
     def feed_slot_closed(self, slot: Any) -> None:
         self.feeds.append(without_credentials(slot.uri))
@@ -142,6 +144,9 @@ class RunSummary:
         summary = self.summary(figures, stats)
         path = self.path()
         text = json.dumps(summary, indent=2, ensure_ascii=False) + "\n"
+        if self.reserved is not None and self.reserved != path:
+            # the feed's name was known only once written (%(time)s)
+            self.reserved.unlink(missing_ok=True)
         try:
             write_whole(path, text)
         except OSError as exc:

@@ -262,7 +262,9 @@ class GuardedExport:
             item=fields,
         )
         for slot in getattr(feeds, "slots", ()):
-            if slot.exporter is not self and slot.filter.accepts(record):
+            if slot.exporter is self or getattr(slot.file, "closed", False):
+                continue  # a quarantine feed already stored cannot take it
+            if slot.filter.accepts(record):
                 slot.start_exporting()
                 slot.exporter.export_item(record)
                 slot.itemcount += 1

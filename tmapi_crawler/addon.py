@@ -105,8 +105,18 @@ FEED_EXPORTERS = {
     # Whole lines, flushed as written: a kill leaves every exported item.
     "jsonlines": f"{P}.feeds.feedfile.LineFlushingJsonLinesExporter",
     "jsonl": f"{P}.feeds.feedfile.LineFlushingJsonLinesExporter",
+    # Scrapy's own, guarded: an item the writer refuses costs that item only.
+    "json": f"{P}.feeds.guard.GuardedJsonItemExporter",
+    "xml": f"{P}.feeds.guard.GuardedXmlItemExporter",
+    "marshal": f"{P}.feeds.guard.GuardedMarshalItemExporter",
+    "pickle": f"{P}.feeds.guard.GuardedPickleItemExporter",
 }
-FEED_STORAGES = {"s3": f"{P}.feeds.storages.RescuingS3FeedStorage"}
+FEED_STORAGES = {
+    "s3": f"{P}.feeds.storages.RescuingS3FeedStorage",
+    # Local files, unbuffered: a failed write is cut back to the last whole item.
+    "": f"{P}.feeds.guard.FeedFileStorage",
+    "file": f"{P}.feeds.guard.FeedFileStorage",
+}
 
 COMPACT_DUPEFILTER = f"{P}.dupefilters.CompactDupeFilter"
 

@@ -216,6 +216,27 @@ def invalid(**changes) -> list[tuple[str, str]]:
         ({"delivery_info__free_shipping": "maybe"}, (FREE, "type")),
         ({"category_path": "54/80"}, ("category_path", "type")),
         ({"shop_info": "none"}, ("shop_info", "type")),
+        # bounded where typed: what every sink (Parquet, SQLite, PostgreSQL) holds
+        ({"item_id": 2**70}, ("item_id", "range")),
+        ({"item_id": str(2**63)}, ("item_id", "range")),
+        ({"item_id": -610947572360}, ("item_id", "range")),
+        ({"item_id": "\uff11\uff12\uff13\uff14\uff15"}, ("item_id", "type")),
+        ({"price": float("nan")}, ("price", "type")),
+        ({"price": float("inf")}, ("price", "type")),
+        ({"price": "1e309"}, ("price", "range")),
+        ({"price": "1000000000"}, ("price", "range")),
+        ({"price": "-3.00"}, ("price", "negative")),
+        ({"moq": 2**63}, ("moq", "range")),
+        ({"moq": str(2**64)}, ("moq", "range")),
+        ({"sale_info__sale_quantity_90days": "9" * 30 + "+"}, (SALES, "range")),
+        ({"shop_info__company_name": {"en": "x"}}, ("shop_info.company_name", "type")),
+        ({"title": "x" * 100_000}, ("title", "text")),
+        ({"title": "bag\x00"}, ("title", "text")),
+        ({"title": "\u202egab"}, ("title", "text")),
+        ({"title_origin": "a\x1bb"}, ("title_origin", "text")),
+        ({"category_path": ["54", "8\x000"]}, ("category_path", "text")),
+        ({"img": "javascript:alert(1)"}, ("img", "url")),
+        ({"img": "https://cbu01.alicdn.com/a\x00.jpg"}, ("img", "url")),
     ],
 )  # fmt: skip
 def test_each_validation_failure_is_named_by_field_and_kind(changes, expected):
@@ -227,3 +248,12 @@ def test_failure_stat_keys_are_bounded():
     assert {kind for _, kind in found} <= set(ERROR_KINDS)
     assert {field for field, _ in found} <= KNOWN_FIELDS
     assert len(KNOWN_FIELDS) < 50
+
+
+def test_the_largest_values_every_sink_holds_are_valid():
+    item = ProductItem.model_validate(sample() | dict(
+        item_id=2**63 - 1, price="999999999.99", moq=str(2**63 - 1),
+        title="\u65b0\u6b3e\t" + "x" * 9_990, category_path=["54", "80"],
+    ))  # fmt: skip
+    assert item.item_id == 2**63 - 1 and item.moq == 2**63 - 1
+    assert item.price == Decimal("999999999.99")

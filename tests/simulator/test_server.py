@@ -189,3 +189,27 @@ def test_the_503_over_the_cap_comes_at_once_or_after_the_latency(
     assert len(refused) == 2
     assert all((entry["dt"] < 0.25) is quick for entry in refused), refused
     assert all(entry["status"] == 503 for entry in refused)
+
+
+def test_the_hostile_quirk_serves_nine_hostile_listings_and_the_rest_intact(simulator):
+    sim = simulator(size="84=100", quirk="84:3=hostile")
+    status, plain = call(sim.url, cat_id=84, page=3, page_size=20)
+    assert status == 200
+    url = f"{sim.url}/1688/category/items/v2?" + urlencode(
+        {"apiToken": "t", "cat_id": 84, "page": 3}
+    )
+    with urllib.request.urlopen(url, timeout=30) as response:
+        raw = response.read()
+    assert b'"price": NaN' in raw and b'"price": 1e309' in raw  # raw JSON tokens
+    items = json.loads(raw)["data"]["items"]
+    assert len(items) == 20
+    assert items[0]["item_id"] == 2**70 and items[1]["item_id"] < 0
+    assert items[2]["item_id"] == "\uff11\uff12\uff13\uff14\uff15"
+    assert items[3]["price"] != items[3]["price"]  # NaN
+    assert items[4]["price"] == float("inf") and items[5]["price"] == "-3.00"
+    assert isinstance(items[6]["shop_info"]["company_name"], dict)
+    title = items[7]["title"]
+    assert len(title) == 100_000 and "\x00" in title and "\u202e" in title
+    assert items[8]["img"].startswith("javascript:")
+    assert items[9:] == plain["data"]["items"][9:]  # the others as the catalog has them
+    assert call(sim.url, cat_id=84, page=2)[1]["data"]["items"][0]["price"] != "-3.00"

@@ -15,6 +15,13 @@ spider adds. Validating a raw API dict normalises it:
   ``shop_info.score_info.composite_score`` a number;
 - ``item_id`` is an ``int`` whether the API sent a number or a string.
 
+Every value is bounded where it is typed, to what every sink holds (a JSON
+reader, Parquet's ``int64`` and ``decimal128(18, 2)``, SQLite, PostgreSQL):
+ids and counts are 64-bit integers (:data:`INT64_MAX`), prices finite, not
+negative and below :data:`MAX_PRICE`, strings free of NUL, other control
+characters and bidirectional overrides (:func:`unsafe_text`) and at most
+:data:`MAX_TEXT` characters, URLs absolute ``http(s)``.
+
 Fields the API adds that the model does not know are kept (``extra="allow"``,
 at every level) and exported beside the known ones. A value that cannot be
 read raises a :class:`pydantic.ValidationError` whose error types are the
@@ -34,6 +41,7 @@ from urllib.parse import urlsplit
 from itemadapter import ItemAdapter
 from itemadapter.adapter import PydanticAdapter
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -46,7 +54,11 @@ from pydantic_core import PydanticCustomError
 from tmapi_crawler.contract.api import int_of_digits
 
 # Every kind of validation failure; stats keys are built from these only.
-ERROR_KINDS = ("missing", "type", "negative", "range", "url")
+ERROR_KINDS = ("missing", "type", "negative", "range", "url", "text")
+
+INT64_MAX = 2**63 - 1  # Parquet's int64, SQLite's INTEGER, PostgreSQL's BIGINT
+MAX_PRICE = Decimal(1_000_000_000)  # yuan; decimal128(18, 2) holds 10**16
+MAX_TEXT = 10_000  # characters of any string; titles are under a few hundred
 
 
 def _error(kind: str, message: str) -> PydanticCustomError:
@@ -60,21 +72,51 @@ def _blank(value: object) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
+# NUL and the other C0 and C1 controls but tab and line breaks; DEL; the
+# bidirectional embeddings, overrides and isolates (text shown reversed).
+_UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def unsafe_text(text: str) -> str | None:
+    """Why *text* cannot be delivered as it is, or None."""
+    if len(text) > MAX_TEXT:
+        return f"is longer than {MAX_TEXT} characters"
+    if found := _UNSAFE.search(text):
+        return f"holds the control character U+{ord(found.group()):04X}"
+    return None
+
+
+def check_text(value: str) -> str:
+    """A string every sink can hold and every reader show as it is."""
+    if (why := unsafe_text(value)) is not None:
+        raise _error("text", "the text " + why)
+    return value
+
+
+def _int64(number: int, what: str) -> int:
+    if number > INT64_MAX:
+        raise _error("range", f"{what} does not fit in 64 bits")
+    return number
+
+
 def parse_item_id(value: object) -> int:
-    """An int or a string of digits; the same id either way."""
+    """An int or a string of ASCII digits; the same id either way; positive
+    and within 64 bits. No shortest id is imposed: the API documents none."""
     if isinstance(value, int) and not isinstance(value, bool):
         number = value
     elif (
-        isinstance(value, str) and (digits := int_of_digits(value.strip())) is not None
+        isinstance(value, str)
+        and value.isascii()
+        and (digits := int_of_digits(value.strip())) is not None
     ):
         number = digits
     elif _blank(value):
         raise _error("missing", "item_id is missing")
-    else:
-        raise _error("type", "item_id must be an integer or a string of digits")
+    else:  # full-width digits too: the API writes ids in ASCII digits
+        raise _error("type", "item_id must be an integer or a string of ASCII digits")
     if number <= 0:
         raise _error("range", "item_id must be positive")
-    return number
+    return _int64(number, "item_id")
 
 
 _CURRENCY_MARKS = "¥￥ \t"
@@ -87,8 +129,12 @@ _PLAIN_DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 
 def parse_price(value: object) -> Decimal | None:
     """``"0.60"`` -> ``Decimal("0.60")`` exactly; ``""`` -> None; never negative."""
-    if type(value) is str and _PLAIN_DECIMAL.fullmatch(value):
-        return Decimal(value)
+    if (
+        type(value) is str
+        and _PLAIN_DECIMAL.fullmatch(value)
+        and (price := Decimal(value)) < MAX_PRICE
+    ):
+        return price
     if _blank(value):
         return None
     if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
@@ -102,6 +148,8 @@ def parse_price(value: object) -> Decimal | None:
         raise _error("type", "a price must be a finite number")
     if price < 0:
         raise _error("negative", "a price cannot be negative")
+    if price >= MAX_PRICE:
+        raise _error("range", f"a price must be below {MAX_PRICE}")
     exponent = price.as_tuple().exponent
     if isinstance(exponent, int) and exponent > 0:  # "1E+2" -> 100
         try:
@@ -116,10 +164,10 @@ _COUNT = re.compile(r"^(?:≥|>=)?\s*(\d[\d,]*)\s*[^\d\s]*$")
 
 def parse_count(value: object) -> int | None:
     """``"2"``, ``2``, ``"1,000"``, ``"3年"`` -> an int; ``""``/None -> None."""
-    if type(value) is int and value >= 0:
+    if type(value) is int and 0 <= value <= INT64_MAX:
         return value
     if type(value) is str and value.isascii() and value.isdigit():
-        return int(value)
+        return _int64(int(value), "a count")
     if _blank(value):
         return None
     if isinstance(value, bool):
@@ -136,7 +184,7 @@ def parse_count(value: object) -> int | None:
         raise _error("type", "must be a whole number")
     if number < 0:
         raise _error("range", "cannot be negative")
-    return number
+    return _int64(number, "a count")
 
 
 _SALES = re.compile(r"^(\d[\d,]*(?:\.\d+)?)\s*(万|w|W|亿)?\s*\+?$")
@@ -147,18 +195,18 @@ _SALES_UNITS = {None: 1, "万": 10_000, "w": 10_000, "W": 10_000, "亿": 100_000
 def parse_sales(value: object) -> int | None:
     """``"100000+"`` -> 100000 (a lower bound); ``"1.5万+"`` -> 15000."""
     if type(value) is str and (plain := _PLAIN_SALES.fullmatch(value)):
-        return int(plain.group(1))
+        return _int64(int(plain.group(1)), "sales")
     if _blank(value):
         return None
     if isinstance(value, int) and not isinstance(value, bool):
         if value < 0:
             raise _error("range", "sales cannot be negative")
-        return value
+        return _int64(value, "sales")
     match = _SALES.match(value.strip()) if isinstance(value, str) else None
     if match is None:
         raise _error("type", "sales must look like 500, 100000+ or 1.5万+")
     number = Decimal(match.group(1).replace(",", "")) * _SALES_UNITS[match.group(2)]
-    return int(number)
+    return _int64(int(number), "sales")
 
 
 def parse_rate(value: object) -> float | None:
@@ -212,6 +260,8 @@ def parse_url(value: object) -> str:
     url = value.strip()
     if url.startswith("//"):
         url = "https:" + url
+    if (why := unsafe_text(url)) is not None:
+        raise _error("url", "the URL " + why)
     if _PLAIN_URL.fullmatch(url):  # the usual case, without urlsplit's cost
         return url
     try:
@@ -234,7 +284,7 @@ def parse_title(value: object) -> str:
         raise _error("missing", "the title is missing or empty")
     if not isinstance(value, str):
         raise _error("type", "the title must be a string")
-    return value
+    return check_text(value)
 
 
 def parse_texts(value: object) -> list[str] | None:
@@ -242,6 +292,8 @@ def parse_texts(value: object) -> list[str] | None:
     if value is None:
         return None
     if type(value) is list and all(type(v) is str for v in value):
+        for text in value:
+            check_text(text)
         return value  # pydantic copies it as it validates list[str]
     if not isinstance(value, list | tuple):
         raise _error("type", "must be a list")
@@ -249,7 +301,7 @@ def parse_texts(value: object) -> list[str] | None:
     for v in value:
         if isinstance(v, bool) or not isinstance(v, str | int):
             raise _error("type", "must be a list of strings")
-        texts.append(v if type(v) is str else str(v))
+        texts.append(check_text(v) if type(v) is str else str(v))
     return texts
 
 
@@ -262,6 +314,7 @@ Url = Annotated[str, BeforeValidator(parse_url)]
 OptionalUrl = Annotated[str | None, BeforeValidator(parse_optional_url)]
 Title = Annotated[str, BeforeValidator(parse_title)]
 Texts = Annotated[list[str] | None, BeforeValidator(parse_texts)]
+Text = Annotated[str, AfterValidator(check_text)]
 
 
 # --- the model ------------------------------------------------------------------
@@ -281,7 +334,7 @@ class PriceInfo(ApiModel):
 
 class SaleInfo(ApiModel):
     sale_quantity_90days: Annotated[int | None, BeforeValidator(parse_sales)] = None
-    sale_quantity_90days_text: str | None = None  # as the API sent it: "100000+"
+    sale_quantity_90days_text: Text | None = None  # as the API sent it: "100000+"
 
     @model_validator(mode="before")
     @classmethod
@@ -304,7 +357,7 @@ class ScoreInfo(ApiModel):
 
 
 class ShopInfo(ApiModel):
-    company_name: str | None = None
+    company_name: Text | None = None
     is_powerful_seller: bool | None = None
     is_super_factory: bool | None = None
     shop_years: Count = None
@@ -317,12 +370,12 @@ class ProductItem(ApiModel):
     item_id: ItemId
     product_url: Url
     title: Title
-    title_origin: str | None = None  # the Chinese title when translated
+    title_origin: Text | None = None  # the Chinese title when translated
     img: OptionalUrl = None
     category_path: Texts = None
     price: Price = None
     price_info: PriceInfo | None = None
-    currency: str | None = None
+    currency: Text | None = None
     moq: Count = None
     quantity_begin: Count = None
     sale_info: SaleInfo | None = None
@@ -334,12 +387,12 @@ class ProductItem(ApiModel):
     one_piece_min_order: bool | None = None
     # the crawl context the spider adds
     cat_id: int | None = None
-    language: str | None = None
-    sort: str | None = None
+    language: Text | None = None
+    sort: Text | None = None
     filters: dict[str, Any] = ModelField(default_factory=dict)
     page: int | None = None
     position: int | None = None
-    crawled_at: str | None = None  # UTC, ISO 8601
+    crawled_at: Text | None = None  # UTC, ISO 8601
 
 
 @dataclass

@@ -93,6 +93,10 @@ FINISH_REASON = "finish_reason"
 FEED_FAILED = "feedexport/failed_count/"  # + storage; "not_written": see feedalert
 FEED_NOT_WRITTEN = FEED_FAILED + "not_written"
 
+# feeds (tmapi_crawler/feeds/guard.py)
+FEED_ITEMS_REFUSED = "tmapi/feeds/refused"  # items a feed's writer could not hold
+FEED_ITEMS_NOT_WRITTEN = "tmapi/feeds/not_written"  # kept out by a failed write
+
 
 def invalid_field(field: str, kind: str) -> str:
     return f"{ITEMS_INVALID}/{field}/{kind}"

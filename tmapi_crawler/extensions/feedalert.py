@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,31 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
+@dataclass
+class FeedCount:
+    """What one feed (all its batches) was handed and what it holds."""
+
+    accepted: int = 0  # items the feed's filter took
+    written: int = 0  # items its files hold
+    refused: int = 0  # items its writer could not hold (logged, quarantined)
+    stopped: str | None = None  # why a failed write stopped it (a full disk)
+    disk: str | None = None  # the disk holding it, when a write failed
+
+    @property
+    def not_written(self) -> int:
+        return max(0, self.accepted - self.written - self.refused)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "accepted": self.accepted,
+            "written": self.written,
+            "refused": self.refused,
+            "not_written": self.not_written,
+            "stopped_by": self.stopped,
+            "disk": self.disk,
+        }
+
+
 class FeedFailureAlert:
     """Makes every lost feed fail the run, and says so plainly at the end.
 
@@ -29,16 +55,18 @@ class FeedFailureAlert:
     cannot be created, a storage that failed to start) only logs an error per
     item and counts nothing: the run would exit 0 with the items gone. This
     extension counts, per feed, the items the feed accepted and the items its
-    closed files held; a shortfall is counted as
+    closed files held (:meth:`counts`); a shortfall, but for the items a
+    writer refused (quarantined), is counted as
     ``feedexport/failed_count/not_written``. Any failure ends the log with
-    one plain line.
+    one plain line; a feed a full disk stopped gets one line of its own,
+    naming the disk, the items written and not, and what to do.
     """
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
         self.stats: StatsCollector = crawler.stats
         self.accepted: Counter[str] = Counter()
-        self.written: Counter[str] = Counter()
+        self.feeds: dict[str, FeedCount] = {}
         connect_item_scraped(crawler, self.item_scraped)
         crawler.signals.connect(self.slot_closed, signal=signals.feed_slot_closed)
         crawler.signals.connect(self.check, signal=signals.feed_exporter_closed)
@@ -58,23 +86,63 @@ class FeedFailureAlert:
                     self.accepted[uri] += 1
 
     def slot_closed(self, slot: Any) -> None:
-        self.written[slot.uri_template] += slot.itemcount
+        feed = self.feeds.setdefault(slot.uri_template, FeedCount())
+        feed.written += slot.itemcount
+        exporter = slot.exporter
+        feed.refused += getattr(exporter, "refused", 0)
+        if (stopped := getattr(exporter, "stopped", None)) is not None:
+            feed.stopped = str(stopped.strerror or stopped)
+            feed.disk = exporter.disk
+
+    def counts(self) -> dict[str, FeedCount]:
+        """Per feed (as configured): what it was handed and what it holds."""
+        for uri, accepted in self.accepted.items():
+            self.feeds.setdefault(uri, FeedCount()).accepted = accepted
+        return self.feeds
 
     def check(self) -> None:
-        for uri, accepted in self.accepted.items():
-            if (missing := accepted - self.written[uri]) > 0:
+        stopped = 0
+        for uri, feed in self.counts().items():
+            if not (missing := feed.not_written):
+                continue
+            self.stats.inc_value(FEED_NOT_WRITTEN)
+            if feed.stopped is None:
                 logger.error(
-                    "Feed %s: %d of %d items never written", uri, missing, accepted
+                    "Feed %s: %d of %d items never written", uri, missing, feed.accepted
                 )
-                self.stats.inc_value(FEED_NOT_WRITTEN)
+                continue
+            stopped += 1
+            logger.error(
+                "Feed %s stopped: %s on the disk %s. It holds %d items, "
+                "every one whole; %d were not written. Free space there, then %s "
+                "(exit code 5)",
+                uri,
+                feed.stopped,
+                feed.disk or "holding it",
+                feed.written,
+                missing,
+                self.advice(),
+            )
         failed = sum(
             value
             for key, value in self.stats.get_stats().items()
             if key.startswith(FEED_FAILED)
         )
-        if failed:
+        if failed > stopped:
             logger.error(
                 "%d feed(s) could NOT be stored: the items of this run did not "
                 "reach them (see the errors above); exit code 5",
-                failed,
+                failed - stopped,
             )
+
+    def advice(self) -> str:
+        """What completes a feed a failed write stopped."""
+        if jobdir := self.crawler.settings.get("JOBDIR"):
+            return (
+                f"run the same command (with -s JOBDIR={jobdir}): it fetches "
+                "what the feed missed and completes the file"
+            )
+        return (
+            "run the crawl again; this run had no job directory: with "
+            "-s JOBDIR=<a directory> the same command completes a stopped file"
+        )

@@ -50,6 +50,7 @@ from tmapi_crawler.contract.stats import (
     by_prefix,
     feeds_failed,
 )
+from tmapi_crawler.extensions.feedalert import FeedFailureAlert
 from tmapi_crawler.extensions.ledger import CrawlLedger
 from tmapi_crawler.extensions.limits import LearnedLimit
 from tmapi_crawler.feeds.feedfile import local_path
@@ -102,6 +103,7 @@ class RunSummary:
         self.started = time.monotonic()
         self.started_at = datetime.now(UTC)
         self.feeds: list[str] = []
+        self.reserved: Path | None = None  # the file taken at the start
         crawler.signals.connect(self.spider_opened, signals.spider_opened)
         crawler.signals.connect(self.feed_slot_closed, signals.feed_slot_closed)
         crawler.signals.connect(self.engine_stopped, signals.engine_stopped)
@@ -122,6 +124,8 @@ class RunSummary:
         self.spider = spider
         self.started = time.monotonic()
         self.started_at = datetime.now(UTC)
+        self.reserved = self.path()
+        reserve(self.reserved)
 
     def feed_slot_closed(self, slot: Any) -> None:
         self.feeds.append(without_credentials(slot.uri))
@@ -143,9 +147,12 @@ class RunSummary:
         )
         summary = self.summary(figures, stats)
         path = self.path()
+        text = json.dumps(summary, indent=2, ensure_ascii=False) + "\n"
+        if self.reserved is not None and self.reserved != path:
+            # the feed's name was known only once written (%(time)s)
+            self.reserved.unlink(missing_ok=True)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+            write_whole(path, text)
         except OSError as exc:
             logger.error("Could not write the run summary to %s: %s", path, exc)
         else:
@@ -164,9 +171,21 @@ class RunSummary:
         name = self.spider.name if self.spider else "crawl"
         return Path("out") / f"{name}-{stamp}.summary.json"
 
+    def feed_counts(self) -> dict[str, dict[str, Any]]:
+        """Per feed: the items it was handed and what it holds."""
+        alert = self.crawler.get_extension(FeedFailureAlert)
+        if alert is None:
+            return {}
+        return {
+            without_credentials(uri): feed.as_dict()
+            for uri, feed in alert.counts().items()
+        }
+
     def summary(self, figures: RunFigures, stats: dict[str, Any]) -> dict[str, Any]:
         """The summary as data: what the JSON file holds."""
         total = figures.total
+        feeds = self.feed_counts()
+        short = max((feed["not_written"] for feed in feeds.values()), default=0)
         reason = str(stats.get(FINISH_REASON, "unknown"))
         complete = reason == FINISHED and not (total.failed or total.left)
         return {
@@ -184,10 +203,12 @@ class RunSummary:
             "responses": figures.responses,
             "retries_by_reason": by_prefix(stats, RETRY_BY_REASON),
             "gave_up_by_reason": by_prefix(stats, GAVE_UP),
-            "items_exported": int(stats.get(ITEMS_EXPORTED, 0)),
+            # what the feeds hold: a feed that missed items lowers it
+            "items_exported": int(stats.get(ITEMS_EXPORTED, 0)) - short,
             "job_dir": self.job_dir,  # with one, categories count every run
             "resumed": resumed(stats),
             "feeds": self.feeds,
+            "feed_items": feeds,
             "changes": by_prefix(stats, STORE_CHANGES) or None,  # with TMAPI_STORE
             "store_unstored": stats.get(STORE_UNSTORED_FILE)
             and {
@@ -198,7 +219,7 @@ class RunSummary:
             "alerts": by_prefix(stats, ALERTS) or None,  # with TMAPI_ALERTS
             "categories": [row.as_dict() for row in figures.rows],
             "totals": total.as_dict(),
-            "next_steps": self.next_steps(figures, reason, stats),
+            "next_steps": self.next_steps(figures, reason, stats, feeds),
             "concurrency": self.concurrency(stats),
         }
 
@@ -220,7 +241,11 @@ class RunSummary:
         return {"amount": str(self.cost.of(calls)), "currency": self.cost.currency}
 
     def next_steps(
-        self, figures: RunFigures, reason: str, stats: dict[str, Any]
+        self,
+        figures: RunFigures,
+        reason: str,
+        stats: dict[str, Any],
+        feeds: dict[str, dict[str, Any]] | None = None,
     ) -> list[str]:
         """What to do about an incomplete run, one instruction each."""
         if self.dry_run:
@@ -253,7 +278,23 @@ class RunSummary:
                 "resume with the same JOBDIR does not fetch them again: rerun "
                 "their categories (a new run, or a new JOBDIR)."
             )
-        if feeds_failed(stats):
+        stopped = {
+            uri: feed for uri, feed in (feeds or {}).items() if feed["stopped_by"]
+        }
+        for uri, feed in stopped.items():
+            again = (
+                f"run the same command with -s JOBDIR={job_dir}: it fetches what "
+                "the feed missed and completes the file"
+                if job_dir
+                else "run the crawl again (this run had no job directory; with "
+                "-s JOBDIR=<a directory> the same command completes a stopped file)"
+            )
+            steps.append(
+                f"Feed {uri} stopped: {feed['stopped_by']} on the disk "
+                f"{feed['disk']}; it holds {feed['written']} items, "
+                f"{feed['not_written']} not written. Free space there, then {again}."
+            )
+        if feeds_failed(stats) > len(stopped):
             steps.append("Items were not stored: see 'Error storing' in the log.")
         if file := stats.get(STORE_UNSTORED_FILE):
             missing = f"{stats.get(STORE_UNSTORED, 0)} observations" + (
@@ -296,6 +337,13 @@ class RunSummary:
                 f"Calls in flight: started from {started}, ended at {ended}; "
                 f"kept in {limit['kept_in']}."
             )
+        for uri, feed in summary["feed_items"].items():
+            if feed["not_written"] or feed["refused"]:
+                lines.append(
+                    f"Feed {uri}: {feed['written']} items written, "
+                    f"{feed['not_written']} not written, {feed['refused']} its "
+                    "writer could not hold (quarantined, if a quarantine feed is set)."
+                )
         if summary["changes"]:  # the catalog store's (TMAPI_STORE)
             lines.append("Changes: " + summary_line(summary["changes"]))
         if alerts := summary["alerts"]:
@@ -343,6 +391,44 @@ class RunSummary:
     @property
     def job_dir(self) -> str | None:
         return self.crawler.settings.get("JOBDIR") or None
+
+
+RESERVED = 64 * 1024  # bytes the summary file holds while the run goes on
+PLACEHOLDER = {
+    "complete": False,
+    "note": "the run has not ended, or was killed before it wrote its summary",
+}
+
+
+def reserve(path: Path) -> None:
+    """The summary file, taken when the run starts: a placeholder padded to
+    :data:`RESERVED` bytes, so a disk the feeds fill still has room for the
+    summary (JSON allows the trailing spaces)."""
+    text = json.dumps(PLACEHOLDER) + "\n"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text + " " * (RESERVED - len(text) - 1) + "\n", "utf-8")
+    except OSError as exc:
+        logger.debug("Could not reserve the summary file %s: %s", path, exc)
+
+
+def write_whole(path: Path, text: str) -> None:
+    """*text* in *path*, whole or not at all (a full disk leaves no empty or
+    cut file): written beside it and renamed over it, or, when the disk has
+    no room for that, over the space :func:`reserve` took."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp")
+    try:
+        temporary.write_text(text, encoding="utf-8")
+        temporary.replace(path)
+    except OSError:
+        temporary.unlink(missing_ok=True)
+        data = text.encode()
+        if not path.is_file() or path.stat().st_size < len(data):
+            raise
+        with path.open("r+b") as file:  # the reserved blocks: no new ones needed
+            file.write(data)
+            file.truncate()
 
 
 def cell(row: CategoryRow, name: str, cost: CallCost | None = None) -> str:

@@ -21,6 +21,7 @@ from scrapy.exporters import CsvItemExporter
 
 from tmapi_crawler.contract.api import FILTER_FLAGS
 from tmapi_crawler.contract.items import ProductItem, field_paths
+from tmapi_crawler.feeds.guard import GuardedExport
 
 LIST_SEPARATOR = "|"
 _CONTAINERS = {
@@ -84,11 +85,11 @@ def flat_row(item: Any, columns: tuple[str, ...] = CSV_COLUMNS) -> dict[str, str
     return row
 
 
-class FlatCsvItemExporter(CsvItemExporter):
+class FlatCsvItemExporter(GuardedExport, CsvItemExporter):
     def __init__(self, file: Any, **kwargs: Any) -> None:
         super().__init__(file, **kwargs)
         if self.fields_to_export is None:
             self.fields_to_export = list(CSV_COLUMNS)
 
-    def export_item(self, item: Any) -> None:
-        super().export_item(flat_row(item))
+    def write_item(self, item: Any) -> None:
+        super().write_item(flat_row(item))

@@ -27,12 +27,14 @@ from scrapy.exporters import JsonLinesItemExporter
 from w3lib.url import file_uri_to_path
 
 from tmapi_crawler.contract.items import ApiModel
+from tmapi_crawler.feeds.guard import GuardedExport
 
 FEEDS_NAME = "tmapi-feeds.json"
 
 
-class LineFlushingJsonLinesExporter(JsonLinesItemExporter):
-    """Scrapy's JSON Lines exporter, flushing each line as it is written.
+class LineFlushingJsonLinesExporter(GuardedExport, JsonLinesItemExporter):
+    """Scrapy's JSON Lines exporter, flushing each line as it is written, and
+    guarded (:mod:`tmapi_crawler.feeds.guard`): a line is whole or cut away.
 
     Scrapy's generic path asks itemadapter for every field's metadata and
     re-encodes each nested model through ``ItemAdapter.asdict`` (~400 us an
@@ -52,18 +54,18 @@ class LineFlushingJsonLinesExporter(JsonLinesItemExporter):
         )
         self._ensure_ascii = bool(self._kwargs.get("ensure_ascii", not self.encoding))
 
-    def export_item(self, item: Any) -> None:
+    def write_item(self, item: Any) -> None:
         if self._typed and isinstance(item, ApiModel):
             try:
                 line = item.__pydantic_serializer__.to_json(
                     item, ensure_ascii=self._ensure_ascii
                 )
             except PydanticSerializationError:  # a value only Scrapy can encode
-                super().export_item(item)
+                super().write_item(item)
             else:
                 self.file.write(line + b"\n")
         else:
-            super().export_item(item)
+            super().write_item(item)
         self.file.flush()
 
 

@@ -8,7 +8,9 @@ changes feed's (:data:`CHANGE_SCHEMA`) when the first record is a change.
 are structs and lists are lists; fields the model does not know go, as one
 JSON object, in the string column ``extra``. Items are written in row groups
 of ``PARQUET_ROW_GROUP`` (a feed option ``parquet_row_group``), so memory
-stays flat however long the crawl.
+stays flat however long the crawl. A value the schema cannot hold costs its
+item, never the row group nor the file: the group is written without it
+(:mod:`tmapi_crawler.feeds.guard`), so the file always ends with its footer.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from scrapy.exporters import BaseItemExporter
 
 from tmapi_crawler.contract.api import FILTER_FLAGS
 from tmapi_crawler.contract.items import ProductItem
+from tmapi_crawler.feeds.guard import GuardedExport
 
 PARQUET_ROW_GROUP = 10_000
 CENT = Decimal("0.01")
@@ -171,16 +174,21 @@ class _Sink:
         self.closed = True
 
 
-class ParquetItemExporter(BaseItemExporter):
+# What pyarrow raises for a value its column cannot hold (ArrowInvalid is a
+# ValueError, ArrowTypeError a TypeError); ArrowIOError is an OSError: not these.
+UNWRITABLE = (ValueError, TypeError, OverflowError, NotImplementedError)
+
+
+class ParquetItemExporter(GuardedExport, BaseItemExporter):
     def __init__(self, file: BinaryIO, **kwargs: Any) -> None:
         self.row_group = int(kwargs.pop("parquet_row_group", PARQUET_ROW_GROUP))
         super().__init__(dont_fail=True, **kwargs)
-        self.file = file
+        self.feed_file = self.file = file
         self.schema: pa.Schema | None = None
         self.rows: list[dict[str, Any]] = []
         self.writer: pq.ParquetWriter | None = None
 
-    def export_item(self, item: Any) -> None:
+    def write_item(self, item: Any) -> None:
         if self.schema is None:
             is_change = isinstance(item, dict) and "change" in item
             self.schema = CHANGE_SCHEMA if is_change else ITEM_SCHEMA
@@ -190,12 +198,36 @@ class ParquetItemExporter(BaseItemExporter):
 
     def _write(self) -> None:
         schema = self.schema or ITEM_SCHEMA
+        try:
+            table = pa.Table.from_pylist(self.rows, schema=schema)
+        except UNWRITABLE:
+            table = self._without_unwritable(schema)
         if self.writer is None:
             self.writer = pq.ParquetWriter(_Sink(self.file), schema)
-        self.writer.write_table(pa.Table.from_pylist(self.rows, schema=schema))
+        self.writer.write_table(table)
         self.rows = []
 
-    def finish_exporting(self) -> None:
+    def _without_unwritable(self, schema: pa.Schema) -> pa.Table:
+        """The row group without the rows its schema cannot hold, each refused."""
+        kept = []
+        for record in self.rows:
+            try:
+                pa.Table.from_pylist([record], schema=schema)
+            except UNWRITABLE as error:
+                self.refuse(record, error, late=True)
+            else:
+                kept.append(record)
+        return pa.Table.from_pylist(kept, schema=schema)
+
+    def lost_on_stop(self) -> int:
+        """A Parquet file holds nothing a reader can open without its footer,
+        which a failed write leaves unwritten: every item of the file is lost,
+        and the file cut to nothing (freeing the disk)."""
+        self._cut(0)
+        self.rows = []
+        return self.written
+
+    def finish_writing(self) -> None:
         if self.rows or self.writer is None:  # an empty file still has its schema
             self._write()
         assert self.writer is not None

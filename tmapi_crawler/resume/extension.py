@@ -220,8 +220,8 @@ class ResumeJournal:
         if tally.expected is not None and tally.handled >= tally.expected:
             del self.tallies[fp]
             self.pages_this_run += 1
-            if tally.delivered:
-                self._make_durable()
+            if tally.delivered and not self._make_durable():
+                return  # a feed stopped (a full disk): the next run fetches it
             self._write(
                 "settled",
                 fp=fp,
@@ -234,16 +234,20 @@ class ResumeJournal:
             if self.fsync:
                 self.journal.sync()
 
-    def _make_durable(self) -> None:
+    def _make_durable(self) -> bool:
         """Every feed's file flushed (CSV is not flushed per line), fsynced
         with ``TMAPI_JOB_FSYNC``, and any new file (a batch) remembered, before
-        the page is settled: its items are in every feed, or its spool."""
+        the page is settled: its items are in every feed, or its spool. False
+        when a failed write stopped a feed (:mod:`tmapi_crawler.feeds.guard`):
+        the page is not settled."""
         if self.fsync:
             for sync in self.syncs:
                 sync()
         exporter = self.crawler.get_extension(FeedExporter)
         if exporter is None:
-            return
+            return True
+        if any(getattr(s.exporter, "stopped", None) for s in exporter.slots):
+            return False
         files = []
         for slot in exporter.slots:
             files.append(slot.uri)
@@ -257,6 +261,7 @@ class ResumeJournal:
         if files != self._slot_files:
             self._slot_files = files
             self._remember_feeds()
+        return True
 
     def stored(self, sink: str, upto: int, run: str) -> None:
         """A sink of the job (the catalog store) committed its log up to byte

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -134,9 +135,26 @@ QUIRKS = {
     "huge": "10 MB of padding in an undocumented field of data",
     "non_utf8": "bytes that are not UTF-8 inside the first item object's title",
     "endless": "has_next_page true on every page, also past the last (empty ones)",
+    "hostile": "the page's first nine items each carry one hostile value (HOSTILE)",
 }
 HUGE_PADDING = 10 * 1024 * 1024
 NON_UTF8 = b"\xff\xfe\xc3("  # not UTF-8 in any reading
+# ``hostile``: one value each for the page's first nine items, as (field, value);
+# a dotted field is nested. A str value from _RAW to a NUL is sent as the raw
+# JSON text between them (a number no Python float holds: ``1e309``).
+_RAW = "\x00RAW:"
+HUGE_TITLE = "\u202e" + "x" * 49_999 + "\x00" + "y" * 49_999  # 100,000 characters
+HOSTILE: tuple[tuple[str, Any], ...] = (
+    ("item_id", 2**70),  # past 64 bits
+    ("item_id", -610947572360),  # negative
+    ("item_id", "".join(chr(0xFF10 + d) for d in (1, 2, 3, 4, 5))),  # full-width
+    ("price", _RAW + "NaN\x00"),
+    ("price", _RAW + "1e309\x00"),
+    ("price", "-3.00"),
+    ("shop_info.company_name", {"zh": "公司", "en": "company"}),  # an object
+    ("title", HUGE_TITLE),  # 100,000 characters, a NUL and a right-to-left override
+    ("img", "javascript:alert(1)"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,12 +212,27 @@ def apply_quirks(data: dict[str, Any], kinds: list[str]) -> dict[str, Any]:
         data["has_next_page"] = True
     if "huge" in kinds:
         data["x_padding"] = "x" * HUGE_PADDING
+    if "hostile" in kinds:
+        for item, (name, value) in zip(items, HOSTILE, strict=False):
+            if isinstance(item, dict):
+                _set(item, name, value)
     objects = [item for item in items if isinstance(item, dict)]
     if "non_utf8" in kinds and objects and isinstance(objects[0].get("title"), str):
         objects[0]["title"] = "\x00NON_UTF8\x00" + objects[0]["title"]
     return data
 
 
+def _set(item: dict[str, Any], name: str, value: Any) -> None:
+    *parents, last = name.split(".")
+    for parent in parents:
+        item = item.setdefault(parent, {})
+    item[last] = value
+
+
+_RAW_JSON = re.compile(rb'"\\u0000RAW:([^"\\]*)\\u0000"')
+
+
 def encode_quirky(payload: dict[str, Any]) -> bytes:
     body = json.dumps(payload, ensure_ascii=False).encode()
+    body = _RAW_JSON.sub(rb"\1", body)
     return body.replace(b"\\u0000NON_UTF8\\u0000", NON_UTF8)

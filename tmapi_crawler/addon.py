@@ -74,9 +74,9 @@ EXTENSIONS = {
     f"{P}.extensions.feedalert.FeedFailureAlert": 0,
     # The crawl's state: before every extension that reads it.
     f"{P}.extensions.ledger.CrawlLedger": 100,
-    # What the window starts from: read before the downloader (and the error
-    # middleware's window) is built, as every extension is.
-    f"{P}.extensions.limits.LearnedLimit": 100,
+    # The calls in flight (the gate, the window, the learned limit): built
+    # before the downloader and its error middleware, as every extension is.
+    f"{P}.extensions.calls.CallsInFlight": 100,
     f"{P}.extensions.failedpages.FailedPagesFile": 500,
     f"{P}.extensions.progress.CrawlProgressDisplay": 500,
     # After the progress display: its last line comes before the summary.

@@ -46,7 +46,7 @@ from tmapi_crawler.distributed.connection import (
     safe_url,
 )
 from tmapi_crawler.distributed.queue import CrawlKeys, LeasedQueue
-from tmapi_crawler.downloadermiddlewares.errors import REQUESTS_PER_CALL, call_ceiling
+from tmapi_crawler.extensions.calls import requests_held
 from tmapi_crawler.meta import NOT_SENT
 from tmapi_crawler.store.extension import CatalogStore
 
@@ -81,9 +81,8 @@ class RedisScheduler:
         self.idle_close = settings.getfloat("TMAPI_IDLE_CLOSE")
         self.daemon = settings.getbool("TMAPI_DAEMON")
         # Leases this worker holds: as many requests as one process keeps in
-        # its downloader (tmapi_crawler/downloadermiddlewares/errors.py;
-        # benchmark 5).
-        self.slots = REQUESTS_PER_CALL * call_ceiling(settings)
+        # its downloader (tmapi_crawler/extensions/calls.py; benchmark 5).
+        self.slots = requests_held(settings)
         self.debug_duplicates = settings.getbool("DUPEFILTER_DEBUG")
         self.logged_duplicate = False
         self.queue: LeasedQueue | None = None  # its held: every lease of this worker

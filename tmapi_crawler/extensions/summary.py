@@ -50,9 +50,9 @@ from tmapi_crawler.contract.stats import (
     by_prefix,
     feeds_failed,
 )
+from tmapi_crawler.extensions.calls import CallsInFlight
 from tmapi_crawler.extensions.feedalert import FeedFailureAlert
 from tmapi_crawler.extensions.ledger import CrawlLedger
-from tmapi_crawler.extensions.limits import LearnedLimit
 from tmapi_crawler.feeds.feedfile import local_path
 from tmapi_crawler.store.changes import summary_line
 
@@ -226,13 +226,13 @@ class RunSummary:
     def concurrency(self, stats: dict[str, Any]) -> dict[str, Any] | None:
         """The limit of calls in flight the run started from and ended at,
         and where it is kept for the next run (None: not remembered)."""
-        limits = self.crawler.get_extension(LearnedLimit)
-        if limits is None:
+        calls = self.crawler.get_extension(CallsInFlight)
+        if calls is None or calls.where is None:
             return None
         return {
             "started_from": stats.get(CONCURRENCY_REMEMBERED),
             "ended_at": stats.get(CONCURRENCY_LEARNED),
-            "kept_in": limits.where,
+            "kept_in": calls.where,
         }
 
     def money(self, calls: int) -> dict[str, str] | None:

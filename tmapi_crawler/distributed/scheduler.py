@@ -32,6 +32,7 @@ from scrapy.extensions.feedexport import FeedExporter
 from scrapy.utils.defer import deferred_from_coro
 from twisted.internet.task import LoopingCall
 
+from tmapi_crawler.backends import RunBackends
 from tmapi_crawler.contract.stats import (
     DUPEFILTER_FILTERED,
     REDIS_LEASES_RECOVERED,
@@ -42,7 +43,6 @@ from tmapi_crawler.contract.stats import (
 from tmapi_crawler.distributed.connection import (
     connect_from,
     redis_problems,
-    redis_url,
     safe_url,
 )
 from tmapi_crawler.distributed.queue import CrawlKeys, LeasedQueue
@@ -73,7 +73,7 @@ class RedisScheduler:
         settings = crawler.settings
         self.crawler = crawler
         self.stats = crawler.stats
-        self.url = safe_url(redis_url(settings) or "")
+        self.url = safe_url(RunBackends.of(crawler).redis or "")
         self.keys = CrawlKeys.for_crawler(crawler)
         self.server = connect_from(settings)
         self.lease_seconds = settings.getfloat("TMAPI_LEASE_SECONDS")

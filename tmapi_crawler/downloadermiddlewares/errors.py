@@ -137,21 +137,28 @@ class BalanceHold:
 class TMAPIErrorMiddleware:
     @staticmethod
     def preflight(settings: BaseSettings) -> list[str]:
-        """The error contract's settings, checked before any call."""
-        return problems_of(
-            lambda: retry_limits(settings, "TMAPI_MAX_RETRIES"),
-            *(
-                lambda name=name: count(settings, name)
-                for name in ("TMAPI_MAX_RETRIES_PER_PAGE", "TMAPI_BALANCE_RETRIES")
-            ),
-            *(
-                lambda name=name: seconds(settings, name)
-                for name in (
-                    "TMAPI_BACKOFF_BASE",
-                    "TMAPI_BACKOFF_MAX",
-                    "TMAPI_BALANCE_RETRY_DELAY",
-                )
-            ),
+        """The settings of the call path (the error contract's and those of
+        the calls in flight it reports to), checked before any call."""
+        return (
+            problems_of(
+                lambda: retry_limits(settings, "TMAPI_MAX_RETRIES"),
+                *(
+                    lambda name=name: count(settings, name)
+                    for name in ("TMAPI_MAX_RETRIES_PER_PAGE", "TMAPI_BALANCE_RETRIES")
+                ),
+            )
+            + CallsInFlight.count_problems(settings)
+            + problems_of(
+                *(
+                    lambda name=name: seconds(settings, name)
+                    for name in (
+                        "TMAPI_BACKOFF_BASE",
+                        "TMAPI_BACKOFF_MAX",
+                        "TMAPI_BALANCE_RETRY_DELAY",
+                    )
+                ),
+            )
+            + CallsInFlight.switch_problems(settings)
         )
 
     def __init__(self, crawler: Crawler) -> None:

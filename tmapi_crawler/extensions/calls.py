@@ -29,13 +29,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scrapy import signals
 
+from tmapi_crawler.backends import RunBackends
 from tmapi_crawler.contract import limits
 from tmapi_crawler.contract.concurrency import CallGate, ConcurrencyWindow
 from tmapi_crawler.contract.credentials import token_from, token_key
@@ -53,7 +52,7 @@ from tmapi_crawler.contract.stats import (
     CONCURRENCY_PROBES,
     CONCURRENCY_REMEMBERED,
 )
-from tmapi_crawler.distributed.connection import connect_from, redis_url
+from tmapi_crawler.distributed.connection import connect_from
 from tmapi_crawler.distributed.window import SharedWindow
 from tmapi_crawler.meta import PERMIT, SENT
 
@@ -88,15 +87,12 @@ def requests_held(settings: BaseSettings) -> int:
 class LimitMemory:
     """Where the learned limit is kept between runs, and keeping it."""
 
-    def __init__(self, settings: BaseSettings, token: str) -> None:
+    def __init__(
+        self, settings: BaseSettings, backends: RunBackends, token: str
+    ) -> None:
         self.key = token_key(token)
-        self.redis = connect_from(settings) if redis_url(settings) else None
-        given = settings.get("TMAPI_LIMITS_FILE")
-        self.path = (
-            Path(given)
-            if given
-            else limits.default_path(os.environ, settings.get("JOBDIR"))
-        )
+        self.redis = connect_from(settings) if backends.distributed else None
+        self.path = backends.limits_path()
 
     @property
     def where(self) -> str:
@@ -129,12 +125,23 @@ class CallsInFlight:
     @staticmethod
     def preflight(settings: BaseSettings) -> list[str]:
         """The settings of calls in flight, checked before any call."""
+        return CallsInFlight.count_problems(settings) + CallsInFlight.switch_problems(
+            settings
+        )
+
+    @staticmethod
+    def count_problems(settings: BaseSettings) -> list[str]:
         return problems_of(
             lambda: count(settings, "TMAPI_MAX_CONCURRENCY"),
             *(
                 lambda name=name: count(settings, name, minimum=1)
                 for name in ("TMAPI_CONCURRENCY_START", "TMAPI_CONCURRENCY_PROBE_AFTER")
             ),
+        )
+
+    @staticmethod
+    def switch_problems(settings: BaseSettings) -> list[str]:
+        return problems_of(
             lambda: switch(settings, "TMAPI_ADAPTIVE_CONCURRENCY"),
             lambda: switch(settings, "TMAPI_SHARED_WINDOW"),
             lambda: seconds(settings, "TMAPI_WINDOW_LEASE_SECONDS"),
@@ -148,7 +155,10 @@ class CallsInFlight:
         self.adaptive = switch(settings, "TMAPI_ADAPTIVE_CONCURRENCY")
         token = token_from(settings)
         remember = self.adaptive and token and switch(settings, "TMAPI_REMEMBER_LIMIT")
-        self.memory = LimitMemory(settings, token) if remember and token else None
+        backends = RunBackends.of(crawler)
+        self.memory = (
+            LimitMemory(settings, backends, token) if remember and token else None
+        )
         self.remembered = self.memory.read() if self.memory else None
         self.learned: int | None = None  # the level proven when it last changed
         window = dict(
@@ -158,7 +168,7 @@ class CallsInFlight:
             # without adapting, every level up to the ceiling counts as proven
             remembered=self.remembered if self.adaptive else ceiling,
         )
-        shared = redis_url(settings) and switch(settings, "TMAPI_SHARED_WINDOW")
+        shared = backends.distributed and switch(settings, "TMAPI_SHARED_WINDOW")
         self.window: ConcurrencyWindow
         if self.adaptive and token and shared:
             # the limit is the account's: one window for every worker on it

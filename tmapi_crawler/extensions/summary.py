@@ -28,6 +28,7 @@ from rich.table import Table
 from scrapy import signals
 from scrapy.exceptions import NotConfigured
 
+from tmapi_crawler.backends import RunBackends
 from tmapi_crawler.contract.cost import cost_from, cost_problems
 from tmapi_crawler.contract.operator_settings import max_calls, problems_of, switch
 from tmapi_crawler.contract.outcome import FINISHED, STOP_ADVICE, exit_code
@@ -390,7 +391,8 @@ class RunSummary:
 
     @property
     def job_dir(self) -> str | None:
-        return self.crawler.settings.get("JOBDIR") or None
+        jobdir = RunBackends.of(self.crawler).jobdir
+        return str(jobdir) if jobdir else None
 
 
 RESERVED = 64 * 1024  # bytes the summary file holds while the run goes on

@@ -16,8 +16,8 @@ from scrapy import Request, signals
 from scrapy.exceptions import NotConfigured
 from scrapy.extensions.feedexport import FeedExporter
 from scrapy.http import Response
-from scrapy.utils.job import job_dir
 
+from tmapi_crawler.backends import RunBackends
 from tmapi_crawler.contract.api import CategoryQuery
 from tmapi_crawler.contract.coverage import PageCover
 from tmapi_crawler.contract.stats import JOB_PAGES_LEFT, RESUME, RESUME_UNJOURNALED
@@ -89,10 +89,11 @@ class ResumeJournal:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ResumeJournal:
-        jobdir = job_dir(crawler.settings)
-        if not jobdir:
+        jobdir = RunBackends.of(crawler).jobdir
+        if jobdir is None:
             raise NotConfigured
-        extension = cls(crawler, Path(jobdir))
+        jobdir.mkdir(parents=True, exist_ok=True)
+        extension = cls(crawler, jobdir)
         connect = crawler.signals.connect
         connect(extension.spider_opened, signal=signals.spider_opened)
         connect(extension.spider_closed, signal=signals.spider_closed)

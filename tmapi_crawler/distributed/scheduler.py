@@ -28,7 +28,6 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from scrapy import signals
 from scrapy.exceptions import DontCloseSpider
-from scrapy.extensions.feedexport import FeedExporter
 from scrapy.utils.defer import deferred_from_coro
 from twisted.internet.task import LoopingCall
 
@@ -47,6 +46,7 @@ from tmapi_crawler.distributed.connection import (
 )
 from tmapi_crawler.distributed.queue import CrawlKeys, LeasedQueue
 from tmapi_crawler.extensions.calls import requests_held
+from tmapi_crawler.internals import flush_feed_files, requests_in_progress
 from tmapi_crawler.meta import NOT_SENT
 from tmapi_crawler.store.extension import CatalogStore
 
@@ -114,7 +114,7 @@ class RedisScheduler:
     # --- Scrapy's scheduler interface ------------------------------------------
 
     def open(self, spider: Spider) -> None:
-        if not hasattr(getattr(self.crawler.engine, "_slot", None), "inprogress"):
+        if requests_in_progress(self.crawler) is None:
             raise RuntimeError(
                 "RedisScheduler needs the engine's set of requests in progress "
                 "(Scrapy 2.19); without it no page could be acknowledged safely"
@@ -276,20 +276,12 @@ class RedisScheduler:
             store.flush()
 
     def _in_engine(self) -> set[Request]:
-        # The engine's set of requests being downloaded or scraped; Scrapy has
-        # no signal for "request fully processed" (items included).
-        engine = self.crawler.engine
-        slot = getattr(engine, "_slot", None)
-        return set(getattr(slot, "inprogress", ()))
+        # Scrapy has no signal for "request fully processed" (items included)
+        return requests_in_progress(self.crawler) or set()
 
     def _flush_feeds(self) -> None:
         """Items reach the feed file before their page is acknowledged."""
-        for extension in self.crawler.extensions.middlewares:
-            if isinstance(extension, FeedExporter):
-                for slot in extension.slots:
-                    flush = getattr(slot.file, "flush", None)
-                    if flush and not getattr(slot.file, "closed", False):
-                        flush()
+        flush_feed_files(self.crawler)
 
     # --- the loop ------------------------------------------------------------
 

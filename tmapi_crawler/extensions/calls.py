@@ -54,6 +54,7 @@ from tmapi_crawler.contract.stats import (
 )
 from tmapi_crawler.distributed.connection import connect_from
 from tmapi_crawler.distributed.window import SharedWindow
+from tmapi_crawler.internals import open_download_slot
 from tmapi_crawler.meta import PERMIT, SENT
 
 if TYPE_CHECKING:
@@ -266,17 +267,12 @@ class CallsInFlight:
     def open_slot(self) -> None:
         """Let as many calls out as the window allows (the gate, not the slot,
         holds them back: the slot only must not get in the way)."""
-        engine = self.crawler.engine
-        assert engine is not None
-        downloader = engine.downloader
-        slot_settings = downloader.per_slot_settings.setdefault(SLOT, {})
-        slot_settings["concurrency"] = self.ceiling
         # Scrapy hands the engine's next request to the downloader only once it
         # has finished with an answer (parsed it, exported its items); with as
         # many requests in the downloader as calls may fly, a call's successor
         # waited for that (bench/, benchmark 1: 0.78 -> 0.93 of ideal).
-        downloader.total_concurrency = max(
-            downloader.total_concurrency, REQUESTS_PER_CALL * self.ceiling
+        open_download_slot(
+            self.crawler, SLOT, self.ceiling, REQUESTS_PER_CALL * self.ceiling
         )
         self.gate.wake()
         self.stats.set_value(CONCURRENCY_CURRENT, self.window.size)

@@ -185,6 +185,8 @@ class RescuingS3FeedStorage(S3FeedStorage):
         self.spooled = ProcessSpool.of(self.spool).new_file(self.uri)
         return self.spooled.path.open("w+b")
 
+    # Scrapy's upload in a thread, overridden (tmapi_crawler.internals:
+    # S3_STORE_IN_THREAD, tested in tests/test_internals.py)
     def _store_in_thread(self, file: IO[bytes]) -> None:
         try:
             super()._store_in_thread(_KeptOpen(file))  # type: ignore[arg-type]

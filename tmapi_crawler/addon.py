@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from scrapy.core.scheduler import Scheduler
 from scrapy.settings import SETTINGS_PRIORITIES
 
-from tmapi_crawler.distributed.connection import redis_url
+from tmapi_crawler.backends import RunBackends
 from tmapi_crawler.downloadhandlers import TOKEN_HANDLER, wrap_handlers
 from tmapi_crawler.feeds.addon import DefaultFeed
 from tmapi_crawler.feeds.feedfile import FeedMemory
@@ -74,9 +74,9 @@ EXTENSIONS = {
     f"{P}.extensions.feedalert.FeedFailureAlert": 0,
     # The crawl's state: before every extension that reads it.
     f"{P}.extensions.ledger.CrawlLedger": 100,
-    # What the window starts from: read before the downloader (and the error
-    # middleware's window) is built, as every extension is.
-    f"{P}.extensions.limits.LearnedLimit": 100,
+    # The calls in flight (the gate, the window, the learned limit): built
+    # before the downloader and its error middleware, as every extension is.
+    f"{P}.extensions.calls.CallsInFlight": 100,
     f"{P}.extensions.failedpages.FailedPagesFile": 500,
     f"{P}.extensions.progress.CrawlProgressDisplay": 500,
     # After the progress display: its last line comes before the summary.
@@ -145,13 +145,14 @@ class TMAPIAddon:
 
     # Components the add-on may enable, for the pre-flight checks
     # (tmapi_crawler.preflight) to ask about their settings.
-    PARTS = (DefaultFeed,)
+    PARTS = (DefaultFeed, RunBackends)
 
     def update_settings(self, settings: BaseSettings) -> None:
         wire(settings)
         DefaultFeed().update_settings(settings)
-        use_redis(settings)
-        use_journal(settings)
+        backends = RunBackends.from_settings(settings)  # the run's kind, once
+        use_redis(settings, backends)
+        use_journal(settings, backends)
         chosen = settings.getpriority("DUPEFILTER_CLASS") or 0
         if chosen < SETTINGS_PRIORITIES["addon"]:  # Scrapy's default still
             settings.set("DUPEFILTER_CLASS", COMPACT_DUPEFILTER, priority="addon")
@@ -175,10 +176,10 @@ def wire(settings: BaseSettings) -> None:
                 chosen[path] = value
 
 
-def use_redis(settings: BaseSettings) -> None:
+def use_redis(settings: BaseSettings, backends: RunBackends) -> None:
     """With ``REDIS_URL`` (setting or environment): one crawl shared by many
     workers."""
-    url = redis_url(settings)
+    url = backends.redis
     if not url:
         return
     settings.set("REDIS_URL", url, priority="addon")
@@ -186,11 +187,11 @@ def use_redis(settings: BaseSettings) -> None:
     settings.set("DUPEFILTER_CLASS", NO_DUPEFILTER, priority="addon")
 
 
-def use_journal(settings: BaseSettings) -> None:
+def use_journal(settings: BaseSettings, backends: RunBackends) -> None:
     """With ``JOBDIR``: the journaled scheduler and its companions, and the
     feeds of the job's first run continued (appended to, never overwritten)."""
-    jobdir = settings.get("JOBDIR")
-    if not jobdir:
+    jobdir = backends.jobdir
+    if jobdir is None:
         return
     scheduler = settings.get("SCHEDULER")
     if scheduler not in (SCRAPY_SCHEDULER, Scheduler):

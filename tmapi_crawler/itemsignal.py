@@ -25,13 +25,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
 
-from pydispatch.dispatcher import (  # type: ignore[import-untyped]
-    getAllReceivers,
-    liveReceivers,
-)
 from scrapy import signals
 from scrapy.extensions.corestats import CoreStats
 from scrapy.extensions.feedexport import FeedExporter
+
+from tmapi_crawler.internals import signal_receivers
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -72,7 +70,7 @@ class ItemScrapedFanout:
         """Every extension is built: Scrapy's receivers join the fan-out, which
         goes first; the receivers it does not hold follow in their order."""
         manager = self.crawler.signals
-        connected = list(liveReceivers(getAllReceivers(manager.sender, ITEM_SCRAPED)))
+        connected = signal_receivers(self.crawler, ITEM_SCRAPED)
         taken = [self._scrapy_receiver(receiver) for receiver in connected]
         if not any(taken):
             return

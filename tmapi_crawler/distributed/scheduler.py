@@ -28,10 +28,10 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from scrapy import signals
 from scrapy.exceptions import DontCloseSpider
-from scrapy.extensions.feedexport import FeedExporter
 from scrapy.utils.defer import deferred_from_coro
 from twisted.internet.task import LoopingCall
 
+from tmapi_crawler.backends import RunBackends
 from tmapi_crawler.contract.stats import (
     DUPEFILTER_FILTERED,
     REDIS_LEASES_RECOVERED,
@@ -42,11 +42,11 @@ from tmapi_crawler.contract.stats import (
 from tmapi_crawler.distributed.connection import (
     connect_from,
     redis_problems,
-    redis_url,
     safe_url,
 )
 from tmapi_crawler.distributed.queue import CrawlKeys, LeasedQueue
-from tmapi_crawler.downloadermiddlewares.errors import REQUESTS_PER_CALL, call_ceiling
+from tmapi_crawler.extensions.calls import requests_held
+from tmapi_crawler.internals import flush_feed_files, requests_in_progress
 from tmapi_crawler.meta import NOT_SENT
 from tmapi_crawler.store.extension import CatalogStore
 
@@ -73,7 +73,7 @@ class RedisScheduler:
         settings = crawler.settings
         self.crawler = crawler
         self.stats = crawler.stats
-        self.url = safe_url(redis_url(settings) or "")
+        self.url = safe_url(RunBackends.of(crawler).redis or "")
         self.keys = CrawlKeys.for_crawler(crawler)
         self.server = connect_from(settings)
         self.lease_seconds = settings.getfloat("TMAPI_LEASE_SECONDS")
@@ -81,9 +81,8 @@ class RedisScheduler:
         self.idle_close = settings.getfloat("TMAPI_IDLE_CLOSE")
         self.daemon = settings.getbool("TMAPI_DAEMON")
         # Leases this worker holds: as many requests as one process keeps in
-        # its downloader (tmapi_crawler/downloadermiddlewares/errors.py;
-        # benchmark 5).
-        self.slots = REQUESTS_PER_CALL * call_ceiling(settings)
+        # its downloader (tmapi_crawler/extensions/calls.py; benchmark 5).
+        self.slots = requests_held(settings)
         self.debug_duplicates = settings.getbool("DUPEFILTER_DEBUG")
         self.logged_duplicate = False
         self.queue: LeasedQueue | None = None  # its held: every lease of this worker
@@ -115,7 +114,7 @@ class RedisScheduler:
     # --- Scrapy's scheduler interface ------------------------------------------
 
     def open(self, spider: Spider) -> None:
-        if not hasattr(getattr(self.crawler.engine, "_slot", None), "inprogress"):
+        if requests_in_progress(self.crawler) is None:
             raise RuntimeError(
                 "RedisScheduler needs the engine's set of requests in progress "
                 "(Scrapy 2.19); without it no page could be acknowledged safely"
@@ -277,20 +276,12 @@ class RedisScheduler:
             store.flush()
 
     def _in_engine(self) -> set[Request]:
-        # The engine's set of requests being downloaded or scraped; Scrapy has
-        # no signal for "request fully processed" (items included).
-        engine = self.crawler.engine
-        slot = getattr(engine, "_slot", None)
-        return set(getattr(slot, "inprogress", ()))
+        # Scrapy has no signal for "request fully processed" (items included)
+        return requests_in_progress(self.crawler) or set()
 
     def _flush_feeds(self) -> None:
         """Items reach the feed file before their page is acknowledged."""
-        for extension in self.crawler.extensions.middlewares:
-            if isinstance(extension, FeedExporter):
-                for slot in extension.slots:
-                    flush = getattr(slot.file, "flush", None)
-                    if flush and not getattr(slot.file, "closed", False):
-                        flush()
+        flush_feed_files(self.crawler)
 
     # --- the loop ------------------------------------------------------------
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from scrapy import signals
 from scrapy.exceptions import NotConfigured
 from scrapy.utils.defer import deferred_from_coro
 
@@ -25,6 +24,7 @@ from tmapi_crawler.contract.operator_settings import max_calls, problems_of
 from tmapi_crawler.contract.outcome import BUDGET_EXHAUSTED
 from tmapi_crawler.contract.stats import BUDGET_MAX_CALLS, PAGES_UNSENT
 from tmapi_crawler.exceptions import CrawlStopped
+from tmapi_crawler.internals import left_downloader_unsent
 from tmapi_crawler.meta import NOT_SENT, is_tmapi_request
 
 if TYPE_CHECKING:
@@ -73,11 +73,7 @@ class CallBudget:
         gate) to free it, as it would after a call; the ledger counts no call.
         """
         request.meta[NOT_SENT] = True
-        self.crawler.signals.send_catch_log(
-            signal=signals.request_left_downloader,
-            request=request,
-            spider=self.crawler.spider,
-        )
+        left_downloader_unsent(self.crawler, request)
         self.crawler.stats.inc_value(PAGES_UNSENT)
         raise CrawlStopped(f"not sent: TMAPI_MAX_CALLS={self.limit} reached")
 

@@ -8,7 +8,8 @@ cannot succeed:
 * a page: handed to the spider in ``response.meta["tmapi_page"]``
   (and to whoever listens to the ``page_answered`` signal);
 * 503 (concurrency limit): retried after a backoff, and the number of calls in
-  flight shrinks (:mod:`tmapi_crawler.contract.concurrency`);
+  flight shrinks (it tells :class:`~tmapi_crawler.extensions.calls.CallsInFlight`,
+  which owns them; a call waits there for its place);
 * 417, 499, 500, other 5xx, a body that is not the promised JSON, a timeout or
   a dropped connection: retried with exponential backoff and jitter, up to
   ``TMAPI_MAX_RETRIES`` per reason and ``TMAPI_MAX_RETRIES_PER_PAGE`` in all;
@@ -21,8 +22,11 @@ cannot succeed:
 After a stop no further call is sent. Waits (backoff, holds) are asyncio
 sleeps before the call, never blocking the reactor; a retry is a copy of the
 original request (no token), so it can be scheduled and stored safely.
-Stats: ``tmapi/response/<code>``, ``tmapi/retry/...``, ``tmapi/gave_up/<reason>``,
-``tmapi/concurrency/{current,min,max}``, ``tmapi/pages/{failed,unsent,past_end}``.
+Every endpoint's calls pass here (a request marked with
+:func:`tmapi_crawler.meta.is_tmapi_request`); an answer of the items
+endpoint is also parsed into a page. Stats: ``tmapi/response/<code>``,
+``tmapi/retry/...``, ``tmapi/gave_up/<reason>``,
+``tmapi/pages/{failed,unsent,past_end}``.
 """
 
 from __future__ import annotations
@@ -36,7 +40,6 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from scrapy import signals
 from scrapy.downloadermiddlewares.retry import get_retry_request
 from scrapy.exceptions import IgnoreRequest
 from scrapy.utils.defer import deferred_from_coro
@@ -44,21 +47,14 @@ from scrapy.utils.misc import load_object
 
 from tmapi_crawler.contract import api
 from tmapi_crawler.contract.api import ErrorKind
-from tmapi_crawler.contract.concurrency import CallGate, ConcurrencyWindow
-from tmapi_crawler.contract.credentials import token_from, token_key
 from tmapi_crawler.contract.operator_settings import (
     count,
     problems_of,
     retry_limits,
     seconds,
-    switch,
 )
 from tmapi_crawler.contract.outcome import BAD_TOKEN, NO_BALANCE
 from tmapi_crawler.contract.stats import (
-    CONCURRENCY_CURRENT,
-    CONCURRENCY_MAX,
-    CONCURRENCY_MIN,
-    CONCURRENCY_PROBES,
     EXCEPTION,
     GAVE_UP,
     PAGES_PAST_END,
@@ -67,20 +63,16 @@ from tmapi_crawler.contract.stats import (
     RESPONSE,
     RETRY,
 )
-from tmapi_crawler.distributed.connection import connect_from, redis_url
-from tmapi_crawler.distributed.window import SharedWindow
 from tmapi_crawler.exceptions import CrawlStopped, PageFailed, PastLastPage
+from tmapi_crawler.extensions.calls import CallsInFlight
 from tmapi_crawler.extensions.ledger import CrawlLedger
-from tmapi_crawler.extensions.limits import LearnedLimit
 from tmapi_crawler.meta import (
     DATA,
     MAX_RETRIES,
     NOT_BEFORE,
     PAGE,
-    PERMIT,
     PROBE,
     RETRIES,
-    SENT,
     TMAPI,
     drop_attempt,
     is_tmapi_request,
@@ -98,23 +90,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-SLOT = "tmapi"  # one downloader slot for every API call, whatever the host
-
-
 NETWORK = "network"
-
-
-# Requests a process holds per call that may fly: the extra ones wait at the
-# call gate, so a call's successor goes out the moment the call ends, not once
-# Scrapy has exported the call's items (bench/, benchmarks 1 and 5).
-REQUESTS_PER_CALL = 2
-
-
-def call_ceiling(settings: BaseSettings) -> int:
-    """The most calls in flight: TMAPI_MAX_CONCURRENCY, or CONCURRENT_REQUESTS."""
-    return settings.getint("TMAPI_MAX_CONCURRENCY") or settings.getint(
-        "CONCURRENT_REQUESTS"
-    )
 
 
 def describe(request: Request) -> str:
@@ -124,11 +100,6 @@ def describe(request: Request) -> str:
         return str(meta.get("label", request.url))
     query = api.CategoryQuery.model_validate(meta["query"])
     return f"page {meta['page']} of {query.label}"
-
-
-def shared_window(settings: BaseSettings) -> bool:
-    """One window per account in Redis: with REDIS_URL, unless switched off."""
-    return bool(redis_url(settings)) and switch(settings, "TMAPI_SHARED_WINDOW")
 
 
 class BalanceHold:
@@ -166,32 +137,28 @@ class BalanceHold:
 class TMAPIErrorMiddleware:
     @staticmethod
     def preflight(settings: BaseSettings) -> list[str]:
-        """The error contract's settings, checked before any call."""
-        return problems_of(
-            lambda: retry_limits(settings, "TMAPI_MAX_RETRIES"),
-            *(
-                lambda name=name: count(settings, name)
-                for name in (
-                    "TMAPI_MAX_RETRIES_PER_PAGE",
-                    "TMAPI_BALANCE_RETRIES",
-                    "TMAPI_MAX_CONCURRENCY",
-                )
-            ),
-            *(
-                lambda name=name: count(settings, name, minimum=1)
-                for name in ("TMAPI_CONCURRENCY_START", "TMAPI_CONCURRENCY_PROBE_AFTER")
-            ),
-            *(
-                lambda name=name: seconds(settings, name)
-                for name in (
-                    "TMAPI_BACKOFF_BASE",
-                    "TMAPI_BACKOFF_MAX",
-                    "TMAPI_BALANCE_RETRY_DELAY",
-                )
-            ),
-            lambda: switch(settings, "TMAPI_ADAPTIVE_CONCURRENCY"),
-            lambda: switch(settings, "TMAPI_SHARED_WINDOW"),
-            lambda: seconds(settings, "TMAPI_WINDOW_LEASE_SECONDS"),
+        """The settings of the call path (the error contract's and those of
+        the calls in flight it reports to), checked before any call."""
+        return (
+            problems_of(
+                lambda: retry_limits(settings, "TMAPI_MAX_RETRIES"),
+                *(
+                    lambda name=name: count(settings, name)
+                    for name in ("TMAPI_MAX_RETRIES_PER_PAGE", "TMAPI_BALANCE_RETRIES")
+                ),
+            )
+            + CallsInFlight.count_problems(settings)
+            + problems_of(
+                *(
+                    lambda name=name: seconds(settings, name)
+                    for name in (
+                        "TMAPI_BACKOFF_BASE",
+                        "TMAPI_BACKOFF_MAX",
+                        "TMAPI_BALANCE_RETRY_DELAY",
+                    )
+                ),
+            )
+            + CallsInFlight.switch_problems(settings)
         )
 
     def __init__(self, crawler: Crawler) -> None:
@@ -210,33 +177,8 @@ class TMAPIErrorMiddleware:
             settings.getint("TMAPI_BALANCE_RETRIES"),
             settings.getfloat("TMAPI_BALANCE_RETRY_DELAY"),
         )
-        self.ceiling = ceiling = call_ceiling(settings)  # this process's calls
-        adaptive = switch(settings, "TMAPI_ADAPTIVE_CONCURRENCY")
-        # built before the downloader, as every extension is (None when off)
-        self.limits: LearnedLimit | None = crawler.get_extension(LearnedLimit)
-        remembered = self.limits.remembered if self.limits else None
-        window = dict(
-            ceiling=ceiling,
-            start=settings.getint("TMAPI_CONCURRENCY_START"),
-            probe_after=settings.getint("TMAPI_CONCURRENCY_PROBE_AFTER"),
-            # without adapting, every level up to the ceiling counts as proven
-            remembered=remembered if adaptive else ceiling,
-        )
-        token = token_from(settings)
-        self.window: ConcurrencyWindow
-        if adaptive and token and shared_window(settings):
-            # the limit is the account's: one window for every worker on it
-            self.window = SharedWindow(
-                connect_from(settings),
-                token_key(token),
-                lease=settings.getfloat("TMAPI_WINDOW_LEASE_SECONDS"),
-                **window,  # type: ignore[arg-type]
-            )
-            self.gate = CallGate(self.window, poll=SharedWindow.poll)
-        else:
-            self.window = ConcurrencyWindow(**window)  # type: ignore[arg-type]
-            self.gate = CallGate(self.window)
-        self.adaptive = adaptive
+        # the calls in flight, whose owner is built before the downloader
+        self.calls = CallsInFlight.of(crawler)
         self.stopped: str | None = None
         self._stop = asyncio.Event()
 
@@ -247,18 +189,13 @@ class TMAPIErrorMiddleware:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> TMAPIErrorMiddleware:
-        middleware = cls(crawler)
-        crawler.signals.connect(
-            middleware.request_left_downloader, signal=signals.request_left_downloader
-        )
-        return middleware
+        return cls(crawler)
 
     # -- before the call ----------------------------------------------------
 
     async def process_request(self, request: Request) -> None:
         if not is_tmapi_request(request):
             return
-        request.meta.setdefault("download_slot", SLOT)
         self._refuse_if_stopped_or_past_end(request)
         await self._sleep(request.meta.get(NOT_BEFORE, 0) - time.time())
         while self.balance.active and not self.stopped:
@@ -271,45 +208,16 @@ class TMAPIErrorMiddleware:
             else:
                 await self._sleep(self.balance.until - time.time())
         self._refuse_if_stopped_or_past_end(request)
-        self._apply_window()
         try:
-            call = await self.gate.acquire()
+            await self.calls.acquire(request)
         except CrawlStopped:
             self.stats.inc_value(PAGES_UNSENT)
             raise
-        request.meta[PERMIT] = call
-        self.stats.set_value(CONCURRENCY_PROBES, self.window.probes)
         try:  # it may have waited at the gate while the category's end was learnt
             self._refuse_if_stopped_or_past_end(request)
         except IgnoreRequest:
-            self._settle(request)
+            self.calls.settle(request)
             raise
-
-    def request_left_downloader(self, request: Request) -> None:
-        """The call is over (answer, error or cancel): free its place in the
-        gate (if reading the answer has not already). Its level stays taken in
-        the window until the answer is read (:meth:`_settle`), so no second
-        call goes out at a level the answer may yet refute; but it no longer
-        counts as in flight for what other calls prove."""
-        call = request.meta.get(PERMIT)
-        if call is not None:
-            self.window.arrived(call, time.monotonic())
-        asyncio.get_running_loop().call_soon(self._release, request)
-
-    def _release(self, request: Request) -> None:
-        call = request.meta.get(PERMIT)
-        if call is not None and not call.released:
-            call.released = True
-            self.gate.release()
-
-    def _settle(self, request: Request) -> None:
-        """The answer is read (or there is none): the window has learnt what
-        it says; the call's level and place are free."""
-        call = request.meta.get(PERMIT)
-        if call is not None:
-            self.window.settle(call)
-            self._release(request)
-            self.gate.wake()
 
     def _refuse_if_stopped_or_past_end(self, request: Request) -> None:
         if self.stopped:
@@ -331,24 +239,6 @@ class TMAPIErrorMiddleware:
         for task in (stop, released):
             task.cancel()
 
-    def _apply_window(self) -> None:
-        """Let as many calls out as the window allows (the gate, not the slot,
-        holds them back: the slot only must not get in the way)."""
-        downloader = self.crawler.engine.downloader
-        slot_settings = downloader.per_slot_settings.setdefault(SLOT, {})
-        slot_settings["concurrency"] = self.ceiling
-        # Scrapy hands the engine's next request to the downloader only once it
-        # has finished with an answer (parsed it, exported its items); with as
-        # many requests in the downloader as calls may fly, a call's successor
-        # waited for that (bench/, benchmark 1: 0.78 -> 0.93 of ideal).
-        downloader.total_concurrency = max(
-            downloader.total_concurrency, REQUESTS_PER_CALL * self.ceiling
-        )
-        self.gate.wake()
-        self.stats.set_value(CONCURRENCY_CURRENT, self.window.size)
-        self.stats.min_value(CONCURRENCY_MIN, self.window.size)
-        self.stats.max_value(CONCURRENCY_MAX, self.window.size)
-
     # -- after the call ---------------------------------------------------------
 
     def process_response(self, request: Request, response: Response) -> Any:
@@ -357,7 +247,7 @@ class TMAPIErrorMiddleware:
         try:
             return self._read_answer(request, response)
         finally:
-            self._settle(request)
+            self.calls.settle(request)
 
     def _read_answer(self, request: Request, response: Response) -> Any:
         try:
@@ -366,7 +256,7 @@ class TMAPIErrorMiddleware:
             self.stats.inc_value(f"{RESPONSE}{error.reason}")
             return self._on_error(request, error)
         self.stats.inc_value(f"{RESPONSE}200")
-        self._adapt(request, throttled=False)
+        self.calls.learn(request, throttled=False)
         self.balance.lift()
         meta = request.meta[TMAPI]
         if "page" in meta:  # the items endpoint; other endpoints get the data
@@ -386,7 +276,7 @@ class TMAPIErrorMiddleware:
     def process_exception(self, request: Request, exception: Exception) -> Any:
         if not is_tmapi_request(request):
             return None
-        self._settle(request)
+        self.calls.settle(request)
         if isinstance(exception, IgnoreRequest):
             return None
         name = type(exception).__name__
@@ -395,24 +285,10 @@ class TMAPIErrorMiddleware:
             return None
         return self._retry_or_fail(request, NETWORK, NETWORK, f"{name}: {exception}")
 
-    def _adapt(self, request: Request, *, throttled: bool) -> None:
-        """Teach the window what this answer says about the account's limit."""
-        call = request.meta.get(PERMIT)
-        if not self.adaptive or call is None:
-            return
-        sent_at, in_flight = request.meta.get(SENT, (None, call.level))
-        if throttled:
-            self.window.on_throttle(call, time.monotonic(), in_flight)
-        else:
-            self.window.on_success(call, time.monotonic(), sent_at)
-        if self.limits is not None:
-            self.limits.held(self.window.proven)
-        self._apply_window()
-
     def _on_error(self, request: Request, error: api.ApiError) -> Any:
         kind = error.kind
         if kind is ErrorKind.CONCURRENCY_LIMIT:
-            self._adapt(request, throttled=True)
+            self.calls.learn(request, throttled=True)
         if kind is ErrorKind.BAD_TOKEN:
             self.stop(
                 BAD_TOKEN,
@@ -509,7 +385,7 @@ class TMAPIErrorMiddleware:
         self.stopped = reason
         self._stop.set()
         self.balance.released.set()
-        self.gate.abort(CrawlStopped(f"not sent: crawl stopped ({reason})"))
+        self.calls.abort(CrawlStopped(f"not sent: crawl stopped ({reason})"))
         logger.error(
             "%s Stopping the crawl (%s): no further call is made.", message, reason
         )

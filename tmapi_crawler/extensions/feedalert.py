@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING, Any
 from scrapy import signals
 from scrapy.extensions.feedexport import FeedExporter
 
+from tmapi_crawler.backends import RunBackends
 from tmapi_crawler.contract.stats import FEED_FAILED, FEED_NOT_WRITTEN
+from tmapi_crawler.internals import feed_filters
 from tmapi_crawler.itemsignal import connect_item_scraped
 
 if TYPE_CHECKING:
@@ -81,7 +83,7 @@ class FeedFailureAlert:
 
     def item_scraped(self, item: Any, response: Any = None) -> None:
         if self.exporter is not None:
-            for uri, item_filter in self.exporter.filters.items():
+            for uri, item_filter in feed_filters(self.crawler).items():
                 if item_filter.accepts(item):
                     self.accepted[uri] += 1
 
@@ -137,7 +139,7 @@ class FeedFailureAlert:
 
     def advice(self) -> str:
         """What completes a feed a failed write stopped."""
-        if jobdir := self.crawler.settings.get("JOBDIR"):
+        if jobdir := RunBackends.of(self.crawler).jobdir:
             return (
                 f"run the same command (with -s JOBDIR={jobdir}): it fetches "
                 "what the feed missed and completes the file"

@@ -28,6 +28,7 @@ from rich.table import Table
 from scrapy import signals
 from scrapy.exceptions import NotConfigured
 
+from tmapi_crawler.backends import RunBackends
 from tmapi_crawler.contract.cost import cost_from, cost_problems
 from tmapi_crawler.contract.operator_settings import max_calls, problems_of, switch
 from tmapi_crawler.contract.outcome import FINISHED, STOP_ADVICE, exit_code
@@ -50,9 +51,9 @@ from tmapi_crawler.contract.stats import (
     by_prefix,
     feeds_failed,
 )
+from tmapi_crawler.extensions.calls import CallsInFlight
 from tmapi_crawler.extensions.feedalert import FeedFailureAlert
 from tmapi_crawler.extensions.ledger import CrawlLedger
-from tmapi_crawler.extensions.limits import LearnedLimit
 from tmapi_crawler.feeds.feedfile import local_path
 from tmapi_crawler.store.changes import summary_line
 
@@ -226,13 +227,13 @@ class RunSummary:
     def concurrency(self, stats: dict[str, Any]) -> dict[str, Any] | None:
         """The limit of calls in flight the run started from and ended at,
         and where it is kept for the next run (None: not remembered)."""
-        limits = self.crawler.get_extension(LearnedLimit)
-        if limits is None:
+        calls = self.crawler.get_extension(CallsInFlight)
+        if calls is None or calls.where is None:
             return None
         return {
             "started_from": stats.get(CONCURRENCY_REMEMBERED),
             "ended_at": stats.get(CONCURRENCY_LEARNED),
-            "kept_in": limits.where,
+            "kept_in": calls.where,
         }
 
     def money(self, calls: int) -> dict[str, str] | None:
@@ -390,7 +391,8 @@ class RunSummary:
 
     @property
     def job_dir(self) -> str | None:
-        return self.crawler.settings.get("JOBDIR") or None
+        jobdir = RunBackends.of(self.crawler).jobdir
+        return str(jobdir) if jobdir else None
 
 
 RESERVED = 64 * 1024  # bytes the summary file holds while the run goes on

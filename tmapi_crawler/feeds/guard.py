@@ -42,7 +42,7 @@ from scrapy.exporters import (
     PickleItemExporter,
     XmlItemExporter,
 )
-from scrapy.extensions.feedexport import FeedExporter, FileFeedStorage
+from scrapy.extensions.feedexport import FileFeedStorage
 
 from tmapi_crawler.contract.items import InvalidItem
 from tmapi_crawler.contract.stats import (
@@ -50,6 +50,7 @@ from tmapi_crawler.contract.stats import (
     FEED_ITEMS_REFUSED,
     ITEMS_QUARANTINED,
 )
+from tmapi_crawler.internals import feed_slots
 
 if TYPE_CHECKING:
     from scrapy import Spider
@@ -237,8 +238,7 @@ class GuardedExport:
     def slot(self) -> Any:
         """Scrapy's feed slot of this exporter, if Scrapy's feed exporter made it."""
         if self._slot is None and self.crawler is not None:
-            feeds = self.crawler.get_extension(FeedExporter)
-            found = [s for s in getattr(feeds, "slots", ()) if s.exporter is self]
+            found = [s for s in feed_slots(self.crawler) if s.exporter is self]
             self._slot = found[0] if found else None
         return self._slot
 
@@ -251,7 +251,7 @@ class GuardedExport:
 
     def _quarantine(self, fields: dict[str, Any], reason: str) -> bool:
         """Into the quarantine feed (``TMAPI_QUARANTINE_FEED``), if there is one."""
-        feeds = self.crawler.get_extension(FeedExporter) if self.crawler else None
+        slots = feed_slots(self.crawler) if self.crawler else []
         record = InvalidItem(
             item_id=fields.get("item_id"),
             cat_id=fields.get("cat_id"),
@@ -261,7 +261,7 @@ class GuardedExport:
             errors=[{"field": "other", "kind": "feed", "message": reason}],
             item=fields,
         )
-        for slot in getattr(feeds, "slots", ()):
+        for slot in slots:
             if slot.exporter is self or getattr(slot.file, "closed", False):
                 continue  # a quarantine feed already stored cannot take it
             if slot.filter.accepts(record):

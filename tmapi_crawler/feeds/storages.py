@@ -31,9 +31,8 @@ from pathlib import Path, PurePosixPath
 from typing import IO, TYPE_CHECKING, Any, ClassVar, Self
 
 from scrapy.extensions.feedexport import S3FeedStorage
-from scrapy.utils.job import job_dir
 
-from tmapi_crawler.distributed.connection import redis_url
+from tmapi_crawler.backends import RunBackends
 
 if TYPE_CHECKING:
     from scrapy import Spider
@@ -60,14 +59,9 @@ class _KeptOpen:
 
 
 def spool_root(settings: Any) -> Path | None:
-    """Where feeds that upload spool their items: ``JOBDIR/spool`` with
-    ``JOBDIR``, else ``TMAPI_SPOOL_DIR`` with ``REDIS_URL``; None otherwise
-    (Scrapy's temporary files)."""
-    if jobdir := job_dir(settings):
-        return Path(jobdir) / SPOOL_NAME
-    if redis_url(settings) and (chosen := settings.get("TMAPI_SPOOL_DIR")):
-        return Path(chosen)
-    return None
+    """Where feeds that upload spool their items (the run's backends say:
+    :meth:`~tmapi_crawler.backends.RunBackends.spool_root`)."""
+    return RunBackends.from_settings(settings).spool_root()
 
 
 class ProcessSpool:
@@ -191,6 +185,8 @@ class RescuingS3FeedStorage(S3FeedStorage):
         self.spooled = ProcessSpool.of(self.spool).new_file(self.uri)
         return self.spooled.path.open("w+b")
 
+    # Scrapy's upload in a thread, overridden (tmapi_crawler.internals:
+    # S3_STORE_IN_THREAD, tested in tests/test_internals.py)
     def _store_in_thread(self, file: IO[bytes]) -> None:
         try:
             super()._store_in_thread(_KeptOpen(file))  # type: ignore[arg-type]

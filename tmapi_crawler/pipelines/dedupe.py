@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from redis import Redis, RedisError
 from twisted.internet.task import LoopingCall
 
+from tmapi_crawler.backends import RunBackends
 from tmapi_crawler.contract.api import CategoryQuery
 from tmapi_crawler.contract.items import ProductItem
 from tmapi_crawler.contract.seen import (
@@ -34,7 +35,7 @@ from tmapi_crawler.contract.stats import (
     ITEMS_DUPLICATE,
     PAGES_REDELIVERED,
 )
-from tmapi_crawler.distributed.connection import connect_from, redis_url
+from tmapi_crawler.distributed.connection import connect_from
 from tmapi_crawler.exceptions import DuplicateItem
 from tmapi_crawler.meta import REDELIVERED, TMAPI
 from tmapi_crawler.pipelines.validation import _where
@@ -62,7 +63,7 @@ class DedupePipeline:
         self.settings = settings
         self.stats: StatsCollector = crawler.stats
         self.across_languages = settings.getbool("TMAPI_DEDUPE_ACROSS_LANGUAGES")
-        self.redis_url = redis_url(settings)
+        self.redis_url = RunBackends.of(crawler).redis
         self.persist = settings.getbool("TMAPI_DEDUPE_PERSIST")
         name = crawler.spidercls.name if crawler.spidercls else "spider"
         key = settings.get("TMAPI_DEDUPE_KEY")

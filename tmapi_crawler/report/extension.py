@@ -35,6 +35,7 @@ from twisted.internet import task, threads
 
 from tmapi_crawler.alerts.rules import Rule, RuleError, parse
 from tmapi_crawler.alerts.send import Outcome, send_alerts
+from tmapi_crawler.backends import RunBackends
 from tmapi_crawler.contract.cost import cost_from
 from tmapi_crawler.contract.credentials import store_uri, token_from
 from tmapi_crawler.contract.items import ProductItem
@@ -53,7 +54,6 @@ from tmapi_crawler.contract.stats import (
     ITEMS_EXPORTED,
     store_failed,
 )
-from tmapi_crawler.distributed.connection import redis_url
 from tmapi_crawler.extensions.ledger import CrawlLedger
 from tmapi_crawler.extensions.summary import RunSummary
 from tmapi_crawler.itemsignal import connect_item_scraped
@@ -176,9 +176,10 @@ class RunReportWriter:
         """Whether this process sends the run's alerts (see the module doc)."""
         if judged:
             return True
-        if reason != FINISHED and self.crawler.settings.get("JOBDIR"):
+        kind = RunBackends.of(self.crawler).kind
+        if reason != FINISHED and kind == "job":
             why = "the job stopped early: its resumed run sends them"
-        elif redis_url(self.crawler.settings):
+        elif kind == "distributed":
             why = "another worker of the shared crawl closes last and sends them"
         else:
             why = "this process did not judge the run"

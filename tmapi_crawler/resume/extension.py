@@ -3,12 +3,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import os
-import shutil
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,8 +14,8 @@ from scrapy import Request, signals
 from scrapy.exceptions import NotConfigured
 from scrapy.extensions.feedexport import FeedExporter
 from scrapy.http import Response
-from scrapy.utils.job import job_dir
 
+from tmapi_crawler.backends import RunBackends
 from tmapi_crawler.contract.api import CategoryQuery
 from tmapi_crawler.contract.coverage import PageCover
 from tmapi_crawler.contract.stats import JOB_PAGES_LEFT, RESUME, RESUME_UNJOURNALED
@@ -25,6 +23,14 @@ from tmapi_crawler.exceptions import AlreadyDelivered
 from tmapi_crawler.extensions.ledger import CrawlLedger
 from tmapi_crawler.feeds.feedfile import FeedMemory, local_path, read_items
 from tmapi_crawler.feeds.storages import dead_spools, spool_root, spooled_files
+from tmapi_crawler.internals import (
+    feed_filters,
+    feed_format,
+    feed_slots,
+    filter_feed,
+    flush_feed_files,
+    reset_job_state,
+)
 from tmapi_crawler.meta import PAGE, TMAPI, request_from_stored, stored_request
 from tmapi_crawler.resume import journal
 from tmapi_crawler.resume.replay import Replay, kind_of
@@ -89,10 +95,11 @@ class ResumeJournal:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ResumeJournal:
-        jobdir = job_dir(crawler.settings)
-        if not jobdir:
+        jobdir = RunBackends.of(crawler).jobdir
+        if jobdir is None:
             raise NotConfigured
-        extension = cls(crawler, Path(jobdir))
+        jobdir.mkdir(parents=True, exist_ok=True)
+        extension = cls(crawler, jobdir)
         connect = crawler.signals.connect
         connect(extension.spider_opened, signal=signals.spider_opened)
         connect(extension.spider_closed, signal=signals.spider_closed)
@@ -141,12 +148,7 @@ class ResumeJournal:
         queue is replaced by the journal's pending requests, and every request
         the journal knows counts as seen (so replayed pages do not queue their
         follow-ups twice)."""
-        shutil.rmtree(self.jobdir / "requests.queue", ignore_errors=True)
-        fingerprints = b"".join(
-            len(raw).to_bytes(2, "big") + raw
-            for raw in map(bytes.fromhex, self.before.queued)
-        )
-        (self.jobdir / "requests.seen").write_bytes(fingerprints)
+        reset_job_state(self.jobdir, self.before.queued)
 
     # -- what the scheduler reports -------------------------------------------
 
@@ -243,21 +245,11 @@ class ResumeJournal:
         if self.fsync:
             for sync in self.syncs:
                 sync()
-        exporter = self.crawler.get_extension(FeedExporter)
-        if exporter is None:
-            return True
-        if any(getattr(s.exporter, "stopped", None) for s in exporter.slots):
+        slots = feed_slots(self.crawler)
+        if any(getattr(slot.exporter, "stopped", None) for slot in slots):
             return False
-        files = []
-        for slot in exporter.slots:
-            files.append(slot.uri)
-            file = slot.file
-            if file is None or getattr(file, "closed", False):
-                continue
-            file.flush()
-            if self.fsync:
-                with contextlib.suppress(OSError, AttributeError, ValueError):
-                    os.fsync(file.fileno())
+        flush_feed_files(self.crawler, fsync=self.fsync)
+        files = [slot.uri for slot in slots]
         if files != self._slot_files:
             self._slot_files = files
             self._remember_feeds()
@@ -324,17 +316,17 @@ class ResumeJournal:
 
     def _remember_feeds(self) -> list[str]:
         """The files this run writes, kept for the next run of the job."""
-        exporter = self.crawler.get_extension(FeedExporter)
-        if exporter is None:
+        if self.crawler.get_extension(FeedExporter) is None:
             return []
+        slots = feed_slots(self.crawler)
         stored = self.memory.load()
-        for slot in exporter.slots:
+        for slot in slots:
             path = local_path(slot.uri)
             uri = path.resolve().as_uri() if path is not None else slot.uri
             stored.setdefault(slot.uri_template, uri)
             stored[uri] = uri
         self.memory.save(stored)
-        return [slot.uri for slot in exporter.slots]
+        return [slot.uri for slot in slots]
 
     def _restore_ledger(self) -> None:
         """The ledger as the last run that closed left it, and every page that
@@ -412,13 +404,12 @@ class ResumeJournal:
     def _filter_feeds(self) -> None:
         """Each feed turns away the items of a replayed page its own kind of
         file already holds (through its item filter, Scrapy's ``item_filter``)."""
-        exporter = self.crawler.get_extension(FeedExporter)
-        if exporter is None or not self.replay.any_held():
+        if not self.replay.any_held():
             return
-        for template, item_filter in exporter.filters.items():
-            kind = kind_of(exporter.feeds[template].get("format"))
-            item_filter.accepts = self.replay.turning_away(  # type: ignore[method-assign,assignment]
-                item_filter.accepts, kind
+        for template in feed_filters(self.crawler):
+            kind = kind_of(feed_format(self.crawler, template))
+            filter_feed(
+                self.crawler, template, partial(self.replay.turning_away, kind=kind)
             )
 
     def spider_closed(self, spider: Spider, reason: str) -> None:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import scrapy
 
+from tmapi_crawler.backends import RunBackends
 from tmapi_crawler.contract import api
 from tmapi_crawler.contract.arguments import ArgumentError, parse_arguments
 from tmapi_crawler.contract.slicing import Band, settings_problems
@@ -51,7 +52,8 @@ class CategorySpider(PageSpider):
         (the components check theirs: :mod:`tmapi_crawler.preflight`)."""
         problems: list[str] = []
         try:
-            if parse_arguments(arguments).dry_run and settings.get("JOBDIR"):
+            dry_run = parse_arguments(arguments).dry_run
+            if dry_run and RunBackends.from_settings(settings).jobdir:
                 problems.append(DRY_RUN_WITH_JOBDIR)
         except ArgumentError as exc:
             problems.append(str(exc))

@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 import scrapy
 
+from tmapi_crawler.backends import RunBackends
 from tmapi_crawler.contract.arguments import IGNORED_ARGUMENTS, JobError, parse_job
 from tmapi_crawler.contract.stats import JOBS_ACCEPTED, JOBS_REJECTED
-from tmapi_crawler.distributed.connection import redis_url
 from tmapi_crawler.spiders.pages import PageSpider
 
 if TYPE_CHECKING:
@@ -41,7 +41,7 @@ class CategoryJobsSpider(PageSpider):
                 f"category_jobs takes no arguments (got {', '.join(unknown)}): "
                 "queue jobs with tmapi-enqueue"
             )
-        if not redis_url(settings):
+        if not RunBackends.from_settings(settings).distributed:
             problems.append(NO_REDIS)
         return problems + super().argument_problems(settings, arguments)
 

@@ -53,6 +53,7 @@ from scrapy import signals
 from scrapy.exceptions import NotConfigured
 from twisted.internet.defer import Deferred
 
+from tmapi_crawler.backends import RunBackends
 from tmapi_crawler.contract.credentials import store_uri
 from tmapi_crawler.contract.items import ProductItem
 from tmapi_crawler.contract.outcome import FINISHED
@@ -65,7 +66,6 @@ from tmapi_crawler.contract.stats import (
     STORE_UNSTORED,
     STORE_UNSTORED_FILE,
 )
-from tmapi_crawler.distributed.connection import redis_url
 from tmapi_crawler.extensions.ledger import CrawlLedger
 from tmapi_crawler.itemsignal import connect_item_scraped
 from tmapi_crawler.resume.extension import ResumeJournal
@@ -148,7 +148,7 @@ class CatalogStore:
         self.batch = settings.getint("TMAPI_STORE_BATCH")
         self.close_timeout = settings.getfloat("TMAPI_STORE_CLOSE_TIMEOUT")
         self.rescue_dir = Path(settings.get("TMAPI_FEED_RESCUE_DIR"))
-        self.distributed = bool(redis_url(settings))
+        self.backends = RunBackends.of(crawler)
         self.errors = store_errors(uri)
         self.store: Store | None = None
         self.run_id: str | None = None
@@ -193,13 +193,8 @@ class CatalogStore:
                 ]
             return []
         problems = store_problems(uri)
-        if not problems and is_sqlite(uri) and redis_url(settings):
-            problems.append(
-                "TMAPI_STORE=sqlite:/// with REDIS_URL: workers on several "
-                "machines cannot share one SQLite file, and workers on one "
-                "machine would each judge the crawl; use TMAPI_STORE="
-                "postgresql://USER@HOST/DBNAME, a server every worker reaches"
-            )
+        if not problems:  # the combinations the run's backends refuse
+            problems += RunBackends.preflight(settings)
         batch = settings.get("TMAPI_STORE_BATCH")
         try:
             ok = int(batch) > 0
@@ -247,12 +242,7 @@ class CatalogStore:
     def job(self, spider: Spider) -> str | None:
         """What makes several processes one run: a job directory, a shared
         crawl (its id); None: this run alone."""
-        settings = self.crawler.settings
-        if self.distributed:
-            return "redis:" + (settings.get("TMAPI_CRAWL_ID") or spider.name)
-        if jobdir := settings.get("JOBDIR"):
-            return f"jobdir:{Path(jobdir).resolve()}"
-        return None
+        return self.backends.store_job(spider.name)
 
     def spider_opened(self, spider: Spider) -> None:
         self.spider = spider
@@ -444,7 +434,7 @@ class CatalogStore:
         inflight, self.writing = self.writing, None  # its outcome: the close's
         inflight_rows = self.writing_rows if inflight is not None else []
         rows, self.rows = self.rows, []
-        final = reason == FINISHED or not self.crawler.settings.get("JOBDIR")
+        final = reason == FINISHED or not self.backends.jobdir
         shares = self.shares()
         if self.log is not None:
             self.cut_at = self.log.position
@@ -596,7 +586,7 @@ class CatalogStore:
                 closing.judgements[0].waiting,
                 self.run_id,
             )
-        elif reason != FINISHED and self.crawler.settings.get("JOBDIR"):
+        elif reason != FINISHED and self.backends.jobdir:
             logger.info(
                 "Catalog store: run %s is a job stopped early (%s); which listings "
                 "are gone is judged when a resumed run finishes it",
@@ -644,7 +634,7 @@ class CatalogStore:
         self.rescue_dir.mkdir(parents=True, exist_ok=True)
         path = (self.rescue_dir / f"store-{run_id}-{os.getpid()}.jsonl").resolve()
         rows = closing.unstored
-        final = reason == FINISHED or not self.crawler.settings.get("JOBDIR")
+        final = reason == FINISHED or not self.backends.jobdir
         with path.open("a", encoding="utf-8") as file:
             for row in rows:
                 record = {"run_id": run_id, **dict(zip(OBSERVED, row, strict=True))}

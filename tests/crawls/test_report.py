@@ -6,14 +6,12 @@ headless Chromium. Exact sets, from the simulator's own catalog."""
 from __future__ import annotations
 
 import bisect
-import contextlib
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
-import threading
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -22,6 +20,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ROOT, SENTINEL_TOKEN, run_crawl
+from tests.terminal import on_a_terminal
 from tests.webhooks import WebhookReceiver
 from tmapi_crawler.simulator.catalog import Catalog, Product
 from tmapi_crawler.simulator.process import SimulatorProcess
@@ -371,29 +370,12 @@ def test_a_report_on_demand_says_what_the_store_lacks(two_days, tmp_path):
 def test_on_a_terminal_tmapi_store_report_shows_its_progress(two_days, tmp_path):
     command = [sys.executable, "-m", "tmapi_crawler.store", "--store",
                two_days.store, "report", "-o", str(tmp_path / "r.html")]  # fmt: skip
-    leader, follower = os.openpty()  # stderr is a terminal, as a user's is
-    chunks: list[bytes] = []
-
-    def drain() -> None:
-        with contextlib.suppress(OSError):
-            while chunk := os.read(leader, 65536):
-                chunks.append(chunk)
-
-    reader = threading.Thread(target=drain)
-    reader.start()
-    env = {**os.environ, "COLUMNS": "120"}
-    result = subprocess.run(
-        command, cwd=ROOT, env=env, stderr=follower, stdout=subprocess.PIPE
-    )
-    os.close(follower)
-    reader.join(timeout=30)
-    os.close(leader)
-    screen = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", b"".join(chunks).decode())
-    assert result.returncode == 0, screen[-3000:]
+    code, screen, stdout = on_a_terminal(command, ROOT)
+    assert code == 0, screen[-3000:]
     # the named steps as they come (rich redraws 10 times a second), to the end
     assert re.search(r"report: loading matplotlib .* 0/9", screen), screen
     assert re.search(r"report: the pace plot .* 9/9", screen), screen
-    assert b"report written to" in result.stdout
+    assert b"report written to" in stdout
     assert (tmp_path / "r.html").exists()
 
 

@@ -6,7 +6,9 @@ the items table and the changes, each once."""
 from __future__ import annotations
 
 import json
+import re
 import signal
+import sys
 import time
 from collections import Counter
 from decimal import Decimal
@@ -15,11 +17,12 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import json_lines, run_crawl
+from tests.conftest import ROOT, json_lines, run_crawl
 from tests.crawls.test_distributed import start_worker
 from tests.crawls.test_resume import settled, start_crawl, wait_until
 from tests.crawls.test_store import tmapi_store
 from tests.servers import s3_settings
+from tests.terminal import on_a_terminal
 from tmapi_crawler.feeds.feedfile import read_items
 from tmapi_crawler.simulator.catalog import Catalog
 from tmapi_crawler.store.db import open_store
@@ -211,7 +214,14 @@ def test_a_store_away_at_the_end_exits_5_and_its_file_loads_once(
     assert len(list(read_items(output))) == len(day1)  # the feed has them all
 
     postgres_server.start()
-    first = tmapi_store(url, "load", str(kept))
+    # on a terminal, as a user runs it: its progress drawn to the last batch
+    command = [sys.executable, "-m", "tmapi_crawler.store", "--store", url,
+               "load", str(kept)]  # fmt: skip
+    code, screen, stdout = on_a_terminal(command, ROOT)
+    assert code == 0, screen[-3000:]
+    loaded = sum(1 for line in kept.open() if '"close"' not in line)
+    assert re.search(rf"load: observations .* {loaded}/{loaded}", screen), screen
+    first = stdout.decode()
     store = open_store(url)
     runs = store.runs()
     day1_run = runs[-1]["run_id"]

@@ -15,12 +15,16 @@ of the changes feed for ``changes``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from tmapi_crawler.report import cli as report_cli
 from tmapi_crawler.store.changes import (
@@ -93,11 +97,14 @@ def load(store: Store, path: Path) -> int:
     jobs = {close["run_id"]: close.get("job") for close in closes}
     for run_id in {*by_run, *jobs}:
         store.ensure_run(run_id, jobs.get(run_id))
-    for run_id, rows in by_run.items():
-        for start in range(0, len(rows), LOAD_BATCH):
-            counts = store.write_counted(run_id, rows[start : start + LOAD_BATCH])
-            for kind, number in counts.items():
-                made[kind] += number
+    total = sum(map(len, by_run.values()))
+    with progress("load: observations", total) as advance:
+        for run_id, rows in by_run.items():
+            for start in range(0, len(rows), LOAD_BATCH):
+                batch = rows[start : start + LOAD_BATCH]
+                for kind, number in store.write_counted(run_id, batch).items():
+                    made[kind] += number
+                advance(len(batch))
     for close in closes:
         shares = [share_from(share) for share in close["shares"]]
         judged = store.settle(
@@ -113,6 +120,29 @@ def load(store: Store, path: Path) -> int:
           f"{', the run closed' if closes else ''}: {summary_line(made)} made "
           "now (nothing already stored is written twice)")  # fmt: skip
     return 0
+
+
+@contextlib.contextmanager
+def progress(label: str, total: int) -> Iterator[Callable[[int], None]]:
+    """On a terminal, a bar of *total* steps (as the crawl's progress
+    display); elsewhere nothing. Yields the function that advances it."""
+    if not sys.stderr.isatty():
+        yield lambda done: None
+        return
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda done: bar.advance(task, done)
+
+
+@contextlib.contextmanager
+def working(label: str) -> Iterator[None]:
+    """On a terminal, a spinner while one long query runs; elsewhere nothing."""
+    if not sys.stderr.isatty():
+        yield
+        return
+    with Console(stderr=True).status(label):
+        yield
 
 
 def share_from(data: dict[str, Any]) -> QueryCrawl:
@@ -140,7 +170,9 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command in report_cli.COMMANDS:
             return report_cli.run_command(store, args)
         elif args.command == "history":
-            show(store.history(args.item_id, args.language), args.json)
+            with working(f"history: reading item {args.item_id}'s observations"):
+                rows = store.history(args.item_id, args.language)
+            show(rows, args.json)
         else:
             return load(store, args.file)
     finally:

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from scrapy import signals
 
 from tests.servers import s3_settings
 from tmapi_crawler.feeds.storages import LOCK_NAME, ProcessSpool
@@ -109,13 +108,7 @@ def test_this_run_s_spool_is_removed_once_its_feeds_are_stored(job, s3, tmp_path
     jobdir = tmp_path / "job"
     feeds = {"s3://feeds/items.jsonl": {"format": "jsonlines"}}
     opened = job(FEEDS=feeds)
-    opened.run(
-        opened.crawler.signals.send_catch_log_async,
-        signal=signals.item_scraped,
-        item={"item_id": 7},
-        response=None,
-        spider=opened.spider,
-    )
+    opened.scraped({"item_id": 7})
     root = jobdir / "spool"
     mine = ProcessSpool._mine[root].directory
     assert [p.name for p in mine.glob("*.part")] == ["00001.part"]  # spooled

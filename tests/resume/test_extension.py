@@ -51,16 +51,6 @@ def fetched(opened: Any, page: int) -> TextResponse:
     return TextResponse(taken.url, request=taken, body=b"{}")
 
 
-def scraped(opened: Any, product: ProductItem, response: TextResponse) -> None:
-    opened.run(
-        opened.crawler.signals.send_catch_log_async,
-        signal=signals.item_scraped,
-        item=product,
-        response=response,
-        spider=opened.spider,
-    )
-
-
 def dropped(opened: Any, product: ProductItem, response: Any, error: Any) -> None:
     opened.crawler.signals.send_catch_log(
         signals.item_dropped,
@@ -79,9 +69,9 @@ def test_a_page_is_settled_once_its_items_are_in_the_feed(open_crawler, tmp_path
     fp = journal_.fingerprint(response.request)
     # the callback gave four items; the pipelines are still at them
     journal_.output_complete(response, 4)
-    scraped(opened, item(1, 1), response)
+    opened.scraped(item(1, 1), response)
     dropped(opened, item(1, 1), response, DuplicateItem("repeated in the page"))
-    scraped(opened, item(2, 1), response)
+    opened.scraped(item(2, 1), response)
     assert entries(jobdir, "settled") == []  # one item still in the pipelines
     # in the feed from an earlier run: delivered all the same
     dropped(opened, item(3, 1), response, AlreadyDelivered("in the feed"))
@@ -103,9 +93,9 @@ def test_a_new_run_repairs_the_feed_and_tells_the_dedupe_what_the_job_delivered(
     page_1, page_2 = fetched(first, 1), fetched(first, 2)
     first_journal = ResumeJournal.of(first.crawler)
     first_journal.output_complete(page_1, 2)
-    scraped(first, item(1, 1), page_1)
-    scraped(first, item(2, 1), page_1)
-    scraped(first, item(3, 2), page_2)  # page 2 in flight: its item in the feed
+    first.scraped(item(1, 1), page_1)
+    first.scraped(item(2, 1), page_1)
+    first.scraped(item(3, 2), page_2)  # page 2 in flight: its item in the feed
     first.close()
     assert [e["n"] for e in entries(jobdir, "run")] == [1]
     with feed.open("ab") as file:  # a kill in the middle of a line

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from scrapy import signals
 
 from tmapi_crawler.contract.items import ProductItem
 from tmapi_crawler.resume import journal
@@ -48,13 +47,7 @@ def product(item_id: int, price: str = "1.50") -> ProductItem:
 def scrape(opened: Any, *ids: int) -> None:
     """Each item as Scrapy delivers it, past every item pipeline."""
     for item_id in ids:
-        opened.run(
-            opened.crawler.signals.send_catch_log_async,
-            signal=signals.item_scraped,
-            item=product(item_id),
-            response=None,
-            spider=opened.spider,
-        )
+        opened.scraped(product(item_id))
 
 
 def wait_for(opened: Any, condition: Callable[[], bool]) -> None:
@@ -174,21 +167,22 @@ def fast_retries(monkeypatch):
     monkeypatch.setattr(extension, "RETRY_SECONDS", 0.01)
 
 
-def blocked(tmp_path: Path) -> tuple[Path, str]:
-    """A SQLite store that cannot be opened (its directory is a file) until
-    the file is removed."""
+def away(store_crawler: Any, tmp_path: Path, **settings: Any) -> tuple[Path, Any]:
+    """A crawler of a SQLite store that cannot be opened (its directory is a
+    file) until the file is removed, handed items 1, 2 and 3 in batches of 2."""
     blocker = tmp_path / "store"
     blocker.write_text("not a directory")
-    return blocker, f"sqlite:///{blocker}/catalog.sqlite"
+    uri = f"sqlite:///{blocker}/catalog.sqlite"
+    opened = store_crawler(uri, TMAPI_STORE_BATCH=2, **settings)
+    scrape(opened, 1, 2, 3)
+    return blocker, opened
 
 
 def test_a_store_back_during_the_close_takes_everything(
     store_crawler, tmp_path, fast_retries, caplog
 ):
-    blocker, uri = blocked(tmp_path)
-    opened = store_crawler(uri, TMAPI_STORE_BATCH=2, TMAPI_STORE_CLOSE_TIMEOUT=30)
+    blocker, opened = away(store_crawler, tmp_path, TMAPI_STORE_CLOSE_TIMEOUT=30)
     store = CatalogStore.of(opened.crawler)
-    scrape(opened, 1, 2, 3)
     wait_for(opened, committed(store))
     # the crawl went on; the observations wait in memory
     assert opened.stats["tmapi/store/errors"] >= 1
@@ -215,11 +209,9 @@ def test_a_store_back_during_the_close_takes_everything(
 def test_a_store_away_at_the_close_leaves_a_file_that_loads_once(
     store_crawler, tmp_path, fast_retries, capsys
 ):
-    blocker, uri = blocked(tmp_path)
     # tried again every 0.01 s for 0.1 s
-    opened = store_crawler(uri, TMAPI_STORE_BATCH=2, TMAPI_STORE_CLOSE_TIMEOUT=0.1)
+    blocker, opened = away(store_crawler, tmp_path, TMAPI_STORE_CLOSE_TIMEOUT=0.1)
     store = CatalogStore.of(opened.crawler)
-    scrape(opened, 1, 2, 3)
     opened.close()
     [kept] = (tmp_path / "rescue").glob("store-*.jsonl")
     assert opened.stats["tmapi/store/unstored_file"] == str(kept)

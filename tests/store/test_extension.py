@@ -24,6 +24,7 @@ from tmapi_crawler.contract.items import ProductItem
 from tmapi_crawler.resume import journal
 from tmapi_crawler.store import __main__ as tmapi_store
 from tmapi_crawler.store import extension
+from tmapi_crawler.store.db import open_store
 from tmapi_crawler.store.extension import CatalogStore
 from tmapi_crawler.store.wal import LOG_NAME
 
@@ -101,24 +102,36 @@ def store_crawler(open_crawler, tmp_path) -> Callable[..., Any]:
     return start
 
 
-def test_items_go_in_batches_and_the_close_writes_the_rest(store_crawler, catalog):
-    opened = store_crawler(f"sqlite:///{catalog}", TMAPI_STORE_BATCH=3)
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_uri(request, catalog) -> str:
+    """A store of each database, empty (PostgreSQL: skipped without it)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{catalog}"
+    return request.getfixturevalue("postgres")
+
+
+def test_items_go_in_batches_and_the_close_writes_the_rest(store_crawler, store_uri):
+    opened = store_crawler(store_uri, TMAPI_STORE_BATCH=3)
     store = CatalogStore.of(opened.crawler)
     assert store is not None and store.run_id is not None
+    reader = open_store(store_uri)  # as a user reads it, while the crawl runs
+
+    def observed() -> list[tuple[str, int]]:
+        rows = reader.query("SELECT run_id, item_id FROM observations ORDER BY 2")
+        return [(row["run_id"], row["item_id"]) for row in rows]
+
     scrape(opened, 1, 2)
-    assert observed(catalog) == []  # a batch is 3
+    assert observed() == []  # a batch is 3
     scrape(opened, 3, 4)
     wait_for(opened, committed(store))
-    assert observed(catalog) == [
-        (store.run_id, 1),
-        (store.run_id, 2),
-        (store.run_id, 3),
-    ]
+    assert observed() == [(store.run_id, i) for i in (1, 2, 3)]
     scrape(opened, 2)  # delivered twice in the run (a redelivered page): once
     opened.close()
-    assert [item_id for _, item_id in observed(catalog)] == [1, 2, 3, 4]
-    [(run_id, reason, finished_at)] = runs(catalog)
-    assert run_id == store.run_id and reason == "finished" and finished_at
+    assert observed() == [(store.run_id, i) for i in (1, 2, 3, 4)]
+    [run] = reader.runs()
+    reader.close()
+    assert run["run_id"] == store.run_id and run["observations"] == 4
+    assert run["finish_reason"] == "finished" and run["finished_at"]
     assert opened.stats["tmapi/store/observations"] == 5
     assert opened.stats["tmapi/store/changes/new"] == 4
     assert "tmapi/store/unstored" not in opened.stats

@@ -27,14 +27,16 @@ def spider() -> Any:
     return crawler._create_spider(cat_id="5")
 
 
-def job_state(tmp_path: Path, spider: Any, pages: dict[int, str]) -> tuple[Any, dict]:
-    """A journal whose pages (number: ``in flight``, ``settled``, ``queued``)
-    a run left so; its state, and each page's fingerprint."""
+def job_state(
+    tmp_path: Path, spider: Any, pages: dict[int, str], query: Any = QUERY
+) -> tuple[Any, dict]:
+    """A journal whose pages of *query* (number: ``in flight``, ``settled``,
+    ``queued``) a run left so; its state, and each page's fingerprint."""
     log = journal.Journal(tmp_path / journal.JOURNAL_NAME)
     log.start_run(1)
     fps = {}
     for number, fate in pages.items():
-        request = spider.page_request(QUERY, number, planned_last=len(pages))
+        request = spider.page_request(query, number, planned_last=len(pages))
         fps[number] = fp = f"fp{number}"
         log.write("queued", fp=fp, request=stored_request(request, spider))
         if fate in ("in flight", "settled"):
@@ -58,11 +60,11 @@ def write_jsonl(path: Path, items: list[dict[str, Any]]) -> Path:
 
 def write_csv(path: Path, items: list[dict[str, Any]]) -> Path:
     with path.open("w", encoding="utf-8", newline="") as file:
-        writer = csv.DictWriter(file, ["item_id", "cat_id", "page", "title"])
+        names = ["item_id", "cat_id", "language", "page", "title"]
+        writer = csv.DictWriter(file, names, extrasaction="ignore")
         writer.writeheader()
         for one in items:
-            writer.writerow({"item_id": one["item_id"], "cat_id": one["cat_id"],
-                             "page": one["page"], "title": "t"})  # fmt: skip
+            writer.writerow({**one, "title": "t"})
     return path
 
 
@@ -124,3 +126,23 @@ def test_nothing_in_flight_means_nothing_to_read(tmp_path, spider):
     replay = Replay()
     assert replay.find(before, [missing]) == {}
     assert not replay.any_held() and replay.replayed == {}
+
+
+def test_an_item_held_in_another_language_is_written_again(tmp_path, spider):
+    # the same listing in English (its page done) and Chinese (in flight at
+    # the kill): the files hold the English row, never the Chinese one
+    zh = CategoryQuery(cat_id=5, price_start=1, price_end=10, language="zh")
+    before, _ = job_state(tmp_path, spider, {1: "in flight"}, query=zh)
+    english = feed_item(102, 1)
+    replay = Replay()
+    replay.find(
+        before,
+        [
+            write_jsonl(tmp_path / "items.jsonl", [english]),
+            write_csv(tmp_path / "items.csv", [english]),
+        ],
+    )
+    chinese = feed_item(102, 1, language="zh")
+    assert not replay.in_every_feed(chinese, {"jsonl", "csv"})
+    for kind in ("jsonl", "csv"):
+        assert replay.turning_away(lambda item: True, kind)(chinese)

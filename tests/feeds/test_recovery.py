@@ -70,6 +70,8 @@ def job(reactor_threads, open_crawler, s3, tmp_path) -> Any:
     feeds on moto (closed before the reactor's threads stop)."""
 
     def start(**settings: Any) -> Any:
+        # an S3 feed alone: the summary file would go to out/, not tmp_path
+        settings.setdefault("TMAPI_SUMMARY_FILE", str(tmp_path / "summary.json"))
         return open_crawler(
             s3_settings(s3.url, JOBDIR=str(tmp_path / "job"), **settings)
         )

@@ -110,6 +110,17 @@ class OpenedCrawler:
 
         return self.run(collect)
 
+    def scraped(self, item: Any, response: Any = None) -> None:
+        """*item* delivered as Scrapy delivers it past every item pipeline
+        (``item_scraped``: the feeds, the ledger, the job's sinks)."""
+        self.run(
+            self.crawler.signals.send_catch_log_async,
+            signal=signals.item_scraped,
+            item=item,
+            response=response,
+            spider=self.spider,
+        )
+
     def downloader_middleware(self, cls: type[T]) -> T:
         """The instance of *cls* the add-on wired into the downloader."""
         engine = self.crawler.engine

@@ -21,13 +21,7 @@ def receivers(crawler):
 
 
 def scrape(opened, item, response):
-    opened.run(
-        opened.crawler.signals.send_catch_log_async,
-        signal=signals.item_scraped,
-        item=item,
-        response=response,
-        spider=opened.spider,
-    )
+    opened.scraped(item, response)
 
 
 def test_one_receiver_counts_exports_and_keeps_the_ledger(open_crawler, tmp_path):

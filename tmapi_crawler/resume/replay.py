@@ -60,8 +60,9 @@ def _int(value: Any) -> Any:
         return value
 
 
-def _loose_key(cat_id: Any, page: Any, item_id: Any) -> str:
-    return f"{_int(cat_id)}:{_int(page)}:{item_id}"
+def _loose_key(cat_id: Any, language: Any, page: Any, item_id: Any) -> str:
+    # the language too: one item is listed in each language, on the same page
+    return f"{_int(cat_id)}:{language}:{_int(page)}:{item_id}"
 
 
 def kind_of(feed_format: Any) -> str:
@@ -92,22 +93,26 @@ class Replay:
                 continue
             keys[key] = fp
             self.replayed[key] = set(before.partial.get(fp, ()))
-            meta = before.queued[fp]["meta"][TMAPI]
+            cat_id, language, _, _, page = json.loads(key)
             for item_id in self.replayed[key]:  # from a spool since uploaded
-                loose = _loose_key(meta["query"]["cat_id"], meta["page"], item_id)
+                loose = _loose_key(cat_id, language, page, item_id)
                 self.in_files["jsonl"].add(loose)
         if not keys:
             return {}
-        pages = {json.dumps(json.loads(k)[::4]) for k in keys}  # [cat_id, page]
+        pages = {  # [cat_id, language, page]
+            json.dumps([cat_id, language, page])
+            for cat_id, language, _, _, page in map(json.loads, keys)
+        }
         found: dict[str, set[str]] = {}
         for path in files:
             kind = kind_of(path.suffix.removeprefix("."))
             for item in read_items(path) if kind == "jsonl" else read_csv(path):
                 item_id = str(item.get("item_id"))
                 cat_id, page = _int(item.get("cat_id")), _int(item.get("page"))
-                loose = _loose_key(cat_id, page, item_id)
-                if kind == "csv":  # no nested filters: matched by category and page
-                    if json.dumps([cat_id, page]) in pages:
+                language = item.get("language")
+                loose = _loose_key(cat_id, language, page, item_id)
+                if kind == "csv":  # no nested filters: by category, language, page
+                    if json.dumps([cat_id, language, page]) in pages:
                         self.in_files[kind].add(loose)
                     continue
                 key = _item_page_key(item)
@@ -121,20 +126,25 @@ class Replay:
     def any_held(self) -> bool:
         return any(self.in_files.values())
 
-    def _held(self, cat_id: Any, page: Any, item_id: Any, kinds: set[str]) -> bool:
-        loose = _loose_key(cat_id, page, item_id)
+    def _held(self, item: tuple[Any, Any, Any, Any], kinds: set[str]) -> bool:
+        loose = _loose_key(*item)  # cat_id, language, page, item_id
         return all(loose in self.in_files[kind] for kind in kinds)
 
     def held_everywhere(self, key: str, kinds: set[str]) -> list[str]:
         """The ids of page *key* every kind of feed file holds."""
-        cat_id, page = json.loads(key)[::4]
-        return [i for i in self.replayed[key] if self._held(cat_id, page, i, kinds)]
+        cat_id, language, _, _, page = json.loads(key)
+        return [
+            i
+            for i in self.replayed[key]
+            if self._held((cat_id, language, page, i), kinds)
+        ]
 
     def in_every_feed(self, item: dict[str, Any], kinds: set[str]) -> bool:
         ids = self.replayed.get(_item_page_key(item))
         if ids is None or str(item.get("item_id")) not in ids:
             return False
-        return self._held(item.get("cat_id"), item.get("page"), item["item_id"], kinds)
+        where = (item.get("cat_id"), item.get("language"), item.get("page"))
+        return self._held((*where, item["item_id"]), kinds)
 
     def turning_away(
         self, accepts: Callable[[Any], bool], kind: str
@@ -147,7 +157,9 @@ class Replay:
                 return False
             get = item.get if isinstance(item, dict) else partial(getattr, item)
             try:
-                key = _loose_key(get("cat_id"), get("page"), get("item_id"))
+                key = _loose_key(
+                    get("cat_id"), get("language"), get("page"), get("item_id")
+                )
             except AttributeError:  # not a product (an invalid item)
                 return True
             return key not in held

@@ -4,8 +4,11 @@
   (``new``, ``price``, ``back``), and whether a category query's crawl can
   tell what is ``gone``; plain data, free of Scrapy;
 - :mod:`.schema`: the tables, their migrations (``schema_version``);
-- :mod:`.db`: the store itself over SQLite (``sqlite3``) or PostgreSQL
-  (psycopg 3): batched writes, changes, reads;
+- :mod:`.base`: the store itself, whatever its database: batched writes,
+  changes, reads;
+- :mod:`.sqlite`, :mod:`.postgresql`: its two databases, SQLite (``sqlite3``)
+  and PostgreSQL (psycopg 3);
+- :mod:`.db`: one way to open either, from a ``TMAPI_STORE`` URI;
 - :mod:`.extension`: the Scrapy extension that feeds it during a crawl;
 - :mod:`.feed`: the changes feed (``TMAPI_CHANGES_FEED``), through Scrapy's
   feed storages and exporters;

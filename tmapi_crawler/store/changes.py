@@ -5,7 +5,7 @@ An item seen in a run is compared with the row the store held for it (its
 ``item_id`` and ``language``): no row is ``new`` (and only ``new``, whatever
 its price); a row marked gone is ``back``; a row whose price differs is
 ``price`` (compared in SQL, a whole batch at a time:
-:meth:`~tmapi_crawler.store.db.Store.write`). An item is ``gone`` only when a
+:meth:`~tmapi_crawler.store.base.Store.write`). An item is ``gone`` only when a
 category query that covers the whole category was crawled completely in this
 run and the item was not seen in it (:func:`cannot_judge` says why a crawl
 cannot tell).

@@ -11,7 +11,7 @@ category query, from the ledger's coverage
 ``total_count``, the items their pages held, failed pages, gaps. The run's
 last process to close (one, alone; the last of several workers; the last
 run of a job) merges every share and marks what is gone in the queries
-crawled completely, once (:meth:`~tmapi_crawler.store.db.Store.settle`).
+crawled completely, once (:meth:`~tmapi_crawler.store.base.Store.settle`).
 
 The store is a sink of the job like each feed. With ``JOBDIR`` every
 observation goes to the job's log (:mod:`.wal`) before any feed writes its

@@ -15,7 +15,7 @@ from typing import Any
 
 import psycopg
 
-from tmapi_crawler.store.db import Store
+from tmapi_crawler.store.base import Store
 from tmapi_crawler.store.schema import POSTGRESQL
 
 # The columns of a batch (OBSERVED), each read from a row's JSON array.

@@ -51,6 +51,7 @@ from typing import TYPE_CHECKING, Any
 
 from scrapy import signals
 from scrapy.exceptions import NotConfigured
+from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.defer import Deferred
 
 from tmapi_crawler.backends import RunBackends
@@ -425,7 +426,7 @@ class CatalogStore:
 
     # --- the close -------------------------------------------------------------
 
-    def spider_closed(self, spider: Spider, reason: str) -> Deferred[None]:
+    async def spider_closed(self, spider: Spider, reason: str) -> None:
         """The last observations written and the run's close, in the store's
         thread, tried for ``TMAPI_STORE_CLOSE_TIMEOUT`` seconds; the crawl's
         close waits for it without blocking the reactor."""
@@ -446,7 +447,7 @@ class CatalogStore:
         future.add_done_callback(
             lambda closing: reactor.callFromThread(self.closed, closing, reason, done)
         )
-        return done
+        await maybe_deferred_to_future(done)
 
     def _over(self, result: Any) -> Any:
         self.closed_run = True

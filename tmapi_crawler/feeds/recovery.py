@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from scrapy import signals
 from scrapy.exceptions import NotConfigured
+from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.threads import deferToThread
 
 from tmapi_crawler.contract.stats import SPOOL_FILES_UPLOADED, SPOOL_ITEMS_UPLOADED
@@ -30,7 +31,6 @@ from tmapi_crawler.feeds.storages import (
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
-    from twisted.internet.defer import Deferred
 
 
 logger = logging.getLogger(__name__)
@@ -55,11 +55,11 @@ class SpoolRecovery:
         connect(extension.feeds_closed, signal=signals.feed_exporter_closed)
         return extension
 
-    def recover(self) -> Deferred[None] | None:
+    async def recover(self) -> None:
         if not dead_spools(self.root):  # the usual case: no thread needed
-            return None
+            return
         done = deferToThread(recover_spool, self.crawler, self.root)
-        return done.addCallback(self._count)
+        self._count(await maybe_deferred_to_future(done))
 
     def _count(self, done: Recovered) -> None:
         stats = self.crawler.stats

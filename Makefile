@@ -34,7 +34,8 @@ lint: $(VENV)/.installed-test
 
 # In TEST_WORKERS processes (pytest-xdist; every test has its own ports,
 # servers and directories), each taking the next test as it is free
-# (worksteal: the long crawls do not hold one process up while the other idles).
+# (worksteal: the long crawls do not hold one process up while the other idles;
+# tests/conftest.py starts the longest first on both).
 # TEST_ARGS for more: make test TEST_ARGS='tests/contract -x'.
 TEST_WORKERS ?= 2
 test: lint

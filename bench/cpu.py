@@ -48,10 +48,11 @@ class Params:
     categories: int
     concurrency: int
     repeat: int
+    items_per_cat: int = ITEMS_PER_CAT  # a smoke test's categories can be smaller
 
 
 SIZES = {
-    "tiny": Params(categories=2, concurrency=8, repeat=1),
+    "tiny": Params(categories=2, concurrency=8, repeat=1, items_per_cat=200),
     "quick": Params(categories=10, concurrency=16, repeat=2),
     "full": Params(categories=20, concurrency=16, repeat=5),
 }
@@ -70,11 +71,11 @@ def run(size: str, workdir: Path, repeat: int | None = None) -> Section:
     p = SIZES[size]
     repeat = repeat or p.repeat
     cat_ids = list(range(FIRST_CAT, FIRST_CAT + p.categories))
-    items = ITEMS_PER_CAT * p.categories
+    items = p.items_per_cat * p.categories
     pages = items // 20
     sim = SimulatorProcess(
         request_log=workdir / "cpu-simulator.jsonl",
-        size=[f"{c}={ITEMS_PER_CAT}" for c in cat_ids],
+        size=[f"{c}={p.items_per_cat}" for c in cat_ids],
     ).start()
     calls = CallLog(sim.request_log)
 
@@ -155,7 +156,7 @@ def run(size: str, workdir: Path, repeat: int | None = None) -> Section:
         title="CPU cost per page",
         setup=(
             f"Simulator without latency or cap; {p.categories} categories of "
-            f"{ITEMS_PER_CAT} items ({pages} pages, {items:,} items); "
+            f"{p.items_per_cat} items ({pages} pages, {items:,} items); "
             f"{p.concurrency} calls in flight at most. The crawler runs as "
             "configured on main (every `ITEM_PIPELINES` entry, JSON Lines feed "
             "`-O`). Rates over the simulator-logged span of the crawl; CPU per page "

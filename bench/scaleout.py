@@ -58,7 +58,9 @@ class Params:
 
 
 SIZES = {
-    "tiny": Params(2, 100, 0.02, 2, (1, 2), 1, account_cap=2, capped_categories=1),
+    "tiny": Params(
+        2, 100, 0.02, 2, (1, 2), 1, account_cap=2, capped_workers=2, capped_categories=1
+    ),
     "quick": Params(8, 1000, 0.2, 4, (1, 2, 4), 1),
     "full": Params(8, 1000, 0.2, 4, (1, 2, 4), 3),
 }

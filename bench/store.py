@@ -55,10 +55,15 @@ class Params:
     categories: int
     repeat: int
     latency_categories: int
+    # a smoke test's crawls and writes can be smaller than the measured ones
+    items_per_cat: int = ITEMS_PER_CAT
+    rows: int = 20_000  # observations each run of the store's writes alone
 
 
 SIZES = {
-    "tiny": Params(categories=1, repeat=1, latency_categories=1),
+    "tiny": Params(
+        categories=1, repeat=1, latency_categories=1, items_per_cat=200, rows=2000
+    ),
     "quick": Params(categories=5, repeat=2, latency_categories=2),
     "full": Params(categories=10, repeat=7, latency_categories=2),
 }
@@ -103,31 +108,34 @@ class Crawl:
     sim: SimulatorProcess
     calls: CallLog
     cat_ids: list[int]
+    items_per_cat: int
 
     @property
     def items(self) -> int:
-        return ITEMS_PER_CAT * len(self.cat_ids)
+        return self.items_per_cat * len(self.cat_ids)
 
     @property
     def pages(self) -> int:
         return self.items // 20
 
 
-def simulated(workdir: Path, name: str, cat_ids: list[int], **options: Any) -> Crawl:
+def simulated(
+    workdir: Path, name: str, cat_ids: list[int], items_per_cat: int, **options: Any
+) -> Crawl:
     sim = SimulatorProcess(
         request_log=workdir / f"store-simulator-{name}.jsonl",
-        size=[f"{c}={ITEMS_PER_CAT}" for c in cat_ids],
+        size=[f"{c}={items_per_cat}" for c in cat_ids],
         **options,
     ).start()
     warm(sim.url, cat_ids)
-    return Crawl(sim, CallLog(sim.request_log), cat_ids)
+    return Crawl(sim, CallLog(sim.request_log), cat_ids, items_per_cat)
 
 
 def run(size: str, workdir: Path, repeat: int | None = None) -> Section:
     p = SIZES[size]
     repeat = repeat or p.repeat
     cat_ids = list(range(FIRST_CAT, FIRST_CAT + p.categories))
-    items = ITEMS_PER_CAT * p.categories
+    items = p.items_per_cat * p.categories
     pages = items // 20
     server = postgres_server()
     sizes: dict[str, list[float]] = {"sqlite": [], "postgresql": [], "feed": []}
@@ -198,7 +206,7 @@ def run(size: str, workdir: Path, repeat: int | None = None) -> Section:
             nonlocal runs
             runs += 1
             uri = sqlite()[0] if kind == "sqlite" else postgresql()[0]
-            return writes(uri, way)
+            return writes(uri, way, p.rows)
 
         return one
 
@@ -207,13 +215,15 @@ def run(size: str, workdir: Path, repeat: int | None = None) -> Section:
         interleaved(repeat, written("write", kind), written("write_counted", kind))
         for kind in kinds
     ]
-    fast = simulated(workdir, "cpu", cat_ids)
+    fast = simulated(workdir, "cpu", cat_ids, p.items_per_cat)
     slow_cats = cat_ids[: p.latency_categories]
     slow = None
     try:
         bare, results = bracketed(repeat, crawl("none", None, fast), *stores(fast))
         fast.sim.stop()
-        slow = simulated(workdir, "latency", slow_cats, latency=LATENCY)
+        slow = simulated(
+            workdir, "latency", slow_cats, p.items_per_cat, latency=LATENCY
+        )
         slow_bare, latency_bound = bracketed(
             repeat, crawl("none", None, slow), *stores(slow)
         )
@@ -230,7 +240,7 @@ def run(size: str, workdir: Path, repeat: int | None = None) -> Section:
         title="The catalog store's cost",
         setup=(
             f"Simulator without latency or cap; {p.categories} categories of "
-            f"{ITEMS_PER_CAT} items ({pages} pages, {items:,} items): the crawl "
+            f"{p.items_per_cat} items ({pages} pages, {items:,} items): the crawl "
             "is bound by the CPU (the crawler's, the simulator's and the "
             "database's share 2 cores), the store's worst case. Then "
             f"{LATENCY * 1000:.0f} ms a call (API.md reports about 2 s on the "

@@ -263,3 +263,72 @@ def postgres(postgres_cluster: Any) -> str:
 def postgres_server() -> Iterator[Any]:
     """A PostgreSQL cluster of the test's own, to stop and start mid-crawl."""
     yield from _postgres_server()
+
+
+# --- Order under pytest-xdist ---------------------------------------------------
+
+# The longest tests (``--durations``), longest first, started first; a name
+# missing here only starts later, as a test using servers.
+LONGEST = (
+    "tests/test_bench.py::test_store_benchmark_runs",
+    "tests/test_bench.py::test_capped_benchmark_runs",
+    "tests/test_bench.py::test_scaleout_benchmark_runs",
+    "tests/test_bench.py::test_fanout_benchmark_runs",
+    "tests/crawls/test_store_safety.py::test_three_sigkills",
+    "tests/crawls/test_store.py::test_a_failed_page_or_a_capped_category",
+    "tests/crawls/test_store.py::test_three_workers_on_postgresql",
+    "tests/crawls/test_resume_feeds.py::test_sigkill_three_times",
+    "tests/crawls/test_distributed_feeds.py::test_a_killed_worker",
+    "tests/crawls/test_distributed.py::test_three_workers_share",
+    "tests/contract/test_concurrency.py::test_a_steady_cap",
+    "tests/crawls/test_report.py::test_the_alerts_of_two_days",  # and the module's
+)
+SERVERS = {
+    "simulator", "crawl", "redis_server", "redis_factory", "s3_server",
+    "postgres", "postgres_server", "two_days",
+}  # fmt: skip
+
+
+def _weight(item: pytest.Item) -> int:
+    """2 and more for the longest (longer first), 1 for a test with servers."""
+    for rank, name in enumerate(LONGEST):
+        if item.nodeid.startswith(name):
+            return 2 + len(LONGEST) - rank
+    return int(bool(SERVERS & set(getattr(item, "fixturenames", ()))))
+
+
+def _module_scoped(item: pytest.Item) -> bool:
+    """Whether the test shares a module-scoped fixture with its neighbours
+    (split over two workers, the fixture would be built twice)."""
+    info = getattr(item, "_fixtureinfo", None)
+    defs = getattr(info, "name2fixturedefs", {}) or {}
+    return any(d.scope == "module" for found in defs.values() for d in found)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[Any]) -> None:
+    """Under pytest-xdist (``make test``), the long tests first on both
+    workers, so that none of them is left for the end while the other worker
+    idles. ``--dist worksteal`` gives the first half of the collection to one
+    worker and the second half to the other, then moves tests from the end of
+    one's queue to the other: each half is ordered longest first, and a
+    module's tests that share a module-scoped fixture stay in one half."""
+    if not hasattr(config, "workerinput") or len(items) < 2:
+        return
+    groups: dict[str, list[Any]] = {}
+    for item in items:  # a module-scoped fixture's tests: one group
+        key = item.module.__name__ if _module_scoped(item) else item.nodeid
+        groups.setdefault(key, []).append(item)
+    ranked = sorted(
+        groups.values(), key=lambda group: -max(_weight(item) for item in group)
+    )  # stable: the collection's order within a weight
+    halves: list[list[Any]] = [[], []]
+    weights = [0, 0]
+    for group in ranked:
+        weight = max(_weight(item) for item in group)
+        if weight:  # the lighter half so far in weight, then in count
+            side = min((0, 1), key=lambda s: (weights[s], len(halves[s])))
+        else:  # light tests: the shorter half in count
+            side = min((0, 1), key=lambda s: len(halves[s]))
+        halves[side] += group
+        weights[side] += weight * len(group)
+    items[:] = halves[0] + halves[1]

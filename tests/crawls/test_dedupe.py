@@ -26,6 +26,12 @@ def some_ids(count: int, seed: int = 1) -> list[int]:
     return random.Random(seed).sample(range(500_000_000_000, 10**12), count)
 
 
+# A crawl with REDIS_URL ends once the whole crawl has been idle for
+# TMAPI_IDLE_CLOSE seconds (10 by default): these crawls run alone, or two at
+# once kept overlapping by the simulator's latency, so half a second does.
+IDLE = {"TMAPI_IDLE_CLOSE": 0.5}
+
+
 def crawl_keys(client) -> list[bytes]:
     """Every key but the account's window and learned limit (``tmapi:account:*``,
     ``tmapi:limits``), which outlive a crawl on purpose."""
@@ -111,7 +117,7 @@ def test_two_crawls_sharing_a_redis_deliver_each_item_once(
     simulator, crawl, redis_server
 ):
     sim = simulator(size="44=45", repeat_rate=1.0)
-    settings = {"REDIS_URL": redis_server.url, "TMAPI_DEDUPE_PERSIST": "True"}
+    settings = {"REDIS_URL": redis_server.url, "TMAPI_DEDUPE_PERSIST": "True", **IDLE}
     first = crawl(sim.url, {"cat_id": "44"}, settings, output_name="first.jsonl")
     assert first.returncode == 0, first.log[-3000:]
     expected = {p.item_id for p in Catalog(sizes={44: 45}).expected(44)}
@@ -130,7 +136,7 @@ def test_without_persist_a_rerun_delivers_everything_and_redis_is_left_clean(
     simulator, crawl, redis_server
 ):
     sim = simulator(size="45=30")
-    settings = {"REDIS_URL": redis_server.url}
+    settings = {"REDIS_URL": redis_server.url, **IDLE}
     for name in ("first.jsonl", "second.jsonl"):
         result = crawl(sim.url, {"cat_id": "45"}, settings, output_name=name)
         assert result.returncode == 0, result.log[-3000:]
@@ -189,7 +195,7 @@ def test_ids_left_by_a_killed_run_do_not_hide_items_from_the_next(
     for product in Catalog(sizes={47: 30}).expected(47):
         stale.add(product.item_id)
     sim = simulator(size="47=30")
-    result = crawl(sim.url, {"cat_id": "47"}, {"REDIS_URL": redis_server.url})
+    result = crawl(sim.url, {"cat_id": "47"}, {"REDIS_URL": redis_server.url, **IDLE})
     assert result.returncode == 0, result.log[-3000:]
     assert len(result.items) == 30
     assert crawl_keys(client) == []
@@ -199,7 +205,9 @@ def test_workers_running_at_once_share_the_seen_set(simulator, crawl, redis_serv
     # two workers crawl the same category at the same time (2 s per call keeps
     # them overlapping); between them every item is delivered exactly once
     sim = simulator(size="48=60", latency=2.0)
-    settings = {"REDIS_URL": redis_server.url}
+    # idle for 2 s (not the default 10): still outlasts the gap between the
+    # two workers' start-ups, so neither ends before the other has begun
+    settings = {"REDIS_URL": redis_server.url, "TMAPI_IDLE_CLOSE": 2}
     with ThreadPoolExecutor(2) as pool:
         runs = list(
             pool.map(

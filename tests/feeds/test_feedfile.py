@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 from typing import Any
@@ -18,6 +19,14 @@ from tmapi_crawler.feeds.feedfile import LineFlushingJsonLinesExporter
 from tmapi_crawler.pipelines.validation import ValidationPipeline
 
 
+@functools.cache
+def validation() -> ValidationPipeline:
+    """One pipeline for every example (it keeps nothing but counters): a
+    crawler with the project's settings takes longer to build than an example
+    takes to run."""
+    return ValidationPipeline.from_crawler(project_crawler())
+
+
 @given(fields=item_fields, encoding=st.sampled_from(["utf-8", None]))
 def test_a_typed_item_is_written_as_scrapys_own_exporter_writes_it(fields, encoding):
     """The JSON Lines exporter encodes typed items with pydantic, not Scrapy's
@@ -26,9 +35,8 @@ def test_a_typed_item_is_written_as_scrapys_own_exporter_writes_it(fields, encod
     difference, on purpose: a number JSON cannot hold (an API value of 1e999,
     kept in an extra field) is null, where Scrapy writes Infinity, which JSON
     readers refuse."""
-    validation = ValidationPipeline.from_crawler(project_crawler())
     try:
-        item = validation.process_item({**SAMPLE_ITEM, **fields})
+        item = validation().process_item({**SAMPLE_ITEM, **fields})
     except DropItem:
         return
 

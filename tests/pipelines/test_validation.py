@@ -4,10 +4,12 @@ or is dropped and counted (property-based: see tests/strategies.py)."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 
 from hypothesis import given
 from hypothesis import strategies as st
+from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
 
 from tests.crawlers import project_crawler
@@ -17,11 +19,19 @@ from tmapi_crawler.pipelines.dedupe import DedupePipeline
 from tmapi_crawler.pipelines.validation import ValidationPipeline
 
 
+@functools.cache
+def shared_crawler() -> Crawler:
+    """One crawler with the project's settings for every example (it takes
+    longer to build than an example to run); each example empties its stats."""
+    return project_crawler()
+
+
 @given(fields=item_fields, base=st.booleans())
 def test_any_item_is_delivered_or_dropped_and_counted(fields, base):
     """Validation and dedupe never crash: an item passes (typed) or is dropped
     with DropItem and counted as invalid or duplicate."""
-    crawler = project_crawler()
+    crawler = shared_crawler()
+    crawler.stats.clear_stats()
     validation = ValidationPipeline.from_crawler(crawler)
     dedupe = DedupePipeline.from_crawler(crawler)
     dedupe.open_spider()

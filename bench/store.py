@@ -154,6 +154,9 @@ def run(size: str, workdir: Path, repeat: int | None = None) -> Section:
             measure = None
             if store is not None:
                 settings["TMAPI_STORE"], measure = store()
+                # the store alone: the run report (matplotlib, ~1.5 s of CPU
+                # at the close) has its own benchmark, bench/run_report.py
+                settings["TMAPI_REPORT"] = "false"
             cats = ",".join(map(str, on.cat_ids))
             argv = crawl_argv(output, {"cat_id": cats}, settings)
             on.calls.mark()
@@ -247,7 +250,9 @@ def run(size: str, workdir: Path, repeat: int | None = None) -> Section:
             f"real API), {len(slow_cats)} categories ({slow_pages} pages), "
             "16 calls in flight at most. The crawler "
             "as configured on main, JSON Lines feed `-O`, with `TMAPI_STORE` a "
-            "fresh SQLite file or PostgreSQL database each run (every item "
+            "fresh SQLite file or PostgreSQL database each run, its run report "
+            "off (`TMAPI_REPORT=false`: it is timed by bench/run_report.py) "
+            "(every item "
             "inserted, every item a `new` change: the heaviest run). Rates over "
             f"the simulator-logged span of the crawl; {repeat} runs of each "
             "store, each between two runs without a store and compared with "

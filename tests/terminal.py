@@ -11,8 +11,10 @@ import threading
 from pathlib import Path
 
 
-def on_a_terminal(command: list[str], cwd: Path) -> tuple[int, str, bytes]:
-    """(exit code, what stderr drew, stdout)."""
+def on_a_terminal(
+    command: list[str], cwd: Path, columns: int = 120, **env: str
+) -> tuple[int, str, bytes]:
+    """(exit code, what stderr drew, stdout), *env* added to the environment."""
     leader, follower = os.openpty()
     chunks: list[bytes] = []
 
@@ -23,9 +25,9 @@ def on_a_terminal(command: list[str], cwd: Path) -> tuple[int, str, bytes]:
 
     reader = threading.Thread(target=drain)
     reader.start()
-    env = {**os.environ, "COLUMNS": "120"}
+    environ = {**os.environ, **env, "COLUMNS": str(columns)}
     result = subprocess.run(
-        command, cwd=cwd, env=env, stderr=follower, stdout=subprocess.PIPE
+        command, cwd=cwd, env=environ, stderr=follower, stdout=subprocess.PIPE
     )
     os.close(follower)
     reader.join(timeout=30)

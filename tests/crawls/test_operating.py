@@ -3,17 +3,14 @@ line; real ``scrapy crawl`` runs against the simulator."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
-import subprocess
 import sys
-import threading
 from collections import Counter, defaultdict
 from decimal import Decimal
 
 from tests.conftest import ROOT, SENTINEL_TOKEN
+from tests.terminal import on_a_terminal
 from tmapi_crawler.simulator.catalog import Catalog
 
 
@@ -201,25 +198,10 @@ def test_on_a_terminal_a_live_display_and_a_table_replace_the_log_lines(
     sim = simulator(size="68=130", latency=0.05)
     command = [sys.executable, "-m", "scrapy", "crawl", "category", "-a", "cat_id=68"]
     command += ["-s", f"TMAPI_BASE_URL={sim.url}", "-O", str(tmp_path / "i.jsonl")]
-    env = {**os.environ, "TMAPI_TOKEN": SENTINEL_TOKEN, "COLUMNS": "160"}
-    leader, follower = os.openpty()  # stderr is a terminal, as a user's is
-    chunks: list[bytes] = []
-
-    def drain() -> None:
-        with contextlib.suppress(OSError):
-            while chunk := os.read(leader, 65536):
-                chunks.append(chunk)
-
-    reader = threading.Thread(target=drain)
-    reader.start()
-    result = subprocess.run(
-        command, cwd=ROOT, env=env, stderr=follower, stdout=subprocess.DEVNULL
+    code, screen, _ = on_a_terminal(
+        command, ROOT, columns=160, TMAPI_TOKEN=SENTINEL_TOKEN
     )
-    os.close(follower)
-    reader.join(timeout=30)
-    os.close(leader)
-    screen = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", b"".join(chunks).decode())
-    assert result.returncode == 0, screen[-3000:]
+    assert code == 0, screen[-3000:]
     assert re.search(r"pages .* 7/7 items 130 \| calls 7", screen)
     assert "┃ category" in screen and "Run summary" in screen
     assert "Progress: " not in screen  # the display, not the log line

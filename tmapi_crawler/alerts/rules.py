@@ -33,6 +33,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlsplit
 
+from tmapi_crawler.store.changes import ListedChange
+
 SETTING = "TMAPI_ALERTS"
 KINDS = ("price_drop", "price_below", "new", "back", "gone")
 FILTERS = ("cat_id", "seller", "super_factory", "items", "language")
@@ -56,25 +58,11 @@ class Rule:
 
 
 @dataclass(frozen=True)
-class Match:
+class Match(ListedChange):
     """A change of the run a rule matched, with its listing's shop."""
 
-    change: str
-    item_id: int
-    language: str
-    cat_id: int | None
-    title: str | None
-    url: str | None
-    old_price: Decimal | None
-    new_price: Decimal | None
     seller: str | None
     super_factory: bool | None
-
-    @property
-    def percent(self) -> Decimal | None:
-        if self.old_price is None or self.new_price is None or not self.old_price:
-            return None
-        return (self.new_price - self.old_price) * 100 / self.old_price
 
     def as_dict(self) -> dict[str, Any]:
         percent = self.percent

@@ -20,7 +20,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl
 
-from tmapi_crawler.store.changes import KINDS
+from tmapi_crawler.store.changes import KINDS, ListedChange
 from tmapi_crawler.store.db import Store
 
 TOP = 10  # rows of each list of changes, and listings in the history plot
@@ -59,25 +59,8 @@ class CrawlFacts:
 
 
 @dataclass(frozen=True)
-class Listing:
+class Listing(ListedChange):
     """One change, as the report lists it."""
-
-    change: str
-    item_id: int
-    language: str
-    cat_id: int | None
-    title: str | None
-    url: str | None
-    old_price: Decimal | None
-    new_price: Decimal | None
-
-    @property
-    def percent(self) -> Decimal | None:
-        """The move of the price, in percent of the old one (None: no old or
-        no new price, or an old price of 0)."""
-        if self.old_price is None or self.new_price is None or not self.old_price:
-            return None
-        return (self.new_price - self.old_price) * 100 / self.old_price
 
     @property
     def key(self) -> tuple[int, str]:

@@ -64,6 +64,30 @@ class Change:
         }
 
 
+@dataclass(frozen=True)
+class ListedChange:
+    """A change with its listing's link, as the run report and the alerts
+    show it."""
+
+    change: str
+    item_id: int
+    language: str
+    cat_id: int | None
+    title: str | None
+    url: str | None
+    old_price: Decimal | None
+    new_price: Decimal | None
+
+    @property
+    def percent(self) -> Decimal | None:
+        """The move of the price, in percent of the old one (None: no old or
+        no new price, or an old price of 0)."""
+        old, new = self.old_price, self.new_price
+        if old is None or new is None or not old:
+            return None
+        return (new - old) * 100 / old
+
+
 def count(changes: Iterable[Change | Mapping[str, Any]]) -> dict[str, int]:
     counts = dict.fromkeys(KINDS, 0)
     for change in changes:

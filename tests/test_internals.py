@@ -58,7 +58,7 @@ def test_the_feed_exporter_slots_and_filters(open_crawler, tmp_path):
     # a filter wrapped through the door is the one the slot asks
     internals.filter_feed(crawler.crawler, template, lambda accepts: lambda i: False)
     assert slot.filter.accepts({"item_id": 1}) is False
-    internals.flush_feed_files(crawler.crawler, fsync=True)  # an open file: no error
+    internals.flush_feed_files([slot], fsync=True)  # an open file: no error
 
 
 def test_the_receivers_of_a_signal_are_found(open_crawler):

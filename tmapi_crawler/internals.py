@@ -39,7 +39,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -100,11 +100,11 @@ def feed_slots(crawler: Crawler) -> list[Any]:
     return list(getattr(exporter, "slots", ())) if exporter is not None else []
 
 
-def flush_feed_files(crawler: Crawler, fsync: bool = False) -> None:
-    """Every open feed file flushed (CSV is not flushed per line), fsynced
-    with *fsync*: a page's items reach the files before it is settled or
-    acknowledged."""
-    for slot in feed_slots(crawler):
+def flush_feed_files(slots: Iterable[Any], fsync: bool = False) -> None:
+    """The open files of feed *slots* (:func:`feed_slots`) flushed (CSV is
+    not flushed per line), fsynced with *fsync*: a page's items reach the
+    files before it is settled or acknowledged."""
+    for slot in slots:
         file = slot.file
         if file is None or getattr(file, "closed", False):
             continue
@@ -114,10 +114,11 @@ def flush_feed_files(crawler: Crawler, fsync: bool = False) -> None:
                 os.fsync(file.fileno())
 
 
-def feed_filters(crawler: Crawler) -> dict[str, Any]:
-    """Each feed's item filter, by URI template (``accepts(item)``)."""
+def feed_filters(crawler: Crawler) -> Mapping[str, Any]:
+    """Each feed's item filter, by URI template (``accepts(item)``): the
+    exporter's own mapping, built with it, so a caller may keep it."""
     exporter = _feed_exporter(crawler)
-    return dict(exporter.filters) if exporter is not None else {}
+    return exporter.filters if exporter is not None else {}
 
 
 def feed_format(crawler: Crawler, template: str) -> Any:

@@ -50,6 +50,10 @@ class CallCost:
         """The cost of *calls* calls, exact."""
         return self.amount * calls
 
+    def as_dict(self, calls: int) -> dict[str, str]:
+        """The cost of *calls* calls as the summary and the report write it."""
+        return {"amount": str(self.of(calls)), "currency": self.currency}
+
     def format(self, calls: int) -> str:
         """``0.094 USD``: the cost of *calls* calls, without trailing zeros."""
         total = self.of(calls).normalize()

@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -46,7 +47,11 @@ from tmapi_crawler.distributed.connection import (
 )
 from tmapi_crawler.distributed.queue import CrawlKeys, LeasedQueue
 from tmapi_crawler.extensions.calls import requests_held
-from tmapi_crawler.internals import flush_feed_files, requests_in_progress
+from tmapi_crawler.internals import (
+    feed_slots,
+    flush_feed_files,
+    requests_in_progress,
+)
 from tmapi_crawler.meta import NOT_SENT
 from tmapi_crawler.store.extension import CatalogStore
 
@@ -242,7 +247,7 @@ class RedisScheduler:
         before loses none: another redoes the page). A request not sent
         because the crawl stopped goes back to the queue instead."""
         in_engine = self._in_engine()
-        store = CatalogStore.of(self.crawler)
+        store = self.store
         now = time.monotonic()
         for request in [r for r in self.handed_out if r not in in_engine]:
             self.handed_out.discard(request)
@@ -263,6 +268,12 @@ class RedisScheduler:
             self.queue.release(self.unsent)
             self.unsent = []
 
+    @cached_property
+    def store(self) -> CatalogStore | None:
+        """The catalog store, if the crawl has one (built before the
+        scheduler, as every extension is)."""
+        return CatalogStore.of(self.crawler)
+
     def _stored(self, store: CatalogStore, now: float, closing: bool) -> None:
         """The requests whose items the store committed, to acknowledge; a
         batch waited on too long is handed to the store early. While the
@@ -281,7 +292,7 @@ class RedisScheduler:
 
     def _flush_feeds(self) -> None:
         """Items reach the feed file before their page is acknowledged."""
-        flush_feed_files(self.crawler)
+        flush_feed_files(feed_slots(self.crawler))
 
     # --- the loop ------------------------------------------------------------
 

@@ -17,6 +17,8 @@ from tmapi_crawler.internals import feed_filters
 from tmapi_crawler.itemsignal import connect_item_scraped
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from scrapy.crawler import Crawler
     from scrapy.statscollectors import StatsCollector
 
@@ -81,9 +83,14 @@ class FeedFailureAlert:
     def exporter(self) -> FeedExporter | None:
         return self.crawler.get_extension(FeedExporter)
 
+    @cached_property
+    def filters(self) -> Mapping[str, Any]:
+        """Each feed's item filter (looked up once: this runs for every item)."""
+        return feed_filters(self.crawler)
+
     def item_scraped(self, item: Any, response: Any = None) -> None:
         if self.exporter is not None:
-            for uri, item_filter in feed_filters(self.crawler).items():
+            for uri, item_filter in self.filters.items():
                 if item_filter.accepts(item):
                     self.accepted[uri] += 1
 
@@ -139,12 +146,18 @@ class FeedFailureAlert:
 
     def advice(self) -> str:
         """What completes a feed a failed write stopped."""
-        if jobdir := RunBackends.of(self.crawler).jobdir:
-            return (
-                f"run the same command (with -s JOBDIR={jobdir}): it fetches "
-                "what the feed missed and completes the file"
-            )
+        return stopped_feed_advice(RunBackends.of(self.crawler).jobdir)
+
+
+def stopped_feed_advice(jobdir: object) -> str:
+    """What completes a feed a failed write stopped, in a run with the job
+    directory *jobdir* (None: without one): the log's line and the summary's."""
+    if jobdir:
         return (
-            "run the crawl again; this run had no job directory: with "
-            "-s JOBDIR=<a directory> the same command completes a stopped file"
+            f"run the same command (with -s JOBDIR={jobdir}): it fetches "
+            "what the feed missed and completes the file"
         )
+    return (
+        "run the crawl again; this run had no job directory: with "
+        "-s JOBDIR=<a directory> the same command completes a stopped file"
+    )

@@ -57,6 +57,11 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
+def root_of(meta: PageMeta, query: CategoryQuery) -> str:
+    """The key of the user's query a page (of a band of it) belongs to."""
+    return meta.band["root"] if meta.band else query.key
+
+
 class CrawlLedger:
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
@@ -105,7 +110,7 @@ class CrawlLedger:
     def coverage_of(self, meta: PageMeta) -> CategoryCoverage:
         """The coverage of the user's query a page (of a band) belongs to."""
         query = self.progress.for_query(meta.query).query
-        root = meta.band["root"] if meta.band else query.key
+        root = root_of(meta, query)
         label = self.labels.get(root) or f"category {query.cat_id} ({query.language})"
         return self.coverage.category(root, query.cat_id, label)
 
@@ -119,7 +124,7 @@ class CrawlLedger:
         assert meta is not None
         category = self.progress.for_query(meta.query)
         query = category.query
-        root = meta.band["root"] if meta.band else query.key
+        root = root_of(meta, query)
         if query.key == root:  # one of the user's queries (or a leaf of a tree)
             self.labels.setdefault(root, query.label)
         category.planned = max(category.planned, meta.page, meta.last)
@@ -157,11 +162,9 @@ class CrawlLedger:
         page: Page,
         plan: list[Band] | Gap | None,
     ) -> PageCover:
-        root = meta.band["root"] if meta.band else query.key
-        entry = self.coverage_of(meta)
-        cover = PageCover(
-            root, query.cat_id, entry.label, query.key, len(page.items),
-            page.total_count, split=isinstance(plan, list),
+        cover = self._page(
+            meta, query, items=len(page.items), total=page.total_count,
+            split=isinstance(plan, list),
         )  # fmt: skip
         if cover.split:
             return cover
@@ -191,9 +194,13 @@ class CrawlLedger:
         if meta is None:
             return None
         query = self.progress.for_query(meta.query).query
-        root = meta.band["root"] if meta.band else query.key
-        entry = self.coverage_of(meta)
-        return PageCover(root, query.cat_id, entry.label, query.key, failed=True)
+        return self._page(meta, query, failed=True)
+
+    def _page(self, meta: PageMeta, query: CategoryQuery, **added: Any) -> PageCover:
+        """A page's cover: the user's query it belongs to, its category, label
+        and band, and what it *added*."""
+        label = self.coverage_of(meta).label
+        return PageCover(root_of(meta, query), query.cat_id, label, query.key, **added)
 
     def request_settled(self, request: Request, outcome: str, reason: str = "") -> None:
         meta = page_meta(request)

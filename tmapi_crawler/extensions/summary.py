@@ -52,7 +52,7 @@ from tmapi_crawler.contract.stats import (
     feeds_failed,
 )
 from tmapi_crawler.extensions.calls import CallsInFlight
-from tmapi_crawler.extensions.feedalert import FeedFailureAlert
+from tmapi_crawler.extensions.feedalert import FeedFailureAlert, stopped_feed_advice
 from tmapi_crawler.extensions.ledger import CrawlLedger
 from tmapi_crawler.feeds.feedfile import local_path
 from tmapi_crawler.store.changes import summary_line
@@ -239,7 +239,7 @@ class RunSummary:
     def money(self, calls: int) -> dict[str, str] | None:
         if self.cost is None:
             return None
-        return {"amount": str(self.cost.of(calls)), "currency": self.cost.currency}
+        return self.cost.as_dict(calls)
 
     def next_steps(
         self,
@@ -283,13 +283,7 @@ class RunSummary:
             uri: feed for uri, feed in (feeds or {}).items() if feed["stopped_by"]
         }
         for uri, feed in stopped.items():
-            again = (
-                f"run the same command with -s JOBDIR={job_dir}: it fetches what "
-                "the feed missed and completes the file"
-                if job_dir
-                else "run the crawl again (this run had no job directory; with "
-                "-s JOBDIR=<a directory> the same command completes a stopped file)"
-            )
+            again = stopped_feed_advice(job_dir)
             steps.append(
                 f"Feed {uri} stopped: {feed['stopped_by']} on the disk "
                 f"{feed['disk']}; it holds {feed['written']} items, "

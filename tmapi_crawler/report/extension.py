@@ -201,11 +201,7 @@ class RunReportWriter:
             cost,
             result_cap=self.crawler.settings.getint("TMAPI_RESULT_CAP"),
         )
-        money = (
-            {"amount": str(cost.of(figures.calls)), "currency": cost.currency}
-            if cost
-            else None
-        )
+        money = cost.as_dict(figures.calls) if cost else None
         return {
             "finish_reason": reason,
             "elapsed_seconds": round(figures.elapsed, 3),

@@ -248,7 +248,7 @@ class ResumeJournal:
         slots = feed_slots(self.crawler)
         if any(getattr(slot.exporter, "stopped", None) for slot in slots):
             return False
-        flush_feed_files(self.crawler, fsync=self.fsync)
+        flush_feed_files(slots, fsync=self.fsync)
         files = [slot.uri for slot in slots]
         if files != self._slot_files:
             self._slot_files = files

@@ -129,15 +129,19 @@ def observation(item: ProductItem) -> tuple[Any, ...]:
 
 @dataclass
 class Closing:
-    """What the close did in the store's thread, for the reactor to report."""
+    """The close: what it was given in the reactor's thread, and what it did
+    in the store's, for the reactor to report."""
 
+    reason: str  # the crawl's finish reason
+    final: bool  # the run is over (not a job stopped early)
+    shares: list[QueryCrawl]  # this process's share of each category query
+    unstored: list[Row]  # not written yet: all at first, none once written
     written: int = 0  # observations written at the close
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
     closed: bool = False  # the run's close (this process's share) is written
     judgements: list[Judgement] = field(default_factory=list)
     run_counts: dict[str, int] | None = None  # the run's, once judged
     records: list[dict[str, Any]] | None = None  # the changes feed's, once judged
-    unstored: list[Row] = field(default_factory=list)
     error: BaseException | None = None
 
 
@@ -390,19 +394,23 @@ class CatalogStore:
             self.rows = rows + self.rows  # written at the next try
             self.outage(exc)
             return
+        self.back(len(rows))
+        self.committed += len(rows)
+        self.inc(STORE_OBSERVATIONS, len(rows))
+        self.add(counts)
+        self.record_stored()
+
+    def back(self, written: int) -> None:
+        """After an outage: the store answers again, and says so once."""
         if self.down_since is not None:
             logger.warning(
                 "Catalog store %s reachable again after %.0f s: %d waiting "
                 "observations written",
                 self.shown,
                 time.monotonic() - self.down_since,
-                len(rows),
+                written,
             )
             self.down_since = None
-        self.committed += len(rows)
-        self.inc(STORE_OBSERVATIONS, len(rows))
-        self.add(counts)
-        self.record_stored()
 
     def record_stored(self) -> None:
         """The job's journal told what the store holds of its log; a log
@@ -434,18 +442,20 @@ class CatalogStore:
 
         inflight, self.writing = self.writing, None  # its outcome: the close's
         inflight_rows = self.writing_rows if inflight is not None else []
-        rows, self.rows = self.rows, []
-        final = reason == FINISHED or not self.backends.jobdir
-        shares = self.shares()
+        closing = Closing(
+            reason,
+            final=reason == FINISHED or not self.backends.jobdir,
+            shares=self.shares(),
+            unstored=self.rows,
+        )
+        self.rows = []
         if self.log is not None:
             self.cut_at = self.log.position
         done: Deferred[None] = Deferred()
         done.addBoth(self._over)
-        future = self.executor.submit(
-            self.close, inflight, inflight_rows, rows, reason, final, shares
-        )
+        future = self.executor.submit(self.close, closing, inflight, inflight_rows)
         future.add_done_callback(
-            lambda closing: reactor.callFromThread(self.closed, closing, reason, done)
+            lambda ended: reactor.callFromThread(self.closed, ended, closing, done)
         )
         await maybe_deferred_to_future(done)
 
@@ -458,32 +468,28 @@ class CatalogStore:
 
     def close(
         self,
+        closing: Closing,
         inflight: Future[dict[str, int]] | None,
         inflight_rows: list[Row],
-        rows: list[Row],
-        reason: str,
-        final: bool,
-        shares: list[QueryCrawl],
-    ) -> Closing:
+    ) -> None:
         """In the store's thread: the rest written, then this process's share
         and (the last process of a run that is over) the run judged; a store
         that does not answer is tried again until the close's deadline."""
-        closing = Closing()
         if inflight is not None:
             try:
                 closing.counts = dict(inflight.result())
                 closing.written += len(inflight_rows)
             except self.errors:
-                rows = inflight_rows + rows
+                closing.unstored = inflight_rows + closing.unstored
         deadline = time.monotonic() + self.close_timeout
         while True:
             try:
-                if rows:
+                if rows := closing.unstored:
                     for kind, made in self.write(rows).items():
                         closing.counts[kind] += made
                     closing.written += len(rows)
-                    rows = []
-                self.close_run(closing, reason, final, shares)
+                    closing.unstored = []
+                self.close_run(closing)
                 break
             except self.errors as exc:
                 if closing.error is None:
@@ -499,47 +505,37 @@ class CatalogStore:
                 if time.monotonic() + RETRY_SECONDS > deadline:
                     break
                 time.sleep(RETRY_SECONDS)
-        closing.unstored = rows
         self.disconnect()
-        return closing
 
-    def close_run(
-        self, closing: Closing, reason: str, final: bool, shares: list[QueryCrawl]
-    ) -> None:
+    def close_run(self, closing: Closing) -> None:
         """In the store's thread: this process's share into the store; the
         last process of the run to close judges each category query and reads
         the run's changes back (the summary's counts, the changes feed)."""
         self.connect()
         assert self.store is not None and self.run_id is not None
         closing.judgements = self.store.settle(
-            self.run_id, self.worker, shares, reason, judge=final
+            self.run_id, self.worker, closing.shares, closing.reason, closing.final
         )
-        self.store.finish_run(self.run_id, reason, final)
+        self.store.finish_run(self.run_id, closing.reason, closing.final)
         closing.closed = True
-        if final and not (closing.judgements and closing.judgements[0].waiting):
+        if closing.final and not (closing.judgements and closing.judgements[0].waiting):
             closing.run_counts = self.store.change_counts(self.run_id)
             if self.feed_uri:
                 closing.records = list(self.store.iter_changes(self.run_id))
 
     def closed(
-        self, future: Future[Closing], reason: str, done: Deferred[None]
+        self, ended: Future[None], closing: Closing, done: Deferred[None]
     ) -> None:
         """The close's outcome, in the reactor's thread: stats, log, the
         changes feed, and a file for whatever the store did not take."""
         try:
-            closing = future.result()
-        except Exception as exc:  # a bug: the close must still end
+            ended.result()
+        except Exception as exc:  # a bug: the close must still end, its rows kept
             logger.exception("Catalog store: the close failed")
-            closing = Closing(error=exc, unstored=[])
+            closing.error = exc
         self.executor.shutdown()
-        if self.down_since is not None and not closing.unstored and closing.closed:
-            logger.warning(
-                "Catalog store %s reachable again after %.0f s: %d waiting "
-                "observations written",
-                self.shown,
-                time.monotonic() - self.down_since,
-                closing.written,
-            )
+        if not closing.unstored and closing.closed:
+            self.back(closing.written)
         self.committed += closing.written
         self.inc(STORE_OBSERVATIONS, closing.written)
         self.add(closing.counts)
@@ -547,9 +543,9 @@ class CatalogStore:
             self.inc(STORE_ERRORS)
         elif self.journal is not None and self.run_id is not None:
             self.journal.stored(SINK, self.cut_at, self.run_id)
-        self.report(closing, reason)
+        self.report(closing)
         if closing.unstored or not closing.closed:
-            self.rescue(closing, reason)
+            self.rescue(closing)
         self.judged = closing.run_counts is not None
         if closing.run_counts is not None and self.crawler.stats is not None:
             self.counts = closing.run_counts  # every process and run of it
@@ -576,7 +572,7 @@ class CatalogStore:
         else:
             stored.addBoth(lambda _: done.callback(None))
 
-    def report(self, closing: Closing, reason: str) -> None:
+    def report(self, closing: Closing) -> None:
         """The judgement of each category query, in the log."""
         if not closing.closed:
             return
@@ -587,12 +583,12 @@ class CatalogStore:
                 closing.judgements[0].waiting,
                 self.run_id,
             )
-        elif reason != FINISHED and self.backends.jobdir:
+        elif not closing.final:
             logger.info(
                 "Catalog store: run %s is a job stopped early (%s); which listings "
                 "are gone is judged when a resumed run finishes it",
                 self.run_id,
-                reason,
+                closing.reason,
             )
         for judgement in closing.judgements:
             if judgement.why is not None and not judgement.waiting:
@@ -628,14 +624,13 @@ class CatalogStore:
             )
         return found
 
-    def rescue(self, closing: Closing, reason: str) -> None:
+    def rescue(self, closing: Closing) -> None:
         """What the store never took (observations, the run's close), kept in
         a file that ``tmapi-store load`` writes, said plainly; exit code 5."""
         run_id = self.run_id or new_run_id()
         self.rescue_dir.mkdir(parents=True, exist_ok=True)
         path = (self.rescue_dir / f"store-{run_id}-{os.getpid()}.jsonl").resolve()
         rows = closing.unstored
-        final = reason == FINISHED or not self.backends.jobdir
         with path.open("a", encoding="utf-8") as file:
             for row in rows:
                 record = {"run_id": run_id, **dict(zip(OBSERVED, row, strict=True))}
@@ -645,9 +640,9 @@ class CatalogStore:
                     "run_id": run_id,
                     "job": self.job(self.spider),
                     "worker": self.worker,
-                    "reason": reason,
-                    "final": final,
-                    "shares": [dataclasses.asdict(share) for share in self.shares()],
+                    "reason": closing.reason,
+                    "final": closing.final,
+                    "shares": [dataclasses.asdict(share) for share in closing.shares],
                 }
                 file.write(json.dumps({"close": close}, ensure_ascii=False) + "\n")
         self.inc(STORE_UNSTORED, len(rows))

@@ -29,7 +29,7 @@ from tmapi_crawler.contract.slicing import Band, Gap, plan_split, to_fen
 from tmapi_crawler.contract.stats import PAGES_FAILED, SPLIT_BANDS
 from tmapi_crawler.exceptions import CrawlRefused, CrawlStopped, PastLastPage
 from tmapi_crawler.extensions.ledger import CrawlLedger
-from tmapi_crawler.meta import NOT_SENT, PAGE, TMAPI, PageMeta
+from tmapi_crawler.meta import ANSWER, NOT_SENT, TMAPI, PageMeta
 from tmapi_crawler.signals import page_parsed, page_requested, request_settled
 
 if TYPE_CHECKING:
@@ -121,7 +121,7 @@ class PageSpider(scrapy.Spider):
         """Follow the pagination, then yield the page's items with their context."""
         meta = PageMeta.from_meta(response.meta[TMAPI])
         query = api.CategoryQuery.model_validate(meta.query)
-        page: api.Page = response.meta[PAGE]
+        page: api.Page = response.meta[ANSWER]
         at_cap = meta.page == 1 and (page.total_count or 0) >= self.result_cap
         plan = self.plan_band(query, meta.band, page) if at_cap and meta.band else None
         if isinstance(plan, list):  # split: the sub-bands' pages replace these

@@ -15,7 +15,6 @@ item, never the row group nor the file: the group is written without it
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, BinaryIO
@@ -23,6 +22,7 @@ from typing import Any, BinaryIO
 import pyarrow as pa
 import pyarrow.parquet as pq
 from itemadapter import ItemAdapter
+from pydantic_core import to_json
 from scrapy.exporters import BaseItemExporter
 
 from tmapi_crawler.contract.api import FILTER_FLAGS
@@ -136,6 +136,13 @@ def cell(name: str, value: Any) -> Any:
     return value
 
 
+def extra_json(extra: dict[str, Any]) -> str:
+    """The unknown fields as strict JSON, as the JSON Lines feed writes them:
+    NaN and infinities (which Python's JSON reader accepts from an answer)
+    as null, anything else not JSON as its text."""
+    return to_json(extra, fallback=str, inf_nan_mode="null").decode()
+
+
 def row(item: Any, schema: pa.Schema) -> dict[str, Any]:
     """One record of the file: the schema's columns; the rest in ``extra``."""
     if isinstance(item, ProductItem):
@@ -146,9 +153,7 @@ def row(item: Any, schema: pa.Schema) -> dict[str, Any]:
         extra = {k: v for k, v in data.items() if k not in schema.names}
     record = {name: cell(name, data.get(name)) for name in schema.names}
     if "extra" in schema.names:
-        record["extra"] = (
-            json.dumps(extra, default=str, ensure_ascii=False) if extra else None
-        )
+        record["extra"] = extra_json(extra) if extra else None
     return record
 
 

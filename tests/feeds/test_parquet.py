@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 from tests.conftest import run_crawl
 from tests.servers import s3_settings
 from tmapi_crawler.contract.items import ProductItem
+from tmapi_crawler.feeds.exporters import flat_row
 from tmapi_crawler.feeds.parquet import CHANGE_SCHEMA, ITEM_SCHEMA, ParquetItemExporter
 from tmapi_crawler.simulator.catalog import Catalog
 
@@ -138,3 +139,16 @@ def test_unknown_fields_are_strict_json_as_in_the_json_lines_feed():
         for key, value in json.loads(item.model_dump_json()).items()
         if key in raw and key not in ProductItem.model_fields
     }
+
+
+def test_the_csv_feed_writes_unknown_fields_as_the_same_strict_json():
+    raw = {
+        "item_id": 7,
+        "product_url": "https://detail.1688.com/offer/7.html",
+        "title": "t",
+        "rank": float("nan"),
+        "boost": {"up": float("-inf")},
+    }
+    row = flat_row(ProductItem.model_validate(raw))
+    extra = json.loads(row["extra"], parse_constant=lambda name: name)
+    assert (extra["rank"], extra["boost.up"]) == (None, None)

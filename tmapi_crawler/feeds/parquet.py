@@ -22,11 +22,11 @@ from typing import Any, BinaryIO
 import pyarrow as pa
 import pyarrow.parquet as pq
 from itemadapter import ItemAdapter
-from pydantic_core import to_json
 from scrapy.exporters import BaseItemExporter
 
 from tmapi_crawler.contract.api import FILTER_FLAGS
 from tmapi_crawler.contract.items import ProductItem
+from tmapi_crawler.feeds.exporters import strict_json
 from tmapi_crawler.feeds.guard import GuardedExport
 
 PARQUET_ROW_GROUP = 10_000
@@ -136,13 +136,6 @@ def cell(name: str, value: Any) -> Any:
     return value
 
 
-def extra_json(extra: dict[str, Any]) -> str:
-    """The unknown fields as strict JSON, as the JSON Lines feed writes them:
-    NaN and infinities (which Python's JSON reader accepts from an answer)
-    as null, anything else not JSON as its text."""
-    return to_json(extra, fallback=str, inf_nan_mode="null").decode()
-
-
 def row(item: Any, schema: pa.Schema) -> dict[str, Any]:
     """One record of the file: the schema's columns; the rest in ``extra``."""
     if isinstance(item, ProductItem):
@@ -153,7 +146,7 @@ def row(item: Any, schema: pa.Schema) -> dict[str, Any]:
         extra = {k: v for k, v in data.items() if k not in schema.names}
     record = {name: cell(name, data.get(name)) for name in schema.names}
     if "extra" in schema.names:
-        record["extra"] = extra_json(extra) if extra else None
+        record["extra"] = strict_json(extra) if extra else None
     return record
 
 

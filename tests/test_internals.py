@@ -5,6 +5,8 @@ one fails here, by name, before any crawl misbehaves."""
 from __future__ import annotations
 
 import inspect
+import subprocess
+import sys
 
 import pytest
 import scrapy
@@ -12,6 +14,7 @@ from scrapy import Request, signals
 from scrapy.dupefilters import RFPDupeFilter
 from scrapy.extensions.feedexport import S3FeedStorage
 
+from tests.conftest import ROOT
 from tmapi_crawler import internals
 from tmapi_crawler.feeds.storages import RescuingS3FeedStorage
 
@@ -105,3 +108,26 @@ def test_the_s3_storage_still_uploads_in_the_method_it_overrides():
     assert list(inspect.signature(scrapy_method).parameters) == ["self", "file"]
     assert name in vars(RescuingS3FeedStorage)  # overridden there
     assert name in inspect.getsource(S3FeedStorage.store)  # store() calls it
+
+
+def test_a_switched_off_extension_is_never_imported():
+    """Given ``None`` in EXTENSIONS, Scrapy imports a component all the same;
+    taken out of EXTENSIONS_BASE it is not (a fresh interpreter: this one may
+    have imported it already). Switched on by the user, it is kept."""
+    script = (
+        "import sys\n"
+        "from tests.crawlers import project_crawler\n"
+        "for enabled in (False, True):\n"
+        "    crawler = project_crawler(settings={'REMOTE_CONTROL_ENABLED': enabled})\n"
+        "    names = crawler.settings.getwithbase('EXTENSIONS')\n"
+        "    print(enabled, 'RemoteControl' in str(dict(names)),\n"
+        "          'scrapy.extensions.remote_control' in sys.modules)\n"
+    )
+    found = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split("\n")
+    assert found[:2] == ["False False False", "True True True"]

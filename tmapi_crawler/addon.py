@@ -28,6 +28,7 @@ from tmapi_crawler.backends import RunBackends
 from tmapi_crawler.downloadhandlers import TOKEN_HANDLER, wrap_handlers
 from tmapi_crawler.feeds.addon import DefaultFeed
 from tmapi_crawler.feeds.feedfile import FeedMemory
+from tmapi_crawler.internals import drop_base_components
 from tmapi_crawler.resume.journal import JOURNAL_NAME, load
 
 if TYPE_CHECKING:
@@ -63,12 +64,16 @@ SPIDER_MIDDLEWARES = {
     "scrapy.spidermiddlewares.metacopy.MetaCopyDetectionMiddleware": None,
 }
 
+# Switched off in settings.py (REMOTE_CONTROL_ENABLED, TELNETCONSOLE_ENABLED),
+# and taken out of EXTENSIONS_BASE, so not even imported: the remote control's
+# module imports aiohttp's web server, ~0.1 s of CPU at every start (a key
+# given None in EXTENSIONS is imported all the same).
+SWITCHED_OFF = {
+    "REMOTE_CONTROL_ENABLED": "scrapy.extensions.remote_control.RemoteControl",
+    "TELNETCONSOLE_ENABLED": "scrapy.extensions.telnet.TelnetConsole",
+}
+
 EXTENSIONS = {
-    # Switched off in settings.py (REMOTE_CONTROL_ENABLED, TELNETCONSOLE_ENABLED),
-    # so not even loaded: the remote control's module imports aiohttp's web
-    # server, ~0.2 s of CPU at every start (BENCHMARKS.md, benchmark 3).
-    "scrapy.extensions.remote_control.RemoteControl": None,
-    "scrapy.extensions.telnet.TelnetConsole": None,
     # First, so that no later component logs a secret before it is in place.
     f"{P}.extensions.redaction.SecretRedaction": 0,
     f"{P}.extensions.feedalert.FeedFailureAlert": 0,
@@ -160,6 +165,8 @@ class TMAPIAddon:
 
 def wire(settings: BaseSettings) -> None:
     """The components every crawl has, at their orders."""
+    off = [path for name, path in SWITCHED_OFF.items() if not settings.getbool(name)]
+    drop_base_components(settings, "EXTENSIONS", off)
     # the token handler, wrapping the handler you chose for the scheme, if any
     wrap_handlers(settings, ("http", "https"))
     for name, components in (

@@ -37,6 +37,9 @@ from tmapi_crawler.contract.stats import (
     ALERTS,
     CONCURRENCY_LEARNED,
     CONCURRENCY_REMEMBERED,
+    DETAILS,
+    DETAILS_ITEMS,
+    DETAILS_UNFIT,
     FINISH_REASON,
     GAVE_UP,
     ITEMS_EXPORTED,
@@ -201,11 +204,15 @@ class RunSummary:
             "max_calls": self.max_calls,
             "cost_per_call": self.money(1),
             "estimated_cost": self.money(figures.calls),
+            "details": self.details(figures, stats),
             "responses": figures.responses,
             "retries_by_reason": by_prefix(stats, RETRY_BY_REASON),
             "gave_up_by_reason": by_prefix(stats, GAVE_UP),
-            # what the feeds hold: a feed that missed items lowers it
-            "items_exported": int(stats.get(ITEMS_EXPORTED, 0)) - short,
+            # what the feeds hold: a feed that missed items lowers it (the
+            # listings: the details are counted apart)
+            "items_exported": int(stats.get(ITEMS_EXPORTED, 0))
+            - int(stats.get(DETAILS_ITEMS, 0))
+            - short,
             "job_dir": self.job_dir,  # with one, categories count every run
             "resumed": resumed(stats),
             "feeds": self.feeds,
@@ -222,6 +229,23 @@ class RunSummary:
             "totals": total.as_dict(),
             "next_steps": self.next_steps(figures, reason, stats, feeds),
             "concurrency": self.concurrency(stats),
+        }
+
+    def details(
+        self, figures: RunFigures, stats: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """The item details of the run, their calls apart from the listings'
+        (None: no details asked)."""
+        counts = by_prefix(stats, DETAILS)
+        if not counts and not figures.detail_calls:
+            return None
+        return {
+            "listing_calls": figures.listing_calls,
+            "listing_cost": self.money(figures.listing_calls),
+            "detail_calls": figures.detail_calls,
+            "detail_cost": self.money(figures.detail_calls),
+            **{name: value for name, value in counts.items() if "/" not in name},
+            "unfit": by_prefix(stats, DETAILS_UNFIT),
         }
 
     def concurrency(self, stats: dict[str, Any]) -> dict[str, Any] | None:
@@ -376,9 +400,12 @@ class RunSummary:
             if self.job_dir
             else ""
         )
+        details = summary["details"]
+        detailed = f", {details.get('items', 0)} item details" if details else ""
         return (
             f"Finish reason: {summary['finish_reason']}. This run: {figures.calls} "
-            f"calls{cost}, {summary['items_exported']} items exported, "
+            f"calls{figures.calls_split()}{cost}, {summary['items_exported']} "
+            f"items exported{detailed}, "
             f"{figures.elapsed:.1f} s. Pages planned but not fetched: "
             f"{total.left}.{scope}"
         )

@@ -6,11 +6,20 @@ from __future__ import annotations
 
 import csv
 import json
+import signal
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from tests.conftest import json_lines, run_crawl, stat
+from tests.crawls.test_distributed import start_worker
+from tests.crawls.test_resume import (
+    settled,
+    start_crawl,
+    wait_until,
+    wait_until_answered,
+)
+from tmapi_crawler.resume import journal
 from tmapi_crawler.simulator.catalog import Catalog
 from tmapi_crawler.simulator.variants import variants
 
@@ -180,3 +189,72 @@ def test_details_new_and_price_on_a_repeat_day(simulator, tmp_path):
     assert detail_calls(day1) == Counter(new | repriced)  # once each, none else
     details = json_lines(tmp_path / "day1.details.jsonl")
     assert {d["item_id"] for d in details} == new | repriced
+
+
+def details_in_flight(jobdir: Path) -> set[int]:
+    """Items whose detail request was leased and not settled: in flight."""
+    state = journal.load(jobdir / journal.JOURNAL_NAME)
+    return {
+        state.queued[fp]["meta"]["tmapi"]["item_id"]
+        for fp in state.in_flight
+        if "item_id" in state.queued[fp]["meta"]["tmapi"]
+    }
+
+
+def test_each_item_is_detailed_once_across_three_sigkills(simulator, tmp_path):
+    size = 60
+    sim = simulator(size=f"{CAT}={size}", latency=0.05)
+    jobdir, log = tmp_path / "job", tmp_path / "log"
+    output, details = tmp_path / "items.jsonl", tmp_path / "details.jsonl"
+    arguments = {"cat_id": CAT, "details": "all"}
+    settings = {"TMAPI_DETAILS_FEED": str(details)}
+    in_flight: set[int] = set()
+    for moment in (5, 25, 45):
+        crawl = start_crawl(sim.url, jobdir, output, log, arguments, settings=settings)
+        wait_until(crawl, lambda moment=moment: settled(jobdir) >= moment)
+        crawl.send_signal(signal.SIGKILL)
+        crawl.wait()
+        wait_until_answered(sim)
+        in_flight |= details_in_flight(jobdir)
+    crawl = start_crawl(sim.url, jobdir, output, log, arguments, settings=settings)
+    assert crawl.wait(timeout=120) == 0, log.read_text()[-3000:]
+    products = {p.item_id for p in listed(size)}
+    calls = detail_calls(sim)
+    assert set(calls) == products
+    # an item detailed and journaled is never asked again; one in flight at a
+    # kill is, unless the details feed already held it
+    twice = {item for item, n in calls.items() if n > 1}
+    assert twice <= in_flight and max(calls.values()) <= 2
+    delivered = Counter(d["item_id"] for d in json_lines(details))
+    assert delivered == Counter(products)  # each once in the details feed
+    assert sorted(i["item_id"] for i in json_lines(output)) == sorted(products)
+    print(f"detail calls {sum(calls.values())} for {len(products)} items")
+
+
+def test_three_redis_workers_detail_each_item_once(simulator, redis_factory, tmp_path):
+    size = 80
+    sim = simulator(size=f"{CAT}={size}", latency=0.1)
+    server = redis_factory()
+    workers = [
+        start_worker(
+            tmp_path,
+            n,
+            sim.url,
+            server.url,
+            {"cat_id": CAT, "details": "all"},
+            {"TMAPI_DETAILS_FEED": str(tmp_path / f"details-{n}.jsonl")},
+        )
+        for n in range(3)
+    ]
+    codes = [worker.wait() for worker in workers]
+    assert codes == [0, 0, 0], workers[0].log[-3000:]
+    products = {p.item_id for p in listed(size)}
+    assert detail_calls(sim) == Counter(products)  # once each, over all workers
+    delivered = Counter(
+        d["item_id"]
+        for n in range(3)
+        for d in json_lines(tmp_path / f"details-{n}.jsonl")
+    )
+    assert delivered == Counter(products)
+    split = [stat(w.log, "tmapi/calls_to/details") for w in workers]
+    print(f"detail calls per worker: {split}")

@@ -2,7 +2,8 @@
 
     tmapi-store runs                          every run: when, how it ended
     tmapi-store changes [RUN_ID]              a run's changes (default: the last run)
-    tmapi-store history ITEM_ID [-l LANG]     an item's price and sales, run by run
+    tmapi-store history ITEM_ID [-l LANG]     an item's price and sales, run by
+                                              run, and its variants' (detailed)
     tmapi-store load FILE                     what a crawl could not store, once
     tmapi-store report [--run ID] [-o FILE]   a run's report, one HTML file
     tmapi-store alerts --run ID               send a run's alerts (again)
@@ -27,14 +28,14 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from tmapi_crawler.report import cli as report_cli
+from tmapi_crawler.store.base import ALL_KINDS
 from tmapi_crawler.store.changes import (
-    KINDS,
-    OBSERVED,
     QueryCrawl,
     count,
     summary_line,
 )
 from tmapi_crawler.store.db import Store, open_store, store_problems
+from tmapi_crawler.store.variants import observed_row, variant_history
 
 DEFAULT_STORE = "sqlite:///out/catalog.sqlite"
 LOAD_BATCH = 1000  # observations a transaction
@@ -90,10 +91,8 @@ def load(store: Store, path: Path) -> int:
             if "close" in record:
                 closes.append(record["close"])
                 continue
-            by_run.setdefault(record["run_id"], []).append(
-                [record[name] for name in OBSERVED]
-            )
-    made = dict.fromkeys(KINDS, 0)
+            by_run.setdefault(record["run_id"], []).append(observed_row(record))
+    made = dict.fromkeys(ALL_KINDS, 0)
     jobs = {close["run_id"]: close.get("job") for close in closes}
     for run_id in {*by_run, *jobs}:
         store.ensure_run(run_id, jobs.get(run_id))
@@ -172,7 +171,11 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "history":
             with working(f"history: reading item {args.item_id}'s observations"):
                 rows = store.history(args.item_id, args.language)
+                skus = variant_history(store, args.item_id, args.language)
             show(rows, args.json)
+            if skus and not args.json:
+                print("\nvariants:")
+            show(skus, args.json)
         else:
             return load(store, args.file)
     finally:

@@ -5,6 +5,7 @@ PostgreSQL; ``tmapi-store history`` shows the variants."""
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -105,7 +106,7 @@ def test_two_days_give_the_exact_variant_changes(
     latest = {(r["item_id"], r["sku_id"]): r for r in skus}
     for key, (fen, stock) in day1.items():
         assert latest[key]["stock"] == stock
-        assert int(round(float(latest[key]["price"]) * 100)) == fen
+        assert Decimal(str(latest[key]["price"])) * 100 == fen
     assert observed[0]["n"] == len(variant_states(0)) + len(day1)
     # tmapi-store history shows the item's variants, run by run
     item, sku = next(iter(expected["variant_price"]))

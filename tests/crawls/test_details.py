@@ -77,6 +77,10 @@ def test_details_all_one_call_per_listing_in_the_crawls_language(simulator, tmp_
         ]
         assert [s["stock"] for s in detail["skus"]] == [v.stock(0, 0) for v in expected]
         assert detail["language"] == "ru" and detail["category_id"] == CAT
+    plan = crawl_details(
+        sim, tmp_path, "plan", arguments={"details": "all", "dry_run": "true"}
+    )
+    assert f"Plus item details: ~{SIZE} calls (0.05 USD)" in plan.log
     summary = json.loads((tmp_path / "run.summary.json").read_text())
     assert summary["details"]["detail_calls"] == SIZE
     assert summary["details"]["listing_calls"] == 2
@@ -180,6 +184,13 @@ def test_details_new_and_price_on_a_repeat_day(simulator, tmp_path):
     assert detail_calls(day0) == Counter(set(before))  # every listing is new
 
     day1 = simulator(size=f"{CAT}={size}", day=1)
+    # the dry run's estimate: not known after one run of the category
+    plan = {**options, "arguments": {**options["arguments"], "dry_run": "true"}}
+    result = crawl_details(day1, tmp_path, "plan1", **plan)
+    assert result.returncode == 0, result.log[-3000:]
+    assert "Plus item details: ~0 calls (not counted: category 51 (en): the " in (
+        result.log
+    )
     result = crawl_details(day1, tmp_path, "day1", **options)
     assert result.returncode == 0, result.log[-3000:]
     after = {p.item_id: p.price for p in listed(size, 1)}
@@ -189,6 +200,12 @@ def test_details_new_and_price_on_a_repeat_day(simulator, tmp_path):
     assert detail_calls(day1) == Counter(new | repriced)  # once each, none else
     details = json_lines(tmp_path / "day1.details.jsonl")
     assert {d["item_id"] for d in details} == new | repriced
+    # after two runs, the share that changed in the last one, times the listings
+    result = crawl_details(day1, tmp_path, "plan2", **plan)
+    chosen = len(new | repriced)
+    assert f"Plus item details: ~{chosen} calls ({chosen * 0.002:g} USD)" in (
+        result.log
+    )
 
 
 def details_in_flight(jobdir: Path) -> set[int]:

@@ -37,9 +37,7 @@ from tmapi_crawler.contract.stats import (
     ALERTS,
     CONCURRENCY_LEARNED,
     CONCURRENCY_REMEMBERED,
-    DETAILS,
     DETAILS_ITEMS,
-    DETAILS_UNFIT,
     FINISH_REASON,
     GAVE_UP,
     ITEMS_EXPORTED,
@@ -55,6 +53,7 @@ from tmapi_crawler.contract.stats import (
     feeds_failed,
 )
 from tmapi_crawler.extensions.calls import CallsInFlight
+from tmapi_crawler.extensions.detailsummary import details_estimate, details_figures
 from tmapi_crawler.extensions.feedalert import FeedFailureAlert, stopped_feed_advice
 from tmapi_crawler.extensions.ledger import CrawlLedger
 from tmapi_crawler.feeds.feedfile import local_path
@@ -204,7 +203,10 @@ class RunSummary:
             "max_calls": self.max_calls,
             "cost_per_call": self.money(1),
             "estimated_cost": self.money(figures.calls),
-            "details": self.details(figures, stats),
+            "details": details_figures(figures, stats, self.money),
+            "details_estimate": details_estimate(self.crawler, self.spider, self.money)
+            if self.dry_run
+            else None,
             "responses": figures.responses,
             "retries_by_reason": by_prefix(stats, RETRY_BY_REASON),
             "gave_up_by_reason": by_prefix(stats, GAVE_UP),
@@ -229,23 +231,6 @@ class RunSummary:
             "totals": total.as_dict(),
             "next_steps": self.next_steps(figures, reason, stats, feeds),
             "concurrency": self.concurrency(stats),
-        }
-
-    def details(
-        self, figures: RunFigures, stats: dict[str, Any]
-    ) -> dict[str, Any] | None:
-        """The item details of the run, their calls apart from the listings'
-        (None: no details asked)."""
-        counts = by_prefix(stats, DETAILS)
-        if not counts and not figures.detail_calls:
-            return None
-        return {
-            "listing_calls": figures.listing_calls,
-            "listing_cost": self.money(figures.listing_calls),
-            "detail_calls": figures.detail_calls,
-            "detail_cost": self.money(figures.detail_calls),
-            **{name: value for name, value in counts.items() if "/" not in name},
-            "unfit": by_prefix(stats, DETAILS_UNFIT),
         }
 
     def concurrency(self, stats: dict[str, Any]) -> dict[str, Any] | None:
@@ -390,10 +375,17 @@ class RunSummary:
         total = figures.total
         if self.dry_run:
             needed = f" ({self.cost.format(total.pages)})" if self.cost else ""
+            details = summary["details_estimate"]
+            plus = ""
+            if details and details["calls"] is not None:
+                priced = f" ({self.cost.format(details['calls'])})" if self.cost else ""
+                plus = f" Plus {details['text']}{priced}."
+            elif details:
+                plus = f" Item details: not estimated ({details['unknown'][0]})."
             return (
                 f"The full crawl needs {total.pages} pages: {total.pages} calls"
-                f"{needed} without retries. This dry run made {figures.calls} "
-                f"calls{cost} and exported no items."
+                f"{needed} without retries.{plus} This dry run made "
+                f"{figures.calls} calls{cost} and exported no items."
             )
         scope = (
             f" The table counts every run of the job in {self.job_dir}."

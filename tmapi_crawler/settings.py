@@ -91,7 +91,8 @@ TMAPI_MAX_CALLS = None  # stop cleanly (finish reason tmapi_budget_exhausted)
 # "all", "none" (None), or some of new,price,back (judged by TMAPI_STORE)
 TMAPI_DETAILS = None
 TMAPI_MAX_DETAIL_CALLS = None  # a cap on the detail calls a run asks
-TMAPI_DETAILS_FEED = None  # a feed URI: JSON Lines, or .csv (a row per variant)
+# a feed URI: JSON Lines, .csv (a row per variant), .parquet (variants as a list)
+TMAPI_DETAILS_FEED = None
 TMAPI_SUMMARY = True  # the end-of-run table and its JSON file
 TMAPI_SUMMARY_FILE = None  # default: beside the output file, NAME.summary.json
 

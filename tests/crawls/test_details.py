@@ -275,3 +275,29 @@ def test_three_redis_workers_detail_each_item_once(simulator, redis_factory, tmp
     assert delivered == Counter(products)
     split = [stat(w.log, "tmapi/calls_to/details") for w in workers]
     print(f"detail calls per worker: {split}")
+
+
+def test_a_parquet_details_feed_holds_the_variants_as_a_list(simulator, tmp_path):
+    import pyarrow.parquet as pq
+
+    sim = simulator(size=f"{CAT}=5")
+    result = crawl_details(
+        sim,
+        tmp_path,
+        "run",
+        arguments={"details": "all"},
+        settings={"TMAPI_DETAILS_FEED": str(tmp_path / "details.parquet")},
+    )
+    assert result.returncode == 0, result.log[-3000:]
+    rows = pq.read_table(tmp_path / "details.parquet").to_pylist()
+    products = {p.item_id: p for p in listed(5)}
+    assert sorted(r["item_id"] for r in rows) == sorted(products)
+    for found in rows:
+        product = products[found["item_id"]]
+        expected = variants(0, product.item_id, 0)
+        assert [s["id"] for s in found["skus"]] == [v.sku_id for v in expected]
+        assert [s["price"] * 100 for s in found["skus"]] == [
+            v.price_fen(product) for v in expected
+        ]
+        assert dict(found["skus"][0]["properties"])["colour"]
+        assert found["tiers"][0]["price"] == product.price

@@ -45,7 +45,7 @@ INVALID_ITEM = "tmapi_crawler.contract.items.InvalidItem"
 DETAIL_ITEM = "tmapi_crawler.contract.details.DetailItem"
 NO_DETAILS = f"{__name__}.NoDetailsFilter"
 # the details feed's format by its extension: CSV has a row per variant
-DETAIL_FORMATS = {".csv": "details_csv"}
+DETAIL_FORMATS = {".csv": "details_csv", ".parquet": "parquet"}
 
 
 class NoDetailsFilter(ItemFilter):
@@ -57,7 +57,7 @@ class NoDetailsFilter(ItemFilter):
 
 def details_feed_options(uri: str) -> dict[str, Any]:
     """``TMAPI_DETAILS_FEED``'s format: JSON Lines, unless it ends in
-    ``.csv`` (a row per variant)."""
+    ``.csv`` (a row per variant) or ``.parquet`` (variants as a list)."""
     suffix = PurePosixPath(uri.split("?")[0]).suffix.lower()
     return {"format": DETAIL_FORMATS.get(suffix, "jsonlines")}
 

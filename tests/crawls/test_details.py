@@ -52,6 +52,13 @@ def crawl_details(sim, tmp_path: Path, name: str, **options: Any):
     )
 
 
+def crawl_all(sim, tmp_path: Path, **settings: Any):
+    """A crawl with ``details=all`` and *settings*."""
+    return crawl_details(
+        sim, tmp_path, "run", arguments={"details": "all"}, settings=settings
+    )
+
+
 def test_details_all_one_call_per_listing_in_the_crawls_language(simulator, tmp_path):
     sim = simulator(size=f"{CAT}={SIZE}", latency=0.01)
     result = crawl_details(
@@ -107,16 +114,12 @@ def test_a_failing_item_fails_alone_retries_apply_and_the_cap_holds(
         size=f"{CAT}={SIZE}",
         fault=[f"{first[0]}:0=422", f"{first[1]}:0=503"],
     )
-    result = crawl_details(
+    result = crawl_all(
         sim,
         tmp_path,
-        "run",
-        arguments={"details": "all"},
-        settings={
-            "TMAPI_MAX_DETAIL_CALLS": 5,
-            "TMAPI_BACKOFF_BASE": 0.01,
-            "TMAPI_DETAILS_FEED": str(tmp_path / "details.csv"),
-        },
+        TMAPI_MAX_DETAIL_CALLS=5,
+        TMAPI_BACKOFF_BASE=0.01,
+        TMAPI_DETAILS_FEED=tmp_path / "details.csv",
     )
     assert result.returncode == 0, result.log[-3000:]  # the listings are complete
     assert len(result.items) == SIZE
@@ -136,13 +139,7 @@ def test_a_failing_item_fails_alone_retries_apply_and_the_cap_holds(
 
 def test_the_call_budget_counts_detail_calls(simulator, tmp_path):
     sim = simulator(size=f"{CAT}={SIZE}")
-    result = crawl_details(
-        sim,
-        tmp_path,
-        "run",
-        arguments={"details": "all"},
-        settings={"TMAPI_MAX_CALLS": 10, "CONCURRENT_REQUESTS": 1},
-    )
+    result = crawl_all(sim, tmp_path, TMAPI_MAX_CALLS=10, CONCURRENT_REQUESTS=1)
     assert "TMAPI_MAX_CALLS=10 reached" in result.log
     assert len(sim.calls()) == 10
     assert stat(result.log, "tmapi/calls") == 10
@@ -281,13 +278,7 @@ def test_a_parquet_details_feed_holds_the_variants_as_a_list(simulator, tmp_path
     import pyarrow.parquet as pq
 
     sim = simulator(size=f"{CAT}=5")
-    result = crawl_details(
-        sim,
-        tmp_path,
-        "run",
-        arguments={"details": "all"},
-        settings={"TMAPI_DETAILS_FEED": str(tmp_path / "details.parquet")},
-    )
+    result = crawl_all(sim, tmp_path, TMAPI_DETAILS_FEED=tmp_path / "details.parquet")
     assert result.returncode == 0, result.log[-3000:]
     rows = pq.read_table(tmp_path / "details.parquet").to_pylist()
     products = {p.item_id: p for p in listed(5)}

@@ -3,8 +3,6 @@ each variant once a run, its changes, the rescue file's records."""
 
 from __future__ import annotations
 
-import pytest
-
 from tests.store.test_db import DAY0, DAY1, row
 from tmapi_crawler.contract.details import DetailItem, Sku
 from tmapi_crawler.store.db import open_store
@@ -26,13 +24,6 @@ def detail(at: str, *skus: tuple[str, str, int]) -> DetailItem:
             for sku, price, stock in skus
         ],
     )
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_uri(request, tmp_path):
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/catalog.sqlite"
-    return request.getfixturevalue("postgres")
 
 
 def test_variant_changes_across_two_runs(store_uri):

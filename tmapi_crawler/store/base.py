@@ -24,6 +24,7 @@ from typing import Any
 from tmapi_crawler.store.changes import (
     KINDS,
     OBSERVED,
+    VARIANT_KINDS,
     Change,
     QueryCrawl,
     cannot_judge,
@@ -37,10 +38,8 @@ from tmapi_crawler.store.schema import (
 )
 from tmapi_crawler.store.variants import (
     SKU_BATCH_TABLE,
-    VARIANT_KINDS,
     is_variant,
     iter_variant_changes,
-    variant_counts,
     write_variants,
 )
 
@@ -506,14 +505,14 @@ class Store:
     def change_counts(self, run_id: str) -> dict[str, int]:
         """How many changes of each kind the run made, every process of it
         (the variants' too)."""
-        counts = dict.fromkeys(KINDS, 0)
-        counts.update(variant_counts(self, run_id))
-        for row in self.query(
-            "SELECT change, COUNT(*) AS n FROM changes WHERE run_id = ? "
-            "GROUP BY change",
-            (run_id,),
-        ):
-            counts[row["change"]] = int(row["n"])
+        counts = dict.fromkeys(ALL_KINDS, 0)
+        for table in ("changes", "sku_changes"):
+            for row in self.query(
+                f"SELECT change, COUNT(*) AS n FROM {table} WHERE run_id = ? "
+                "GROUP BY change",
+                (run_id,),
+            ):
+                counts[row["change"]] = int(row["n"])
         return counts
 
     def run(self, run_id: str) -> dict | None:
@@ -524,12 +523,22 @@ class Store:
         return found[0] if found else None
 
     def history(self, item_id: int, language: str | None = None) -> list[dict]:
-        return self.query(
+        return self.of_item(
             "SELECT o.run_id, o.item_id, o.language, o.cat_id, o.price, "
-            "o.sale_quantity_90days, o.observed_at FROM observations o "
-            "WHERE o.item_id = ?"
+            "o.sale_quantity_90days, o.observed_at FROM observations o",
+            item_id,
+            language,
+            "o.observed_at",
+        )
+
+    def of_item(
+        self, select: str, item_id: int, language: str | None, order: str
+    ) -> list[dict]:
+        """*select* (over ``o``) of one item, in one language or all, by *order*."""
+        return self.query(
+            f"{select} WHERE o.item_id = ?"
             + (" AND o.language = ?" if language else "")
-            + " ORDER BY o.observed_at",
+            + f" ORDER BY {order}",
             (item_id, language) if language else (item_id,),
         )
 

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from tmapi_crawler.contract.details import DetailItem
     from tmapi_crawler.store.base import Store
 
-from tmapi_crawler.store.changes import OBSERVED, VARIANT_KINDS
+from tmapi_crawler.store.changes import OBSERVED
 
 SKU = "sku"  # the first value of a variant's observation row
 SKU_OBSERVED = (
@@ -36,31 +36,27 @@ SKU_OBSERVED = (
     "stock", "observed_at",
 )  # fmt: skip
 
-SKU_BATCH_TABLE = """
-CREATE TEMP TABLE IF NOT EXISTS sku_batch (
-    item_id BIGINT NOT NULL,
+# a variant's state, as observed and as kept
+STATE = """item_id BIGINT NOT NULL,
     language TEXT NOT NULL,
     sku_id TEXT NOT NULL,
     properties TEXT,
     price {price},
     origin_price {price},
-    stock BIGINT,
-    observed_at {time} NOT NULL,
+    stock BIGINT,"""
+SKU_BATCH_TABLE = f"""
+CREATE TEMP TABLE IF NOT EXISTS sku_batch (
+    {STATE}
+    observed_at {{time}} NOT NULL,
     PRIMARY KEY (item_id, language, sku_id)
-) {on_commit}"""
+) {{on_commit}}"""
 
 # Migration 3 (store/schema.py)
 TABLES = (
-    """CREATE TABLE skus (
-        item_id BIGINT NOT NULL,
-        language TEXT NOT NULL,
-        sku_id TEXT NOT NULL,
-        properties TEXT,
-        price {price},
-        origin_price {price},
-        stock BIGINT,
-        first_seen {time} NOT NULL,
-        last_seen {time} NOT NULL,
+    f"""CREATE TABLE skus (
+        {STATE}
+        first_seen {{time}} NOT NULL,
+        last_seen {{time}} NOT NULL,
         last_run TEXT,
         PRIMARY KEY (item_id, language, sku_id)
     )""",
@@ -203,25 +199,14 @@ def iter_variant_changes(store: Store, run_id: str) -> Iterator[dict[str, Any]]:
         yield {"cat_id": None, "title": None, **row}
 
 
-def variant_counts(store: Store, run_id: str) -> dict[str, int]:
-    counts = dict.fromkeys(VARIANT_KINDS, 0)
-    for row in store.query(
-        "SELECT change, COUNT(*) AS n FROM sku_changes WHERE run_id = ? "
-        "GROUP BY change",
-        (run_id,),
-    ):
-        counts[row["change"]] = int(row["n"])
-    return counts
-
-
 def variant_history(store: Store, item_id: int, language: str | None) -> list[dict]:
     """An item's variants, run by run: price and stock."""
-    return store.query(
+    return store.of_item(
         "SELECT o.run_id, o.item_id, o.language, o.sku_id, s.properties, "
         "o.price, o.stock, o.observed_at FROM sku_observations o "
         "LEFT JOIN skus s ON s.item_id = o.item_id AND s.language = o.language "
-        "AND s.sku_id = o.sku_id WHERE o.item_id = ?"
-        + (" AND o.language = ?" if language else "")
-        + " ORDER BY o.observed_at, o.sku_id",
-        (item_id, language) if language else (item_id,),
+        "AND s.sku_id = o.sku_id",
+        item_id,
+        language,
+        "o.observed_at, o.sku_id",
     )

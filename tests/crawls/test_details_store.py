@@ -117,3 +117,8 @@ def test_two_days_give_the_exact_variant_changes(
     prices = [r["price"] for r in rows if r.get("sku_id") == sku]
     assert len(prices) == 2 and prices[0] != prices[1]
     assert "variants:" in tmapi_store(store, "history", str(item))
+    # tmapi-store changes: the listings' and the variants'
+    shown = tmapi_store(store, "changes")
+    assert line in shown.splitlines()[0] and "\nvariants:\n" in shown
+    records = tmapi_store(store, "--json", "changes").splitlines()
+    assert sum("sku_id" in json.loads(r) for r in records) == sum(counts.values())

@@ -1,7 +1,8 @@
 """``tmapi-store``: read the catalog store back (``python -m tmapi_crawler.store``).
 
     tmapi-store runs                          every run: when, how it ended
-    tmapi-store changes [RUN_ID]              a run's changes (default: the last run)
+    tmapi-store changes [RUN_ID]              a run's changes (default: the last run),
+                                              its variants' too
     tmapi-store history ITEM_ID [-l LANG]     an item's price and sales, run by
                                               run, and its variants' (detailed)
     tmapi-store load FILE                     what a crawl could not store, once
@@ -35,7 +36,11 @@ from tmapi_crawler.store.changes import (
     summary_line,
 )
 from tmapi_crawler.store.db import Store, open_store, store_problems
-from tmapi_crawler.store.variants import observed_row, variant_history
+from tmapi_crawler.store.variants import (
+    iter_variant_changes,
+    observed_row,
+    variant_history,
+)
 
 DEFAULT_STORE = "sqlite:///out/catalog.sqlite"
 LOAD_BATCH = 1000  # observations a transaction
@@ -163,9 +168,16 @@ def main(argv: list[str] | None = None) -> int:
                 print("tmapi-store: no run in the store", file=sys.stderr)
                 return 1
             changes = store.changes(run_id)
+            skus = list(iter_variant_changes(store, run_id))
             if not args.json:
-                print(f"run {run_id}: {summary_line(count(changes))}")
+                counts = count(changes)
+                for change in skus:
+                    counts[change["change"]] = counts.get(change["change"], 0) + 1
+                print(f"run {run_id}: {summary_line(counts)}")
             show(changes, args.json)
+            if skus and not args.json:
+                print("\nvariants:")
+            show(skus, args.json)
         elif args.command in report_cli.COMMANDS:
             return report_cli.run_command(store, args)
         elif args.command == "history":

@@ -292,3 +292,30 @@ def test_a_parquet_details_feed_holds_the_variants_as_a_list(simulator, tmp_path
         ]
         assert dict(found["skus"][0]["properties"])["colour"]
         assert found["tiers"][0]["price"] == product.price
+
+
+def test_details_that_do_not_fit_are_counted_and_kept_never_a_crash(
+    simulator, tmp_path
+):
+    products = listed(3)
+    odd = products[0].item_id
+    sim = simulator(size=f"{CAT}=3", quirk=f"{odd}:0=odd_details")
+    result = crawl_all(sim, tmp_path)
+    assert result.returncode == 0, result.log[-3000:]
+    assert stat(result.log, "tmapi/details/with_problems") == 1
+    for field in ("skus.stock", "skus.skuid", "video_url", "main_imgs"):
+        assert stat(result.log, f"tmapi/details/unfit/{field}") == 1, field
+    (line,) = [
+        x for x in result.log.splitlines() if f"details of item {odd} (en): " in x
+    ]
+    assert "WARNING" in line and "skus.stock is 'many': must be a whole number" in line
+    details = {d["item_id"]: d for d in json_lines(tmp_path / "run.details.jsonl")}
+    assert set(details) == {p.item_id for p in products}
+    found = details[odd]
+    assert [s["id"] for s in found["skus"]] == [
+        v.sku_id for v in variants(0, odd, 0)
+    ]  # the variant without an id left out, the others whole
+    assert found["skus"][0]["stock"] is None and found["video"] is None
+    assert found["extra"] == {"x_detail_trace": {"kept": True}}
+    summary = json.loads((tmp_path / "run.summary.json").read_text())
+    assert summary["details"]["unfit"]["skus.stock"] == 1

@@ -46,7 +46,7 @@ from tmapi_crawler.simulator.faults import (
     quirks_for,
 )
 from tmapi_crawler.simulator.tree import CategoryTree
-from tmapi_crawler.simulator.variants import detail_data
+from tmapi_crawler.simulator.variants import apply_detail_quirks, detail_data
 
 # When the 503 over the concurrency cap comes back (API.md leaves it open):
 # on arrival, or once the call's latency has passed, its place held meanwhile.
@@ -246,14 +246,17 @@ class Simulator:
             payload = {"code": 422, "msg": f"{MESSAGES[422]}: {exc}", "data": None}
             return _json(200, payload, "invalid")
         payload = {"code": 200, "msg": "success", "data": data}
-        kinds = quirks_for(config.quirks, cat_id, page) if counted == "items" else []
+        kinds = quirks_for(config.quirks, cat_id, page) if counted != "children" else []
         if kinds and data is not None:
-            apply_quirks(data, kinds)
+            if counted == "skus":  # an item's details
+                apply_detail_quirks(data, kinds)
+            else:
+                apply_quirks(data, kinds)
             body = encode_quirky(payload)
             response = web.Response(
                 status=200, body=body, content_type="application/json"
             )
-            return Answer(response, "ok", 200, len(data["items"]))
+            return Answer(response, "ok", 200, len(data[counted]))
         return _json(200, payload, "ok", items=len(data[counted]) if data else 0)
 
     def info_data(self, params: dict[str, str]) -> dict[str, Any]:

@@ -133,3 +133,14 @@ def detail_data(
         },
         "sale_count": product.sales,
     }
+
+
+def apply_detail_quirks(data: dict[str, Any], kinds: list[str]) -> None:
+    """An item's details bent by the quirks that apply to them
+    (``odd_details``: fields the crawler must leave out, never crash on)."""
+    if "odd_details" in kinds and data["skus"]:
+        data["skus"][0]["stock"] = "many"
+        data["skus"].append({"specid": "no-skuid", "stock": 1})
+        data["video_url"] = "not a url"
+        data["main_imgs"] = "one.jpg"
+        data["x_detail_trace"] = {"kept": True}

@@ -27,11 +27,11 @@ def test_a_path_no_endpoint_owns_is_refused_by_name():
 
 
 def test_a_page_is_read_with_what_was_asked_where_the_answer_is_silent():
-    data = {"items": [{"item_id": 1}], "has_next_page": True, "total_count": 120}
+    data = {"items": [{"item_id": 1}], "has_next_page": True, "total_count": 900}
     asked = {"query": {"cat_id": 5, "page_size": 30}, "page": 3, "last": 3}
     page = ITEMS.parse(data, asked)
     assert isinstance(page, api.Page)
-    assert (page.page, page.page_size, page.total_count) == (3, 30, 120)
+    assert (page.page, page.page_size, page.total_count) == (3, 30, 900)
     assert page.problems == ("page is 'missing'", "page_size is 'missing'")
 
 

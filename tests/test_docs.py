@@ -232,6 +232,7 @@ def test_every_meta_key_is_documented_where_it_belongs():
     [
         ("Page fields (`PageMeta`)", meta.PageMeta),
         ("Category info fields (`InfoMeta`)", meta.InfoMeta),
+        ("Item details fields (`DetailMeta`)", meta.DetailMeta),
         ("Price band (`band`)", slicing.Band),
     ],
 )

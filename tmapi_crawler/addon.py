@@ -107,6 +107,8 @@ ITEM_PIPELINES = {
 
 FEED_EXPORTERS = {
     "csv": f"{P}.feeds.exporters.FlatCsvItemExporter",
+    # The details feed as CSV (TMAPI_DETAILS_FEED=....csv): a row per variant.
+    "details_csv": f"{P}.feeds.details.DetailCsvItemExporter",
     # Whole lines, flushed as written: a kill leaves every exported item.
     "jsonlines": f"{P}.feeds.feedfile.LineFlushingJsonLinesExporter",
     "jsonl": f"{P}.feeds.feedfile.LineFlushingJsonLinesExporter",

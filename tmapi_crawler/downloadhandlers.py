@@ -15,6 +15,7 @@ Being the point where a call really goes out, the handler also counts calls
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
@@ -31,7 +32,8 @@ from tmapi_crawler.contract.credentials import (
     token_from,
     token_problems,
 )
-from tmapi_crawler.contract.stats import CALLS
+from tmapi_crawler.contract.endpoints import endpoint_of
+from tmapi_crawler.contract.stats import CALLS, CALLS_TO
 from tmapi_crawler.meta import SENT, is_tmapi_request
 
 if TYPE_CHECKING:
@@ -135,6 +137,9 @@ class TokenDownloadHandler(BaseDownloadHandler):
         signed = self.sign(request)
         if self.crawler.stats:
             self.crawler.stats.inc_value(CALLS)
+            with contextlib.suppress(ValueError):  # a path no endpoint has
+                name = endpoint_of(request.url).name
+                self.crawler.stats.inc_value(CALLS_TO + name)
         self.in_flight += 1
         # When it went out and how many calls were in flight: the
         # concurrency window learns the account's limit from this.

@@ -2,7 +2,8 @@
 per-attempt keys, one "not sent" flag.
 
 ``meta["tmapi"]`` marks a TMAPI call and says what it asks for: a page of a
-category query (:class:`PageMeta`) or a category's info (:class:`InfoMeta`).
+category query (:class:`PageMeta`), a category's info (:class:`InfoMeta`) or
+an item's details (:class:`DetailMeta`).
 It is all any worker needs to handle the answer, so it travels with the
 request through the scheduler, the job journal and the Redis queue. The other
 ``tmapi_*`` keys belong to one attempt (:data:`ATTEMPT_KEYS`: dropped from a
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-TMAPI = "tmapi"  # a TMAPI call: what it asks for (PageMeta or InfoMeta)
+TMAPI = "tmapi"  # a TMAPI call: what it asks for (PageMeta, InfoMeta, DetailMeta)
 
 # Set by the crawler for one attempt; meaningless to the next attempt or to
 # another worker.
@@ -88,6 +89,25 @@ class InfoMeta:
 
     def to_meta(self) -> dict[str, Any]:
         return {"info": self.info, "label": self.label}
+
+
+@dataclass(frozen=True, slots=True)
+class DetailMeta:
+    """The details of item ``item_id`` in ``language``; ``label`` for log lines."""
+
+    item_id: int
+    language: str
+
+    @property
+    def label(self) -> str:
+        return f"details of item {self.item_id} ({self.language})"
+
+    def to_meta(self) -> dict[str, Any]:
+        return {"item_id": self.item_id, "language": self.language, "label": self.label}
+
+    @classmethod
+    def from_meta(cls, meta: Mapping[str, Any]) -> DetailMeta:
+        return cls(item_id=meta["item_id"], language=meta["language"])
 
 
 def is_tmapi_request(request: Request) -> bool:

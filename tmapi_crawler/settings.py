@@ -87,6 +87,12 @@ TMAPI_PROGRESS = True  # live display on a terminal, else a periodic log line
 TMAPI_PROGRESS_INTERVAL = 10  # seconds between two progress log lines
 TMAPI_COST_PER_CALL = None  # "0.002 USD": turns call counts into an estimated cost
 TMAPI_MAX_CALLS = None  # stop cleanly (finish reason tmapi_budget_exhausted)
+# Item details (/1688/item_detail, one call per item): which listings get one:
+# "all", "none" (None), or some of new,price,back (judged by TMAPI_STORE)
+TMAPI_DETAILS = None
+TMAPI_MAX_DETAIL_CALLS = None  # a cap on the detail calls a run asks
+# a feed URI: JSON Lines, .csv (a row per variant), .parquet (variants as a list)
+TMAPI_DETAILS_FEED = None
 TMAPI_SUMMARY = True  # the end-of-run table and its JSON file
 TMAPI_SUMMARY_FILE = None  # default: beside the output file, NAME.summary.json
 

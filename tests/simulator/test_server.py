@@ -213,3 +213,30 @@ def test_the_hostile_quirk_serves_nine_hostile_listings_and_the_rest_intact(simu
     assert items[8]["img"].startswith("javascript:")
     assert items[9:] == plain["data"]["items"][9:]  # the others as the catalog has them
     assert call(sim.url, cat_id=84, page=2)[1]["data"]["items"][0]["price"] != "-3.00"
+
+
+def detail(base_url: str, **params: Any):
+    url = f"{base_url}/1688/item_detail?{urlencode({'apiToken': 't', **params})}"
+    with urllib.request.urlopen(url, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def test_item_details_for_listed_gone_and_unknown_items(simulator):
+    sim = simulator(size=["51=40"], day=1)
+    _, page = call(sim.url, cat_id=51, page_size=50)
+    listed = {item["item_id"] for item in page["data"]["items"]}
+    item_id = min(listed)
+    found = detail(sim.url, item_id=item_id, language="en")
+    assert found["code"] == 200 and found["data"]["item_id"] == item_id
+    assert found["data"]["skus"] and found["data"]["category_id"] == 51
+    zh = detail(sim.url, item_id=item_id)  # the endpoint's default language: zh
+    assert "颜色" in zh["data"]["skus"][0]["props_names"]
+    from tmapi_crawler.simulator.catalog import Catalog
+
+    day0 = {p.item_id for p in Catalog(0, {51: 40}).products(51)}
+    gone = min(day0 - listed)
+    assert detail(sim.url, item_id=gone, language="en")["data"] is None
+    unknown = detail(sim.url, item_id=123, language="en")
+    assert unknown["code"] == 422 and unknown["data"] is None
+    logged = [c for c in sim.calls() if c["path"] == "/1688/item_detail"]
+    assert [c["item_id"] for c in logged] == [item_id, item_id, gone, 123]

@@ -5,8 +5,6 @@ from __future__ import annotations
 import sqlite3
 from decimal import Decimal
 
-import pytest
-
 from tmapi_crawler.store.changes import QueryCrawl, count, summary_line
 from tmapi_crawler.store.db import open_store, store_problems
 from tmapi_crawler.store.schema import LATEST
@@ -18,13 +16,6 @@ DAY1 = "2026-12-02T10:00:00+00:00"
 def row(item_id: int, price: str, at: str, cat_id: int = 5) -> tuple:
     return (item_id, "en", cat_id, f"t{item_id}", Decimal(price), "CNY", "co",
             True, 3, 100, "https://x", at)  # fmt: skip
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_uri(request, tmp_path):
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/catalog.sqlite"
-    return request.getfixturevalue("postgres")
 
 
 def test_two_runs_give_new_price_gone_and_back(store_uri):

@@ -320,11 +320,14 @@ def _message(payload: dict[str, Any]) -> str:
     return str(message)[:300]
 
 
-def parse_data(body: bytes, http_status: int = 200) -> dict[str, Any]:
+def parse_data(
+    body: bytes, http_status: int = 200, *, null_data: bool = False
+) -> dict[str, Any]:
     """The ``data`` object of any TMAPI answer; :class:`ApiError` unless there is one.
 
     A body code that is not success wins over HTTP 200; an HTTP error status
-    wins over a body that claims success.
+    wins over a body that claims success. With *null_data* (an endpoint
+    whose ``data`` null says "no such thing"), ``data`` null is ``{}``.
     """
     payload, replaced = _decode(body)
     body_code = _as_int(payload.get("code")) if isinstance(payload, dict) else None
@@ -345,6 +348,8 @@ def parse_data(body: bytes, http_status: int = 200) -> dict[str, Any]:
     if "code" in payload and body_code is None:
         raise malformed(f"code is not a number: {payload['code']!r:.60}", http_status)
     data = payload.get("data")
+    if data is None and null_data:
+        data = {}
     if not isinstance(data, dict):
         raise malformed(f"data is not an object: {_snippet(body)}", http_status)
     if replaced:

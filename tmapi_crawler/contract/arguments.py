@@ -25,6 +25,7 @@ from tmapi_crawler.contract.api import (
     int_of_digits,
     parse_boolean,
 )
+from tmapi_crawler.contract.details import parse_detail_kinds
 
 IGNORED_ARGUMENTS = frozenset({"_job"})  # scrapyd passes the job id as an argument
 
@@ -46,6 +47,16 @@ class CrawlArguments(QueryOptions):
     split: Literal["price", "none"] | None = None  # None: the TMAPI_SPLIT setting
     subtree: bool = False  # crawl every leaf category under each cat_id
     dry_run: bool = False  # page 1 of each category only: print the plan
+    # which listings get a detail call (None: the TMAPI_DETAILS setting)
+    details: frozenset[str] | None = None
+
+    @field_validator("details", mode="before")
+    @classmethod
+    def _detail_kinds(cls, value: object) -> frozenset[str] | None:
+        try:
+            return None if value is None else parse_detail_kinds(value)
+        except ValueError as exc:
+            raise PydanticCustomError("details", str(exc)) from None
 
     @field_validator("subtree", "dry_run", mode="before")
     @classmethod

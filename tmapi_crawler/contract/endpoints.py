@@ -14,11 +14,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from tmapi_crawler.contract import api
-from tmapi_crawler.contract.stats import PAGES_WITH_PROBLEMS, TREE_WITH_PROBLEMS
+from tmapi_crawler.contract import api, details
+from tmapi_crawler.contract.stats import (
+    DETAILS_WITH_PROBLEMS,
+    PAGES_WITH_PROBLEMS,
+    TREE_WITH_PROBLEMS,
+)
 
 
 class Answer(Protocol):
@@ -35,6 +40,7 @@ class Endpoint:
     # (the answer's data, what was asked: the request's meta["tmapi"]) -> answer
     parse: Callable[[dict[str, Any], Mapping[str, Any]], Answer]
     problems_stat: str  # answers with problems, counted once each
+    null_data: bool = False  # data null is an answer ("no such thing"), not broken
 
 
 def _page(data: dict[str, Any], asked: Mapping[str, Any]) -> api.Page:
@@ -45,11 +51,21 @@ def _category_info(data: dict[str, Any], asked: Mapping[str, Any]) -> api.Catego
     return api.category_info_from_data(data)
 
 
+def _details(data: dict[str, Any], asked: Mapping[str, Any]) -> details.DetailAnswer:
+    crawled_at = datetime.now(UTC).isoformat(timespec="seconds")
+    return details.detail_from_data(
+        data, asked["item_id"], asked["language"], crawled_at
+    )
+
+
 ITEMS = Endpoint("items", api.ITEMS_PATH, _page, PAGES_WITH_PROBLEMS)
 CATEGORY_INFO = Endpoint(
     "category_info", api.CATEGORY_INFO_PATH, _category_info, TREE_WITH_PROBLEMS
 )
-ENDPOINTS = (ITEMS, CATEGORY_INFO)
+DETAILS = Endpoint(
+    "details", details.DETAIL_PATH, _details, DETAILS_WITH_PROBLEMS, null_data=True
+)
+ENDPOINTS = (ITEMS, CATEGORY_INFO, DETAILS)
 
 
 def endpoint_of(url: str) -> Endpoint:

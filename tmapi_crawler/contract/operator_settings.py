@@ -104,16 +104,17 @@ def retry_limits(settings: BaseSettings, name: str) -> dict[str, int]:
     return {str(reason): limit for reason, limit in limits.items()}
 
 
-def max_calls(settings: BaseSettings) -> int | None:
-    """The most calls this run may send (TMAPI_MAX_CALLS), or None for no cap."""
-    value = settings.get("TMAPI_MAX_CALLS")
+def max_calls(settings: BaseSettings, name: str = "TMAPI_MAX_CALLS") -> int | None:
+    """The most calls this run may send (TMAPI_MAX_CALLS, or the cap *name*
+    sets), or None for no cap."""
+    value = settings.get(name)
     if value is None or str(value).strip() == "":
         return None
     text = str(value).strip()
     number = None if isinstance(value, bool) else int_of_digits(text)
     if number is None or number < 1:
         raise SettingError(
-            f"TMAPI_MAX_CALLS={value!r}: must be a whole number of calls, 1 or more"
+            f"{name}={value!r}: must be a whole number of calls, 1 or more"
         )
     return number
 

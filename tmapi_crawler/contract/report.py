@@ -15,8 +15,9 @@ from typing import Any
 
 from tmapi_crawler.contract.cost import CallCost
 from tmapi_crawler.contract.pagination import CategoryProgress, CrawlProgress
-from tmapi_crawler.contract.stats import CALLS, RESPONSE
+from tmapi_crawler.contract.stats import CALLS, CALLS_TO, RESPONSE, by_prefix
 
+DETAILS_ENDPOINT = "details"  # contract.endpoints.DETAILS.name
 COUNTS: tuple[str, ...] = ("pages", "done", "failed", "left", "items")
 COUNTS += ("duplicates", "invalid", "calls", "retries")
 COLUMNS = (
@@ -99,6 +100,26 @@ class RunFigures:
     responses: dict[str, int]  # tmapi/response/<code> counts
     elapsed: float  # seconds since the crawl started
     cost: CallCost | None = None
+    detail_calls: int = 0  # of calls, those for item details (tmapi/calls_to/details)
+
+    @property
+    def listing_calls(self) -> int:
+        """The calls for listings (pages, and the category tree)."""
+        return self.calls - self.detail_calls
+
+    def calls_split(self) -> str:
+        """`` (listings 2 ~0.004 USD, details 30 ~0.06 USD)`` with details
+        (the cost when it is known), else nothing."""
+        if not self.detail_calls:
+            return ""
+        parts = []
+        for name, calls in (
+            ("listings", self.listing_calls),
+            ("details", self.detail_calls),
+        ):
+            cost = f" ~{self.cost.format(calls)}" if self.cost else ""
+            parts.append(f"{name} {calls}{cost}")
+        return f" ({', '.join(parts)})"
 
     @property
     def total(self) -> CategoryRow:
@@ -129,7 +150,8 @@ class RunFigures:
             f"pages {total.done}/{total.pages} done"
             + (f", {total.failed} failed" if total.failed else ""),
             f"items {total.items}",
-            f"calls {self.calls}, retries {total.retries}, 503 {self.share_503:.1%}",
+            f"calls {self.calls}{self.calls_split()}, retries {total.retries}, "
+            f"503 {self.share_503:.1%}",
             f"ETA {format_duration(self.eta if total.left else 0)}",
         ]
         if self.cost_text:
@@ -160,4 +182,5 @@ def run_figures(
         responses=responses,
         elapsed=elapsed,
         cost=cost,
+        detail_calls=by_prefix(stats, CALLS_TO).get(DETAILS_ENDPOINT, 0),
     )

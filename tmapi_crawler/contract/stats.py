@@ -15,6 +15,7 @@ from typing import Any
 
 # calls and answers
 CALLS = "tmapi/calls"  # every call sent (counted by the token handler)
+CALLS_TO = "tmapi/calls_to/"  # + the endpoint's name (items, details, ...)
 RESPONSE = "tmapi/response/"  # + "200", or the error's reason ("503", "malformed")
 EXCEPTION = "tmapi/exception/"  # + the exception class of a failed download
 RETRY = "tmapi/retry"  # Scrapy's get_retry_request base: /count, /reason_count/<r>
@@ -41,6 +42,16 @@ TREE_CATEGORIES = "tmapi/tree/categories"
 TREE_LEAVES = "tmapi/tree/leaves"
 TREE_FAILED = "tmapi/tree/failed"
 TREE_WITH_PROBLEMS = "tmapi/tree/with_problems"
+
+# item details (-a details=..., TMAPI_DETAILS)
+DETAILS = "tmapi/details/"  # the prefix of the stats below
+DETAILS_CHOSEN = "tmapi/details/chosen"  # items chosen for a detail call
+DETAILS_ITEMS = "tmapi/details/items"  # detail items delivered
+DETAILS_GONE = "tmapi/details/gone"  # answered: the item no longer exists
+DETAILS_FAILED = "tmapi/details/failed"  # the call failed for good (4xx, retries)
+DETAILS_OVER_CAP = "tmapi/details/over_cap"  # chosen past TMAPI_MAX_DETAIL_CALLS
+DETAILS_WITH_PROBLEMS = "tmapi/details/with_problems"  # answers with unfit fields
+DETAILS_UNFIT = "tmapi/details/unfit/"  # + the field that did not fit
 
 # items
 ITEMS_INVALID = "tmapi/items/invalid"  # + "/<field>/<kind>" per problem

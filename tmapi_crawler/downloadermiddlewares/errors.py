@@ -251,15 +251,17 @@ class TMAPIErrorMiddleware:
             self.calls.settle(request)
 
     def _read_answer(self, request: Request, response: Response) -> Any:
+        endpoint = endpoint_of(request.url)
         try:
-            data = api.parse_data(response.body, response.status)
+            data = api.parse_data(
+                response.body, response.status, null_data=endpoint.null_data
+            )
         except api.ApiError as error:
             self.stats.inc_value(f"{RESPONSE}{error.reason}")
             return self._on_error(request, error)
         self.stats.inc_value(f"{RESPONSE}200")
         self.calls.learn(request, throttled=False)
         self.balance.lift()
-        endpoint = endpoint_of(request.url)
         answer = endpoint.parse(data, request.meta[TMAPI])
         if answer.problems:  # one line per answer, however many problems
             self.stats.inc_value(endpoint.problems_stat)

@@ -37,6 +37,7 @@ from tmapi_crawler.contract.stats import (
     ALERTS,
     CONCURRENCY_LEARNED,
     CONCURRENCY_REMEMBERED,
+    DETAILS_ITEMS,
     FINISH_REASON,
     GAVE_UP,
     ITEMS_EXPORTED,
@@ -52,6 +53,7 @@ from tmapi_crawler.contract.stats import (
     feeds_failed,
 )
 from tmapi_crawler.extensions.calls import CallsInFlight
+from tmapi_crawler.extensions.detailsummary import details_estimate, details_figures
 from tmapi_crawler.extensions.feedalert import FeedFailureAlert, stopped_feed_advice
 from tmapi_crawler.extensions.ledger import CrawlLedger
 from tmapi_crawler.feeds.feedfile import local_path
@@ -201,11 +203,18 @@ class RunSummary:
             "max_calls": self.max_calls,
             "cost_per_call": self.money(1),
             "estimated_cost": self.money(figures.calls),
+            "details": details_figures(figures, stats, self.money),
+            "details_estimate": details_estimate(self.crawler, self.spider, self.money)
+            if self.dry_run
+            else None,
             "responses": figures.responses,
             "retries_by_reason": by_prefix(stats, RETRY_BY_REASON),
             "gave_up_by_reason": by_prefix(stats, GAVE_UP),
-            # what the feeds hold: a feed that missed items lowers it
-            "items_exported": int(stats.get(ITEMS_EXPORTED, 0)) - short,
+            # what the feeds hold: a feed that missed items lowers it (the
+            # listings: the details are counted apart)
+            "items_exported": int(stats.get(ITEMS_EXPORTED, 0))
+            - int(stats.get(DETAILS_ITEMS, 0))
+            - short,
             "job_dir": self.job_dir,  # with one, categories count every run
             "resumed": resumed(stats),
             "feeds": self.feeds,
@@ -366,19 +375,29 @@ class RunSummary:
         total = figures.total
         if self.dry_run:
             needed = f" ({self.cost.format(total.pages)})" if self.cost else ""
+            details = summary["details_estimate"]
+            plus = ""
+            if details and details["calls"] is not None:
+                priced = f" ({self.cost.format(details['calls'])})" if self.cost else ""
+                plus = f" Plus {details['text']}{priced}."
+            elif details:
+                plus = f" Item details: not estimated ({details['unknown'][0]})."
             return (
                 f"The full crawl needs {total.pages} pages: {total.pages} calls"
-                f"{needed} without retries. This dry run made {figures.calls} "
-                f"calls{cost} and exported no items."
+                f"{needed} without retries.{plus} This dry run made "
+                f"{figures.calls} calls{cost} and exported no items."
             )
         scope = (
             f" The table counts every run of the job in {self.job_dir}."
             if self.job_dir
             else ""
         )
+        details = summary["details"]
+        detailed = f", {details.get('items', 0)} item details" if details else ""
         return (
             f"Finish reason: {summary['finish_reason']}. This run: {figures.calls} "
-            f"calls{cost}, {summary['items_exported']} items exported, "
+            f"calls{figures.calls_split()}{cost}, {summary['items_exported']} "
+            f"items exported{detailed}, "
             f"{figures.elapsed:.1f} s. Pages planned but not fetched: "
             f"{total.left}.{scope}"
         )

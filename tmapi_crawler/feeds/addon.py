@@ -6,11 +6,15 @@
   (one JSON Lines file per run under ``out/``, named after the spider and the
   start time); with ``FEED_EXPORT_BATCH_ITEM_COUNT`` set, the default name
   gets ``-%(batch_id)05d`` before its extension, so each batch has its own file;
+- every feed that names no ``item_filter`` of its own turns item details
+  away (:class:`NoDetailsFilter`);
 - with ``TMAPI_QUARANTINE_FEED`` set, it adds that feed for
   :class:`~tmapi_crawler.contract.items.InvalidItem` only, and restricts every
   other feed that names no ``item_classes`` to
   :class:`~tmapi_crawler.contract.items.ProductItem`, so invalid items never
-  mix with good ones (Scrapy's own ``item_classes`` feed option does the sorting).
+  mix with good ones (Scrapy's own ``item_classes`` feed option does the sorting);
+- with ``TMAPI_DETAILS_FEED`` set, it adds that feed for
+  :class:`~tmapi_crawler.contract.details.DetailItem` only (item details).
 
 :func:`feed_problems` refuses, before any call, feeds Scrapy would reject.
 """
@@ -22,7 +26,10 @@ import re
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+from scrapy.extensions.feedexport import ItemFilter
 from scrapy.settings import SETTINGS_PRIORITIES
+
+from tmapi_crawler.contract.details import DetailItem
 
 if TYPE_CHECKING:
     from scrapy.settings import BaseSettings
@@ -35,6 +42,24 @@ PRODUCT_ITEM = "tmapi_crawler.contract.items.ProductItem"
 
 
 INVALID_ITEM = "tmapi_crawler.contract.items.InvalidItem"
+DETAIL_ITEM = "tmapi_crawler.contract.details.DetailItem"
+NO_DETAILS = f"{__name__}.NoDetailsFilter"
+# the details feed's format by its extension: CSV has a row per variant
+DETAIL_FORMATS = {".csv": "details_csv", ".parquet": "parquet"}
+
+
+class NoDetailsFilter(ItemFilter):
+    """Scrapy's item filter (``item_classes``), item details turned away."""
+
+    def accepts(self, item: Any) -> bool:
+        return not isinstance(item, DetailItem) and super().accepts(item)
+
+
+def details_feed_options(uri: str) -> dict[str, Any]:
+    """``TMAPI_DETAILS_FEED``'s format: JSON Lines, unless it ends in
+    ``.csv`` (a row per variant) or ``.parquet`` (variants as a list)."""
+    suffix = PurePosixPath(uri.split("?")[0]).suffix.lower()
+    return {"format": DETAIL_FORMATS.get(suffix, "jsonlines")}
 
 
 _BATCH_PLACEHOLDER = re.compile(r"%\(batch_time\)s|%\(batch_id\)")
@@ -87,6 +112,17 @@ class DefaultFeed:
             if settings.getint("FEED_EXPORT_BATCH_ITEM_COUNT"):
                 default = batch_uri(default)
             feeds[default] = {"format": "jsonlines"}
+        # no item details in a feed that names no filter of its own: they
+        # go to their own feed
+        for options in feeds.values():
+            options.setdefault("item_filter", NO_DETAILS)
+        if details := settings.get("TMAPI_DETAILS_FEED"):
+            feeds[details] = {
+                **details_feed_options(details),
+                "item_classes": [DETAIL_ITEM],
+                "batch_item_count": 0,
+                "fields": None,
+            }
         if quarantine := settings.get("TMAPI_QUARANTINE_FEED"):
             for options in feeds.values():
                 options.setdefault("item_classes", [PRODUCT_ITEM])

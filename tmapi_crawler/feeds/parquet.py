@@ -1,8 +1,9 @@
 """Parquet feeds (``-O items.parquet``, ``format: parquet``), with pyarrow.
 
 :class:`ParquetItemExporter` writes one fixed schema for the whole file,
-whatever the first item held: the item model's (:data:`ITEM_SCHEMA`), or the
-changes feed's (:data:`CHANGE_SCHEMA`) when the first record is a change.
+whatever the first item held: the item model's (:data:`ITEM_SCHEMA`), the
+changes feed's (:data:`CHANGE_SCHEMA`) when the first record is a change, or
+the details feed's (:mod:`.detailparquet`) when it is an item's details.
 ``item_id`` is ``int64``; prices are ``decimal128(18, 2)`` (to the fen);
 ``crawled_at`` and the changes' instants are UTC timestamps; nested objects
 are structs and lists are lists; fields the model does not know go, as one
@@ -25,7 +26,9 @@ from itemadapter import ItemAdapter
 from scrapy.exporters import BaseItemExporter
 
 from tmapi_crawler.contract.api import FILTER_FLAGS
+from tmapi_crawler.contract.details import DetailItem
 from tmapi_crawler.contract.items import ProductItem
+from tmapi_crawler.feeds.detailparquet import DETAIL_SCHEMA, detail_record
 from tmapi_crawler.feeds.exporters import strict_json
 from tmapi_crawler.feeds.guard import GuardedExport
 
@@ -190,7 +193,12 @@ class ParquetItemExporter(GuardedExport, BaseItemExporter):
         if self.schema is None:
             is_change = isinstance(item, dict) and "change" in item
             self.schema = CHANGE_SCHEMA if is_change else ITEM_SCHEMA
-        self.rows.append(row(item, self.schema))
+            if isinstance(item, DetailItem):  # the details feed
+                self.schema = DETAIL_SCHEMA
+        if self.schema is DETAIL_SCHEMA:
+            self.rows.append(detail_record(item, cell))
+        else:
+            self.rows.append(row(item, self.schema))
         if len(self.rows) >= self.row_group:
             self._write()
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from itemadapter import ItemAdapter
 from pydantic import ValidationError
 
+from tmapi_crawler.contract.details import DetailItem
 from tmapi_crawler.contract.items import InvalidItem, ProductItem, problems
 from tmapi_crawler.contract.stats import (
     ITEMS_INVALID,
@@ -52,7 +53,7 @@ class ValidationPipeline:
         return cls(crawler.stats, quarantine)
 
     def process_item(self, item: Any) -> Any:
-        if isinstance(item, ProductItem | InvalidItem):
+        if isinstance(item, ProductItem | InvalidItem | DetailItem):
             return item
         # The spider's items are plain dicts: ItemAdapter.asdict() would copy
         # every nested value after asking each if it is an item (a quarter of

@@ -85,6 +85,8 @@ class ResumeJournal:
         self.journal.start_run(self.run)
         for fp, ids in found.items():  # known to later runs, spool uploaded or not
             self._write("partial", fp=fp, ids=sorted(ids))
+        for fp, item_id in self.replay.singles_held.items():  # not asked again
+            self._write("settled", fp=fp, items=1, ids=[item_id], outcome="done")
         self.tallies: dict[str, PageTally] = {}
         self.items_this_run = 0
         self.pages_this_run = 0
@@ -174,7 +176,9 @@ class ResumeJournal:
     def pending_requests(self, spider: Spider) -> list[Request]:
         """The requests the last runs left unsettled, to schedule once more."""
         requests = []
-        for data in self.before.pending.values():
+        for fp, data in self.before.pending.items():
+            if fp in self.replay.singles_held:  # its one item is in the files
+                continue
             try:
                 request = request_from_stored(data, spider)
             except (KeyError, ValueError, AttributeError, TypeError) as exc:

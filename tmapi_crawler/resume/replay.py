@@ -43,6 +43,19 @@ def _request_page_key(request: dict[str, Any]) -> str | None:
     )
 
 
+def _request_item_key(request: dict[str, Any]) -> str | None:
+    """Which one item a journaled request's answer is (an item's details:
+    ``item_id`` and ``language``, no page), as :func:`_single_key` says it."""
+    meta = request.get("meta", {}).get(TMAPI, {})
+    if "page" in meta or "item_id" not in meta:
+        return None
+    return _single_key(meta["item_id"], meta.get("language"))
+
+
+def _single_key(item_id: Any, language: Any) -> str:
+    return f"{_int(item_id)}:{language}"
+
+
 def _item_page_key(item: dict[str, Any]) -> str:
     return _page_key(
         item.get("cat_id"),
@@ -82,13 +95,20 @@ class Replay:
         self.replayed: dict[str, set[str]] = {}  # page key: item ids delivered
         # "cat_id:page:item_id" of those items, by kind of feed file
         self.in_files: dict[str, set[str]] = {kind: set() for kind in KINDS}
+        # requests in flight whose one item (its details) a file holds: done,
+        # by fingerprint (their item id)
+        self.singles_held: dict[str, Any] = {}
 
     def find(self, before: JobState, files: list[Path]) -> dict[str, set[str]]:
         """Reads *files* for the items of the pages *before* left in flight;
         returns those the journal's ``partial`` lines did not hold, by
         fingerprint."""
         keys = {}
+        singles: dict[str, str] = {}  # the one item's key: fingerprint
         for fp in before.in_flight & set(before.pending):
+            if (single := _request_item_key(before.queued[fp])) is not None:
+                singles[single] = fp
+                continue
             if (key := _request_page_key(before.queued[fp])) is None:
                 continue
             keys[key] = fp
@@ -97,7 +117,7 @@ class Replay:
             for item_id in self.replayed[key]:  # from a spool since uploaded
                 loose = _loose_key(cat_id, language, page, item_id)
                 self.in_files["jsonl"].add(loose)
-        if not keys:
+        if not keys and not singles:
             return {}
         pages = set()  # [cat_id, language, page]
         languages: dict[tuple[Any, Any], set[Any]] = {}  # (cat_id, page): languages
@@ -108,6 +128,11 @@ class Replay:
         for path in files:
             kind = kind_of(path.suffix.removeprefix("."))
             for item in read_items(path) if kind == "jsonl" else read_csv(path):
+                if "page" not in item:  # no listing: an item's details
+                    single = _single_key(item.get("item_id"), item.get("language"))
+                    if single in singles:
+                        self.singles_held[singles[single]] = item.get("item_id")
+                    continue
                 item_id = str(item.get("item_id"))
                 cat_id, page = _int(item.get("cat_id")), _int(item.get("page"))
                 language = item.get("language")

@@ -306,6 +306,9 @@ class Catalog:
         self.sizes = dict(sizes or {})
         self.dense = dict(dense or {})  # cat_id: (price in fen, products on it)
         self.price_end_inclusive = price_end_inclusive
+        # every product of the categories built so far, for item details:
+        # item_id -> (cat_id, the product listed today, or None: gone today)
+        self.known: dict[int, tuple[int, Product | None]] = {}
         self.products = lru_cache(maxsize=64)(self._products)
         self.select = lru_cache(maxsize=1024)(self._select)
 
@@ -326,7 +329,14 @@ class Catalog:
         listed, away = products, list[Product]()
         for day in range(1, self.day + 1):
             listed, away = evolve(self.seed, cat_id, day, path, listed, away)
+        self.known.update((p.item_id, (cat_id, None)) for p in away)
+        self.known.update((p.item_id, (cat_id, p)) for p in listed)
         return tuple(listed)
+
+    def find(self, item_id: int) -> tuple[int, Product | None] | None:
+        """(its category, the product listed today or None if gone today) of
+        an item of a category built so far; None: no such item."""
+        return self.known.get(item_id)
 
     def _select(
         self,

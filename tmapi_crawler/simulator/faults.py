@@ -136,6 +136,9 @@ QUIRKS = {
     "non_utf8": "bytes that are not UTF-8 inside the first item object's title",
     "endless": "has_next_page true on every page, also past the last (empty ones)",
     "hostile": "the page's first nine items each carry one hostile value (HOSTILE)",
+    # an item's details (ITEM_ID:0=odd_details): simulator/variants.py
+    "odd_details": "an item's details with fields that do not fit: a stock of "
+    "'many', a variant without skuid, a video_url that is no URL, main_imgs a string",
 }
 HUGE_PADDING = 10 * 1024 * 1024
 NON_UTF8 = b"\xff\xfe\xc3("  # not UTF-8 in any reading

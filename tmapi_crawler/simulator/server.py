@@ -34,6 +34,7 @@ from tmapi_crawler.contract.api import (
     TOKEN_HEADER,
     TOKEN_QUERY_FIELD,
 )
+from tmapi_crawler.contract.details import DETAIL_PATH
 from tmapi_crawler.simulator.catalog import Catalog
 from tmapi_crawler.simulator.faults import (
     MESSAGES,
@@ -45,6 +46,7 @@ from tmapi_crawler.simulator.faults import (
     quirks_for,
 )
 from tmapi_crawler.simulator.tree import CategoryTree
+from tmapi_crawler.simulator.variants import apply_detail_quirks, detail_data
 
 # When the 503 over the concurrency cap comes back (API.md leaves it open):
 # on arrival, or once the call's latency has passed, its place held meanwhile.
@@ -105,6 +107,7 @@ class Simulator:
         app = web.Application()
         app.router.add_get(ITEMS_PATH, self.items)
         app.router.add_get(CATEGORY_INFO_PATH, self.category_info)
+        app.router.add_get(DETAIL_PATH, self.item_detail)
         app.router.add_get("/_simulator/health", self.health)
         app.router.add_post("/_simulator/faults", self.add_faults)
         app.router.add_delete("/_simulator/faults", self.clear_faults)
@@ -157,10 +160,13 @@ class Simulator:
     async def category_info(self, request: web.Request) -> web.StreamResponse:
         return await self._serve(request, self.info_data, "children")
 
+    async def item_detail(self, request: web.Request) -> web.StreamResponse:
+        return await self._serve(request, self.detail_data, "skus")
+
     async def _serve(
         self,
         request: web.Request,
-        data_for: Callable[[dict[str, str]], dict[str, Any]],
+        data_for: Callable[[dict[str, str]], dict[str, Any] | None],
         counted: str,
     ) -> web.StreamResponse:
         """One call of an endpoint: auth, faults, latency, the log, then data."""
@@ -173,6 +179,7 @@ class Simulator:
             "page": _int_or_none(params.get("page", "1"))
             if request.path == ITEMS_PATH
             else None,
+            "item_id": _int_or_none(params.get("item_id")),
             "params": params,
             "token": "query"
             if TOKEN_QUERY_FIELD in request.query
@@ -201,7 +208,7 @@ class Simulator:
         self,
         request: web.Request,
         params: dict[str, str],
-        data_for: Callable[[dict[str, str]], dict[str, Any]],
+        data_for: Callable[[dict[str, str]], dict[str, Any] | None],
         counted: str,
     ) -> Answer:
         config = self.config
@@ -225,6 +232,8 @@ class Simulator:
             return _json(401, {"code": 4012, "message": "invalid API key"}, "auth")
         cat_id = _int_or_none(params.get("cat_id"))
         page = _int_or_none(params.get("page", "1")) if counted == "items" else None
+        if counted == "skus":  # an item's details: faults for ITEM_ID:0
+            cat_id, page = _int_or_none(params.get("item_id")), 0
         fault = config.faults.next_fault(cat_id, page)
         if fault and fault.code is None:
             response = await self._breakage(request, fault, params, data_for)
@@ -237,15 +246,18 @@ class Simulator:
             payload = {"code": 422, "msg": f"{MESSAGES[422]}: {exc}", "data": None}
             return _json(200, payload, "invalid")
         payload = {"code": 200, "msg": "success", "data": data}
-        kinds = quirks_for(config.quirks, cat_id, page) if counted == "items" else []
-        if kinds:
-            apply_quirks(data, kinds)
+        kinds = quirks_for(config.quirks, cat_id, page) if counted != "children" else []
+        if kinds and data is not None:
+            if counted == "skus":  # an item's details
+                apply_detail_quirks(data, kinds)
+            else:
+                apply_quirks(data, kinds)
             body = encode_quirky(payload)
             response = web.Response(
                 status=200, body=body, content_type="application/json"
             )
-            return Answer(response, "ok", 200, len(data["items"]))
-        return _json(200, payload, "ok", items=len(data[counted]))
+            return Answer(response, "ok", 200, len(data[counted]))
+        return _json(200, payload, "ok", items=len(data[counted]) if data else 0)
 
     def info_data(self, params: dict[str, str]) -> dict[str, Any]:
         """The ``data`` of ``/1688/category/info``; ValueError if the id is bad."""
@@ -255,6 +267,21 @@ class Simulator:
         if not cat_id or cat_id < 1:
             raise ValueError("cat_id must be a positive integer")
         return self.tree.info(cat_id)
+
+    def detail_data(self, params: dict[str, str]) -> dict[str, Any] | None:
+        """The ``data`` of one item's details: None (null) for an item gone
+        today; ValueError for an unknown item or a bad language."""
+        item_id = _int_or_none(params.get("item_id"))
+        language = params.get("language", "zh")  # the endpoint's default
+        if language not in LANGUAGES:
+            raise ValueError("unknown language")
+        found = self.catalog.find(item_id) if item_id else None
+        if found is None:
+            raise ValueError(f"item_id {params.get('item_id')!r} not found")
+        cat_id, product = found
+        if product is None:
+            return None
+        return detail_data(self.config.seed, cat_id, product, self.config.day, language)
 
     def page_data(self, params: dict[str, str]) -> dict[str, Any]:
         """The ``data`` of one page for these query parameters; ValueError if bad."""
@@ -319,7 +346,7 @@ class Simulator:
         request: web.Request,
         fault: Fault,
         params: dict[str, str],
-        data_for: Callable[[dict[str, str]], dict[str, Any]],
+        data_for: Callable[[dict[str, str]], dict[str, Any] | None],
     ) -> web.StreamResponse:
         if fault.kind == "html502":
             return web.Response(status=502, body=HTML_502, content_type="text/html")

@@ -51,12 +51,15 @@ class CategorySpider(PageSpider):
         """What is wrong with the arguments and the spider's own settings
         (the components check theirs: :mod:`tmapi_crawler.preflight`)."""
         problems: list[str] = []
+        details = None  # the argument, if it could be read
         try:
-            dry_run = parse_arguments(arguments).dry_run
-            if dry_run and RunBackends.from_settings(settings).jobdir:
+            parsed = parse_arguments(arguments)
+            if parsed.dry_run and RunBackends.from_settings(settings).jobdir:
                 problems.append(DRY_RUN_WITH_JOBDIR)
+            details = parsed.details
         except ArgumentError as exc:
             problems.append(str(exc))
+        problems += cls.details_problems(settings, details)
         return (
             problems
             + super().argument_problems(settings, arguments)
@@ -76,6 +79,7 @@ class CategorySpider(PageSpider):
         super().__init__()
         self.arguments = parse_arguments(kwargs)
         self.dry_run = self.arguments.dry_run
+        self.details_argument = self.arguments.details
         self.queries = self.arguments.queries()
         self.tree_walk = TreeWalk()
 

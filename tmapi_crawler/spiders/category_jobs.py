@@ -43,6 +43,7 @@ class CategoryJobsSpider(PageSpider):
             )
         if not RunBackends.from_settings(settings).distributed:
             problems.append(NO_REDIS)
+        problems += cls.details_problems(settings, None)  # TMAPI_DETAILS
         return problems + super().argument_problems(settings, arguments)
 
     async def start(self) -> AsyncIterator[scrapy.Request]:

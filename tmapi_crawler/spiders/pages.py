@@ -24,6 +24,7 @@ import scrapy
 
 from tmapi_crawler import preflight
 from tmapi_crawler.contract import api
+from tmapi_crawler.contract.credentials import store_uri
 from tmapi_crawler.contract.pagination import pages_to_follow
 from tmapi_crawler.contract.slicing import Band, Gap, plan_split, to_fen
 from tmapi_crawler.contract.stats import PAGES_FAILED, SPLIT_BANDS
@@ -31,6 +32,7 @@ from tmapi_crawler.exceptions import CrawlRefused, CrawlStopped, PastLastPage
 from tmapi_crawler.extensions.ledger import CrawlLedger
 from tmapi_crawler.meta import ANSWER, NOT_SENT, TMAPI, PageMeta
 from tmapi_crawler.signals import page_parsed, page_requested, request_settled
+from tmapi_crawler.spiders.details import DetailRequests, detail_problems
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -45,8 +47,9 @@ if TYPE_CHECKING:
 FIRST_PAGE_PRIORITY = -1_000_000
 
 
-class PageSpider(scrapy.Spider):
-    """The pages of category queries; subclasses say which queries."""
+class PageSpider(DetailRequests):
+    """The pages of category queries (and the details of the listings
+    chosen: :class:`DetailRequests`); subclasses say which queries."""
 
     dry_run = False  # True: page 1 of each query only, for the plan
 
@@ -77,6 +80,13 @@ class PageSpider(scrapy.Spider):
         if parts.scheme in ("http", "https") and parts.hostname:
             return []
         return [f"TMAPI_BASE_URL={base!r}: must be an http:// or https:// URL"]
+
+    @classmethod
+    def details_problems(
+        cls, settings: BaseSettings, argument: frozenset[str] | None
+    ) -> list[str]:
+        """The details asked (the argument, else ``TMAPI_DETAILS``)."""
+        return detail_problems(settings, argument, store_uri(settings))
 
     @property
     def base_url(self) -> str:
@@ -164,6 +174,7 @@ class PageSpider(scrapy.Spider):
         }
         for position, item in enumerate(page.items, 1):
             yield {**item, **context, "position": position}
+        yield from self.detail_requests(page.items, query.language)
 
     def page_failed(self, failure: Failure) -> None:
         """A page that could not be fetched: logged with its category and page."""

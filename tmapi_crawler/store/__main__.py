@@ -1,8 +1,10 @@
 """``tmapi-store``: read the catalog store back (``python -m tmapi_crawler.store``).
 
     tmapi-store runs                          every run: when, how it ended
-    tmapi-store changes [RUN_ID]              a run's changes (default: the last run)
-    tmapi-store history ITEM_ID [-l LANG]     an item's price and sales, run by run
+    tmapi-store changes [RUN_ID]              a run's changes (default: the last run),
+                                              its variants' too
+    tmapi-store history ITEM_ID [-l LANG]     an item's price and sales, run by
+                                              run, and its variants' (detailed)
     tmapi-store load FILE                     what a crawl could not store, once
     tmapi-store report [--run ID] [-o FILE]   a run's report, one HTML file
     tmapi-store alerts --run ID               send a run's alerts (again)
@@ -27,14 +29,18 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from tmapi_crawler.report import cli as report_cli
+from tmapi_crawler.store.base import ALL_KINDS
 from tmapi_crawler.store.changes import (
-    KINDS,
-    OBSERVED,
     QueryCrawl,
     count,
     summary_line,
 )
 from tmapi_crawler.store.db import Store, open_store, store_problems
+from tmapi_crawler.store.variants import (
+    iter_variant_changes,
+    observed_row,
+    variant_history,
+)
 
 DEFAULT_STORE = "sqlite:///out/catalog.sqlite"
 LOAD_BATCH = 1000  # observations a transaction
@@ -90,10 +96,8 @@ def load(store: Store, path: Path) -> int:
             if "close" in record:
                 closes.append(record["close"])
                 continue
-            by_run.setdefault(record["run_id"], []).append(
-                [record[name] for name in OBSERVED]
-            )
-    made = dict.fromkeys(KINDS, 0)
+            by_run.setdefault(record["run_id"], []).append(observed_row(record))
+    made = dict.fromkeys(ALL_KINDS, 0)
     jobs = {close["run_id"]: close.get("job") for close in closes}
     for run_id in {*by_run, *jobs}:
         store.ensure_run(run_id, jobs.get(run_id))
@@ -164,15 +168,26 @@ def main(argv: list[str] | None = None) -> int:
                 print("tmapi-store: no run in the store", file=sys.stderr)
                 return 1
             changes = store.changes(run_id)
+            skus = list(iter_variant_changes(store, run_id))
             if not args.json:
-                print(f"run {run_id}: {summary_line(count(changes))}")
+                counts = count(changes)
+                for change in skus:
+                    counts[change["change"]] = counts.get(change["change"], 0) + 1
+                print(f"run {run_id}: {summary_line(counts)}")
             show(changes, args.json)
+            if skus and not args.json:
+                print("\nvariants:")
+            show(skus, args.json)
         elif args.command in report_cli.COMMANDS:
             return report_cli.run_command(store, args)
         elif args.command == "history":
             with working(f"history: reading item {args.item_id}'s observations"):
                 rows = store.history(args.item_id, args.language)
+                skus = variant_history(store, args.item_id, args.language)
             show(rows, args.json)
+            if skus and not args.json:
+                print("\nvariants:")
+            show(skus, args.json)
         else:
             return load(store, args.file)
     finally:

@@ -24,6 +24,7 @@ from typing import Any
 from tmapi_crawler.store.changes import (
     KINDS,
     OBSERVED,
+    VARIANT_KINDS,
     Change,
     QueryCrawl,
     cannot_judge,
@@ -35,6 +36,15 @@ from tmapi_crawler.store.schema import (
     SCHEMA_VERSION_TABLE,
     Dialect,
 )
+from tmapi_crawler.store.variants import (
+    SKU_BATCH_TABLE,
+    is_variant,
+    iter_variant_changes,
+    write_variants,
+)
+
+ALL_KINDS = (*KINDS, *VARIANT_KINDS)  # the listings' changes, the variants'
+
 
 CHANGE_COLUMNS = (
     "change, item_id, language, cat_id, title, old_price, new_price, "
@@ -135,9 +145,10 @@ class Store:
     # --- schema ------------------------------------------------------------
 
     def prepare(self) -> None:
-        """The connection's own table for the batches."""
+        """The connection's own tables for the batches."""
         with self.begin() as cursor:
             cursor.execute(self.sql(BATCH_TABLE))
+            cursor.execute(self.sql(SKU_BATCH_TABLE))
 
     def sql(self, statement: str) -> str:
         return self.dialect.sql(statement)
@@ -331,7 +342,8 @@ class Store:
     def write(self, run_id: str, rows: Sequence[Sequence[Any]]) -> list[Change]:
         """One batch of observations (:data:`OBSERVED` order), in one
         transaction: the changes of those not yet observed in the run (of an
-        item twice in the batch, the first)."""
+        item twice in the batch, the first). Listings only."""
+        rows = [row for row in rows if not is_variant(row)]
         if not rows:
             return []
         with self.begin() as cursor:
@@ -351,14 +363,19 @@ class Store:
         row of CPU, for a changes feed only). The kinds are counted in SQL: a
         few rows come back, not one a change, each of which would take the GIL
         back from the crawl's thread (SQLite: one step a row)."""
-        counts = dict.fromkeys(KINDS, 0)
+        counts = dict.fromkeys(KINDS, 0)  # and the variants' kinds, with any
+        listings = [row for row in rows if not is_variant(row)]
+        skus = [row for row in rows if is_variant(row)]
         if not rows:
             return counts
         with self.begin() as cursor:
-            self._stage(cursor, run_id, rows)
-            for kind, made in self._changes_counted(cursor, run_id):
-                counts[kind] = int(made)
-            cursor.execute(self.sql(self.UPSERT), (run_id,))
+            if listings:
+                self._stage(cursor, run_id, listings)
+                for kind, made in self._changes_counted(cursor, run_id):
+                    counts[kind] = int(made)
+                cursor.execute(self.sql(self.UPSERT), (run_id,))
+            if skus:  # the variants of the items detailed (store/variants.py)
+                counts.update(write_variants(self, cursor, run_id, skus))
         return counts
 
     def _stage(self, cursor: Any, run_id: str, rows: Sequence[Sequence[Any]]) -> None:
@@ -480,19 +497,22 @@ class Store:
             )
             yield from page
             if len(page) < PAGE:
-                return
+                break
             last = page[-1]
             after = (last["change"], last["item_id"], last["language"])
+        yield from iter_variant_changes(self, run_id)
 
     def change_counts(self, run_id: str) -> dict[str, int]:
-        """How many changes of each kind the run made, every process of it."""
-        counts = dict.fromkeys(KINDS, 0)
-        for row in self.query(
-            "SELECT change, COUNT(*) AS n FROM changes WHERE run_id = ? "
-            "GROUP BY change",
-            (run_id,),
-        ):
-            counts[row["change"]] = int(row["n"])
+        """How many changes of each kind the run made, every process of it
+        (the variants' too)."""
+        counts = dict.fromkeys(ALL_KINDS, 0)
+        for table in ("changes", "sku_changes"):
+            for row in self.query(
+                f"SELECT change, COUNT(*) AS n FROM {table} WHERE run_id = ? "
+                "GROUP BY change",
+                (run_id,),
+            ):
+                counts[row["change"]] = int(row["n"])
         return counts
 
     def run(self, run_id: str) -> dict | None:
@@ -503,12 +523,22 @@ class Store:
         return found[0] if found else None
 
     def history(self, item_id: int, language: str | None = None) -> list[dict]:
-        return self.query(
+        return self.of_item(
             "SELECT o.run_id, o.item_id, o.language, o.cat_id, o.price, "
-            "o.sale_quantity_90days, o.observed_at FROM observations o "
-            "WHERE o.item_id = ?"
+            "o.sale_quantity_90days, o.observed_at FROM observations o",
+            item_id,
+            language,
+            "o.observed_at",
+        )
+
+    def of_item(
+        self, select: str, item_id: int, language: str | None, order: str
+    ) -> list[dict]:
+        """*select* (over ``o``) of one item, in one language or all, by *order*."""
+        return self.query(
+            f"{select} WHERE o.item_id = ?"
             + (" AND o.language = ?" if language else "")
-            + " ORDER BY o.observed_at",
+            + f" ORDER BY {order}",
             (item_id, language) if language else (item_id,),
         )
 

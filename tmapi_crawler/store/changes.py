@@ -19,6 +19,8 @@ from decimal import Decimal
 from typing import Any
 
 KINDS = ("new", "price", "gone", "back")
+# the variants' (store/variants.py)
+VARIANT_KINDS = ("variant_new", "variant_price", "out_of_stock", "back_in_stock")
 
 # One observation, as the store writes it (the order of the columns).
 OBSERVED = (
@@ -97,11 +99,21 @@ def count(changes: Iterable[Change | Mapping[str, Any]]) -> dict[str, int]:
 
 
 def summary_line(counts: Mapping[str, int]) -> str:
-    """``N new, N price changes, N gone, N back``."""
-    return (
+    """``N new, N price changes, N gone, N back`` (and the variants' changes,
+    when there are any: ``; variants: N new, N price changes, N out of
+    stock, N back in stock``)."""
+    line = (
         f"{counts.get('new', 0)} new, {counts.get('price', 0)} price changes, "
         f"{counts.get('gone', 0)} gone, {counts.get('back', 0)} back"
     )
+    variants = [counts.get(kind, 0) for kind in VARIANT_KINDS]
+    if any(variants):
+        new, price, out, back = variants
+        line += (
+            f"; variants: {new} new, {price} price changes, {out} out of stock, "
+            f"{back} back in stock"
+        )
+    return line
 
 
 @dataclass(frozen=True, slots=True)

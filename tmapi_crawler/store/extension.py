@@ -56,6 +56,7 @@ from twisted.internet.defer import Deferred
 
 from tmapi_crawler.backends import RunBackends
 from tmapi_crawler.contract.credentials import store_uri
+from tmapi_crawler.contract.details import DetailItem
 from tmapi_crawler.contract.items import ProductItem
 from tmapi_crawler.contract.outcome import FINISHED
 from tmapi_crawler.contract.stats import (
@@ -70,14 +71,15 @@ from tmapi_crawler.contract.stats import (
 from tmapi_crawler.extensions.ledger import CrawlLedger
 from tmapi_crawler.itemsignal import connect_item_scraped
 from tmapi_crawler.resume.extension import ResumeJournal
+from tmapi_crawler.store.base import ALL_KINDS
 from tmapi_crawler.store.changes import (
     KINDS,
-    OBSERVED,
     QueryCrawl,
     summary_line,
 )
 from tmapi_crawler.store.db import is_sqlite, new_run_id, open_store, store_problems
 from tmapi_crawler.store.feed import ChangesFeed
+from tmapi_crawler.store.variants import observed_record, variant_rows
 from tmapi_crawler.store.wal import RESET_BYTES, ObservationLog
 
 if TYPE_CHECKING:
@@ -137,7 +139,7 @@ class Closing:
     shares: list[QueryCrawl]  # this process's share of each category query
     unstored: list[Row]  # not written yet: all at first, none once written
     written: int = 0  # observations written at the close
-    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ALL_KINDS, 0))
     closed: bool = False  # the run's close (this process's share) is written
     judgements: list[Judgement] = field(default_factory=list)
     run_counts: dict[str, int] | None = None  # the run's, once judged
@@ -158,7 +160,7 @@ class CatalogStore:
         self.store: Store | None = None
         self.run_id: str | None = None
         self.rows: list[Row] = []
-        self.counts = dict.fromkeys(KINDS, 0)
+        self.counts = dict.fromkeys(ALL_KINDS, 0)
         self.retry_at = 0.0
         self.down_since: float | None = None
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="tmapi-store")
@@ -360,13 +362,18 @@ class CatalogStore:
 
     def item_scraped(self, item: Any, response: Any = None) -> None:
         if isinstance(item, ProductItem):
-            row = observation(item)
+            rows: list[Row] = [observation(item)]
+        elif isinstance(item, DetailItem):  # one observation per variant
+            rows = list(variant_rows(item))
+        else:
+            return
+        for row in rows:
             if self.log is not None:
                 self.log.append(row)
             self.rows.append(row)
             self.received += 1
-            if len(self.rows) >= self.batch:
-                self.flush()
+        if len(self.rows) >= self.batch:
+            self.flush()
 
     def flush(self) -> None:
         """Hand the waiting observations to the store's thread (one batch at a
@@ -477,7 +484,7 @@ class CatalogStore:
         that does not answer is tried again until the close's deadline."""
         if inflight is not None:
             try:
-                closing.counts = dict(inflight.result())
+                closing.counts.update(inflight.result())
                 closing.written += len(inflight_rows)
             except self.errors:
                 closing.unstored = inflight_rows + closing.unstored
@@ -633,7 +640,7 @@ class CatalogStore:
         rows = closing.unstored
         with path.open("a", encoding="utf-8") as file:
             for row in rows:
-                record = {"run_id": run_id, **dict(zip(OBSERVED, row, strict=True))}
+                record = {"run_id": run_id, **observed_record(row)}
                 file.write(json.dumps(record, default=str, ensure_ascii=False) + "\n")
             if not closing.closed:
                 close = {

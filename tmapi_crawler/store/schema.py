@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tmapi_crawler.store import variants
+
 SCHEMA_VERSION_TABLE = """
 CREATE TABLE IF NOT EXISTS schema_version (
     version INTEGER PRIMARY KEY,
@@ -115,6 +117,9 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             )""",
         ),
     ),
+    # The variants of the items detailed (-a details=...): their latest
+    # state, their observations run by run, their changes.
+    (3, variants.TABLES),
 )
 LATEST = MIGRATIONS[-1][0]
 

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ROOT, SENTINEL_TOKEN, stat
+from tests.crawlers import DOCUMENTED_PAGES
 from tmapi_crawler.simulator.catalog import Catalog
 
 pytestmark = pytest.mark.timeout(120)
@@ -87,7 +88,7 @@ def start_worker(
     command = [sys.executable, "-m", "scrapy", "crawl", spider, "-O", str(output)]
     for name, value in (arguments or {}).items():
         command += ["-a", f"{name}={value}"]
-    merged = {"TMAPI_BASE_URL": sim_url, **FAST, **(settings or {})}
+    merged = {"TMAPI_BASE_URL": sim_url, **FAST, **DOCUMENTED_PAGES, **(settings or {})}
     for name, value in merged.items():
         command += ["-s", f"{name}={value}"]
     env = {**os.environ, "TMAPI_TOKEN": token, "REDIS_URL": redis_url}

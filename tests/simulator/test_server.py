@@ -213,3 +213,21 @@ def test_the_hostile_quirk_serves_nine_hostile_listings_and_the_rest_intact(simu
     assert items[8]["img"].startswith("javascript:")
     assert items[9:] == plain["data"]["items"][9:]  # the others as the catalog has them
     assert call(sim.url, cat_id=84, page=2)[1]["data"]["items"][0]["price"] != "-3.00"
+
+
+@pytest.mark.parametrize(
+    ("over", "code", "items", "page_size"),
+    [("refuse", 422, None, None), ("clamp", 200, 20, 20), ("clamp-echo", 200, 20, 50)],
+)
+def test_a_page_size_above_the_largest_served_is_refused_or_clamped(
+    simulator, over, code, items, page_size
+):
+    sim = simulator(size=["5=100"], max_page_size=20, page_size_over=over)
+    _, body = call(sim.url, cat_id=5, page_size=50)
+    assert body["code"] == code
+    if items is not None:
+        data = body["data"]
+        assert (len(data["items"]), data["page_size"]) == (items, page_size)
+        assert data["has_next_page"] and data["total_count"] == 100
+        second = call(sim.url, cat_id=5, page=2, page_size=50)[1]["data"]["items"]
+        assert second[0]["item_id"] not in {i["item_id"] for i in data["items"]}

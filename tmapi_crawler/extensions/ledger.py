@@ -214,6 +214,22 @@ class CrawlLedger:
         category.failed[meta.page] = reason
         entry.failed_pages += 1
 
+    def resized(self, request: Request, again: Request) -> None:
+        """Page 1 of a user's query was refused at its page size and asked
+        *again* at another (already requested): the query asked again takes
+        the first's place and the calls it cost; the first leaves the plan
+        and the coverage."""
+        meta, new_meta = page_meta(request), page_meta(again)
+        assert meta is not None and new_meta is not None
+        old = self.progress.for_query(meta.query)
+        root = root_of(meta, old.query)
+        self.progress.drop(old.query.key)
+        self.coverage.categories.pop(root, None)
+        self.labels.pop(root, None)
+        new = self.progress.for_query(new_meta.query)
+        new.calls += old.calls
+        new.retries += old.retries
+
     # --- calls and items -------------------------------------------------------
 
     def request_left(self, request: Request) -> None:

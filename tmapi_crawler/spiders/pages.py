@@ -14,20 +14,37 @@ Page 1 of a category is fetched first; its ``total_count`` plans the rest
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Self
-from urllib.parse import urlsplit
 
 import scrapy
 
 from tmapi_crawler import preflight
+from tmapi_crawler.backends import RunBackends
 from tmapi_crawler.contract import api
+from tmapi_crawler.contract.credentials import token_from
+from tmapi_crawler.contract.operator_settings import SettingError, switch
+from tmapi_crawler.contract.pagesize import PageSizeLearner, is_refusal
 from tmapi_crawler.contract.pagination import pages_to_follow
 from tmapi_crawler.contract.slicing import Band, Gap, plan_split, to_fen
-from tmapi_crawler.contract.stats import PAGES_FAILED, SPLIT_BANDS
-from tmapi_crawler.exceptions import CrawlRefused, CrawlStopped, PastLastPage
+from tmapi_crawler.contract.stats import (
+    PAGE_SIZE_ASKED,
+    PAGE_SIZE_REFUSED,
+    PAGE_SIZE_REMEMBERED,
+    PAGE_SIZE_SERVED,
+    PAGES_FAILED,
+    SPLIT_BANDS,
+)
+from tmapi_crawler.exceptions import (
+    CrawlRefused,
+    CrawlStopped,
+    PageFailed,
+    PastLastPage,
+)
+from tmapi_crawler.extensions.calls import LimitMemory
 from tmapi_crawler.extensions.ledger import CrawlLedger
 from tmapi_crawler.meta import NOT_SENT, PAGE, TMAPI, PageMeta
 from tmapi_crawler.signals import page_parsed, page_requested, request_settled
@@ -43,12 +60,25 @@ if TYPE_CHECKING:
 # pages of a few categories, not of all (flat memory: BENCHMARKS.md, benchmark
 # 4). Other pages go in page order, so a last page is met before pages past it.
 FIRST_PAGE_PRIORITY = -1_000_000
+# How often a query waiting for the page size probe's answer looks again (the
+# answer may come to another worker: it is read from the shared memory).
+PAGE_SIZE_POLL = 0.05
+
+
+def at_page_size(query: api.CategoryQuery, size: int) -> api.CategoryQuery:
+    """*query* asking *size* items a page."""
+    if query.page_size == size:
+        return query
+    return api.CategoryQuery.model_validate({**query.model_dump(), "page_size": size})
 
 
 class PageSpider(scrapy.Spider):
     """The pages of category queries; subclasses say which queries."""
 
     dry_run = False  # True: page 1 of each query only, for the plan
+    # True: new queries ask the page size the API serves, learned
+    # (contract.pagesize); False: each query's page_size as given
+    learns_page_size = False
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
@@ -73,10 +103,25 @@ class PageSpider(scrapy.Spider):
         """What is wrong with the spider's own settings (subclasses add their
         arguments'; the components check theirs)."""
         base = str(settings.get("TMAPI_BASE_URL") or "")
-        parts = urlsplit(base)
-        if parts.scheme in ("http", "https") and parts.hostname:
-            return []
-        return [f"TMAPI_BASE_URL={base!r}: must be an http:// or https:// URL"]
+        try:
+            allow = switch(settings, "TMAPI_ALLOW_PLAIN_HTTP")
+        except SettingError as exc:
+            return [str(exc)]
+        return api.base_url_problems(
+            base, allow_plain_http=allow
+        ) + cls.page_size_problems(settings)
+
+    @classmethod
+    def page_size_problems(cls, settings: BaseSettings) -> list[str]:
+        value = settings.get("TMAPI_PAGE_SIZE_PROBE")
+        number = api.int_of_digits(str(value).strip())
+        if number is None or not 1 <= number <= api.MAX_PAGE_SIZE:
+            return [
+                f"TMAPI_PAGE_SIZE_PROBE={value!r}: must be a whole number from 1 "
+                f"to {api.MAX_PAGE_SIZE} (the page size asked until the one "
+                "served is known)"
+            ]
+        return []
 
     @property
     def base_url(self) -> str:
@@ -89,6 +134,118 @@ class PageSpider(scrapy.Spider):
     @cached_property
     def ledger(self) -> CrawlLedger:
         return CrawlLedger.of(self.crawler)
+
+    # --- the page size served (contract.pagesize) ------------------------------
+
+    @cached_property
+    def page_size_memory(self) -> LimitMemory | None:
+        """Where the page size served is kept, beside the learned limit."""
+        token = token_from(self.settings)
+        if not token or not switch(self.settings, "TMAPI_REMEMBER_LIMIT"):
+            return None
+        return LimitMemory(self.settings, RunBackends.of(self.crawler), token)
+
+    @cached_property
+    def page_sizes(self) -> PageSizeLearner:
+        memory = self.page_size_memory
+        remembered = memory.read("page_size") if memory else None
+        if remembered is not None:
+            self.crawler.stats.set_value(PAGE_SIZE_REMEMBERED, remembered)
+            self.crawler.stats.set_value(PAGE_SIZE_SERVED, remembered)
+        probe = self.settings.getint("TMAPI_PAGE_SIZE_PROBE")
+        return PageSizeLearner(probe=probe, known=remembered)
+
+    def sized(self, query: api.CategoryQuery) -> api.CategoryQuery | None:
+        """*query* at the page size to ask; None while the probe's answer is
+        pending."""
+        if not self.learns_page_size:
+            return query
+        size = self.page_sizes.next_size()
+        if size is None:
+            return None
+        if self.crawler.stats.get_value(PAGE_SIZE_ASKED) is None:
+            self.crawler.stats.set_value(PAGE_SIZE_ASKED, size)
+        return at_page_size(query, size)
+
+    async def sized_when_known(self, query: api.CategoryQuery) -> api.CategoryQuery:
+        """*query* at the page size to ask, once the probe has its answer
+        (here, or with Redis at any worker on the token): waiting costs one
+        call's latency, asking before it could cost a refused call a query."""
+        while (sized := self.sized(query)) is None:
+            await asyncio.sleep(PAGE_SIZE_POLL)
+            memory = self.page_size_memory
+            if memory is None or memory.redis is None:
+                continue
+            if (size := memory.read("page_size")) is not None:
+                self.page_sizes.known = size
+        return sized
+
+    def sized_now(self, query: api.CategoryQuery) -> api.CategoryQuery:
+        """*query* at the page size to ask, found where nothing can wait (a
+        callback): while the probe is pending, the documented size, which
+        every reading serves."""
+        return self.sized(query) or at_page_size(query, api.DEFAULT_PAGE_SIZE)
+
+    def keep_page_size(self, size: int) -> None:
+        self.crawler.stats.set_value(PAGE_SIZE_SERVED, size)
+        memory = self.page_size_memory
+        kept = memory is not None and memory.keep(size, "page_size")
+        self.logger.info(
+            "Page size served: %d%s",
+            size,
+            f" (kept in {memory.where_of('page_size')})" if memory and kept else "",
+        )
+
+    def learn_page_size(
+        self, meta: PageMeta, query: api.CategoryQuery, page: api.Page
+    ) -> None:
+        """What a page 1 answer says of the page size served."""
+        if not self.learns_page_size or meta.page != 1:
+            return
+        if (learned := self.page_sizes.answered(query.page_size, page)) is not None:
+            self.keep_page_size(learned)
+
+    def ask_again_smaller(self, failure: Failure) -> scrapy.Request | None:
+        """Page 1 of a user's query refused (422) at a page size above the
+        documented one: the documented size from now on, and that page 1
+        asked again at it (the failed call is the probe's price, not a
+        failure of the category)."""
+        if not self.learns_page_size or not failure.check(PageFailed):
+            return None
+        request = failure.request  # type: ignore[attr-defined]
+        meta = PageMeta.from_meta(request.meta[TMAPI])
+        query = api.CategoryQuery.model_validate(meta.query)
+        if meta.page != 1:
+            return None
+        user_query = not meta.band or meta.band.get("root") == query.key
+        if not user_query or not is_refusal(
+            query.page_size, getattr(failure.value, "code", None)
+        ):
+            self.page_sizes.failed()  # the probe, if it was, failed otherwise
+            return None
+        size = self.page_sizes.refused()
+        self.keep_page_size(size)
+        self.crawler.stats.inc_value(PAGE_SIZE_REFUSED)
+        again = at_page_size(query, size)
+        band = Band.whole(again).to_meta() if meta.band else None
+        retry = self.page_request(
+            again, 1, planned_last=1, band=band, max_pages=meta.max_pages
+        )
+        self.crawler.signals.send_catch_log(
+            request_settled, request=request, outcome="resized", reason=""
+        )
+        self.ledger.resized(request, retry)
+        self.logger.warning(
+            "Page 1 of %s: page_size=%d refused (%s); asking it again at %d, "
+            "the size every later query asks",
+            query.label,
+            query.page_size,
+            failure.getErrorMessage(),
+            size,
+        )
+        return retry
+
+    # --- page requests -----------------------------------------------------------
 
     def page_request(
         self,
@@ -122,6 +279,7 @@ class PageSpider(scrapy.Spider):
         meta = PageMeta.from_meta(response.meta[TMAPI])
         query = api.CategoryQuery.model_validate(meta.query)
         page: api.Page = response.meta[PAGE]
+        self.learn_page_size(meta, query, page)
         at_cap = meta.page == 1 and (page.total_count or 0) >= self.result_cap
         plan = self.plan_band(query, meta.band, page) if at_cap and meta.band else None
         if isinstance(plan, list):  # split: the sub-bands' pages replace these
@@ -165,8 +323,12 @@ class PageSpider(scrapy.Spider):
         for position, item in enumerate(page.items, 1):
             yield {**item, **context, "position": position}
 
-    def page_failed(self, failure: Failure) -> None:
-        """A page that could not be fetched: logged with its category and page."""
+    def page_failed(self, failure: Failure) -> Iterator[scrapy.Request]:
+        """A page that could not be fetched: logged with its category and page
+        (page 1 refused at a page size not served: asked again smaller)."""
+        if (again := self.ask_again_smaller(failure)) is not None:
+            yield again
+            return
         request = failure.request  # type: ignore[attr-defined]
         if failure.check(CrawlStopped):
             # still to do when the crawl resumes (a shared queue or a JOBDIR

@@ -110,35 +110,18 @@ def run(size: str, workdir: Path, repeat: int | None = None) -> Section:
                 partial(crawl, sim.url, calls, 20, workdir, p.items),
             )
         bound = target_calls(p.items, served)
-        made = median_of(subject, "calls")
-        section.rows.append(
-            Row(
-                f"calls for {p.items:,} items, the API {reading}",
-                made.show(),
-                median_of(baseline, "calls").show(),
-                f"{made.median / median_of(baseline, 'calls').median:.2f}",
-                f"≤ {bound}",
-                made.high <= bound,
-            )
-        )
-        per_1000 = made.median * 1000 / p.items
-        section.rows.append(
-            Row(
-                f"calls per 1,000 items, the API {reading}",
-                f"{per_1000:.1f}",
-                f"{median_of(baseline, 'calls').median * 1000 / p.items:.1f}",
-            )
-        )
-        lost = median_of(subject, "lost")
-        section.rows.append(
-            Row(
-                f"items lost, the API {reading}",
-                lost.show(),
-                median_of(baseline, "lost").show(),
-                target="0",
-                met=lost.high == 0,
-            )
-        )
+        made, asked_20 = median_of(subject, "calls"), median_of(baseline, "calls")
+        lost, lost_20 = median_of(subject, "lost"), median_of(baseline, "lost")
+        ratio = f"{made.median / asked_20.median:.2f}"
+        each, each_20 = (f"{m.median * 1000 / p.items:.1f}" for m in (made, asked_20))
+        the_api = f"the API {reading}"
+        section.rows += [
+            Row(f"calls for {p.items:,} items, {the_api}", made.show(),
+                asked_20.show(), ratio, f"≤ {bound}", made.high <= bound),
+            Row(f"calls per 1,000 items, {the_api}", each, each_20),
+            Row(f"items lost, {the_api}", lost.show(), lost_20.show(),
+                target="0", met=lost.high == 0),
+        ]  # fmt: skip
     section.notes.append(
         "Where the API serves 50, the same items cost 40% of the calls; where it "
         "serves 20, the same calls as asking 20, and one call more where it "

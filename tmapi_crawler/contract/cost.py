@@ -8,6 +8,7 @@ Free of Scrapy so the progress line, the summary and the dry-run plan agree.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING
@@ -72,8 +73,14 @@ def cost_from(settings: BaseSettings) -> CallCost | None:
 
 def cost_problems(settings: BaseSettings) -> list[str]:
     """Why ``TMAPI_COST_PER_CALL`` cannot be used, if it cannot."""
+    return _problems(cost_from, settings)
+
+
+def _problems(
+    read: Callable[[BaseSettings], CallCost | None], settings: BaseSettings
+) -> list[str]:
     try:
-        cost_from(settings)
+        read(settings)
     except CostError as exc:
         return [str(exc)]
     return []
@@ -114,8 +121,4 @@ def calls_within(cap: CallCost, cost: CallCost) -> int | None:
 
 def spend_problems(settings: BaseSettings) -> list[str]:
     """Why ``TMAPI_MAX_SPEND`` cannot be used, if it cannot."""
-    try:
-        spend_cap_from(settings)
-    except CostError as exc:
-        return [str(exc)]
-    return []
+    return _problems(spend_cap_from, settings)

@@ -61,8 +61,11 @@ if TYPE_CHECKING:
 # 4). Other pages go in page order, so a last page is met before pages past it.
 FIRST_PAGE_PRIORITY = -1_000_000
 # How often a query waiting for the page size probe's answer looks again (the
-# answer may come to another worker: it is read from the shared memory).
+# answer may come to another worker: it is read from the shared memory), and
+# how long it waits at most before it asks the documented size, which every
+# reading serves (a probe retried long, or answered where it cannot be read).
 PAGE_SIZE_POLL = 0.05
+PAGE_SIZE_WAIT = 120.0
 
 
 def at_page_size(query: api.CategoryQuery, size: int) -> api.CategoryQuery:
@@ -139,11 +142,15 @@ class PageSpider(scrapy.Spider):
 
     @cached_property
     def page_size_memory(self) -> LimitMemory | None:
-        """Where the page size served is kept, beside the learned limit."""
+        """Where the page size served is kept, beside the learned limit: with
+        Redis always (the workers on a token must ask one size, or each would
+        crawl a query of its own), else unless TMAPI_REMEMBER_LIMIT is off."""
         token = token_from(self.settings)
-        if not token or not switch(self.settings, "TMAPI_REMEMBER_LIMIT"):
+        backends = RunBackends.of(self.crawler)
+        remember = switch(self.settings, "TMAPI_REMEMBER_LIMIT")
+        if not token or not (remember or backends.distributed):
             return None
-        return LimitMemory(self.settings, RunBackends.of(self.crawler), token)
+        return LimitMemory(self.settings, backends, token)
 
     @cached_property
     def page_sizes(self) -> PageSizeLearner:
@@ -171,8 +178,12 @@ class PageSpider(scrapy.Spider):
         """*query* at the page size to ask, once the probe has its answer
         (here, or with Redis at any worker on the token): waiting costs one
         call's latency, asking before it could cost a refused call a query."""
+        waited = 0.0
         while (sized := self.sized(query)) is None:
+            if waited >= PAGE_SIZE_WAIT:
+                return self.sized_now(query)
             await asyncio.sleep(PAGE_SIZE_POLL)
+            waited += PAGE_SIZE_POLL
             memory = self.page_size_memory
             if memory is None or memory.redis is None:
                 continue

@@ -51,9 +51,10 @@ def test_the_first_query_probes_and_the_others_wait_for_its_answer():
     learner = PageSizeLearner(probe=50)
     assert learner.next_size() == 50
     assert learner.next_size() is None  # pending: wait
-    assert learner.answered(50, answer(20, 50, 2000, True)) == 20
-    assert learner.next_size() == 20
-    assert learner.answered(20, answer(20, 20, 2000, True)) is None  # nothing new
+    # clamped: 50 is accepted, 20 served; asking 50 costs nothing more
+    assert learner.answered(50, answer(20, 50, 2000, True)) == 50
+    assert (learner.next_size(), learner.served) == (50, 20)
+    assert learner.answered(50, answer(20, 20, 2000, True)) is None  # nothing new
 
 
 def test_a_refusal_means_the_documented_size():
@@ -61,16 +62,16 @@ def test_a_refusal_means_the_documented_size():
     assert learner.next_size() == 50
     assert is_refusal(50, 422) and not is_refusal(20, 422) and not is_refusal(50, 500)
     assert learner.refused() == 20
-    assert learner.next_size() == 20
+    assert (learner.next_size(), learner.served) == (20, 20)
 
 
-def test_a_query_that_fit_on_page_1_lets_the_others_ask_the_size_accepted():
+def test_a_query_that_fit_on_page_1_shows_the_size_accepted_not_served():
     learner = PageSizeLearner(probe=50)
     learner.next_size()
     assert learner.answered(50, answer(7, 50, 7, False)) == 50
-    assert learner.next_size() == 50
-    # a later page 1 shows the size served: it is learned
-    assert learner.answered(50, answer(20, 50, 2000, True)) == 20
+    assert (learner.next_size(), learner.served) == (50, None)
+    learner.answered(50, answer(50, 50, 2000, True))  # a later page 1 shows it
+    assert learner.served == 50
 
 
 def test_a_probe_that_failed_otherwise_passes_the_probe_on():
@@ -80,6 +81,8 @@ def test_a_probe_that_failed_otherwise_passes_the_probe_on():
     assert learner.next_size() == 50
 
 
-def test_a_remembered_size_is_asked_at_once():
+def test_a_remembered_size_is_asked_at_once_and_the_documented_one_never_waits():
     learner = PageSizeLearner(probe=50, known=20)
     assert learner.next_size() == learner.next_size() == 20
+    documented = PageSizeLearner(probe=20)
+    assert documented.next_size() == documented.next_size() == 20

@@ -56,10 +56,13 @@ def test_every_reading_is_crawled_whole_at_the_size_served(simulator, crawl, rea
     assert summary["page_size"]["served"] == served
     assert summary["totals"]["calls"] == calls
     assert f"Page size: probed at 50, served {served}" in result.log
+    # the size every query asks, kept for the next run: 50 unless refused
+    asked = 20 if refused else 50
+    assert {c["params"]["page_size"] for c in log if c["code"] != 422} == {str(asked)}
     kept = json.loads(
         (result.output.parent / "cache/tmapi-crawler/limits.json").read_text()
     )
-    assert [entry["page_size"] for entry in kept["limits"].values()] == [served]
+    assert [entry["page_size"] for entry in kept["limits"].values()] == [asked]
 
 
 def test_the_size_learned_is_asked_from_the_first_call_of_the_next_run(
@@ -73,7 +76,7 @@ def test_the_size_learned_is_asked_from_the_first_call_of_the_next_run(
     assert second.returncode == 0, second.log[-3000:]
     later = sim.calls()[before:]
     assert [c["params"]["page_size"] for c in later] == ["20"] * 3
-    assert "remembered for this token, served 20" in second.log
+    assert "asking 20 (remembered for this token), served 20" in second.log
 
 
 def test_a_page_size_given_is_sent_as_given(simulator, crawl):
@@ -88,15 +91,19 @@ def test_the_spend_cap_stops_the_run_cleanly_and_it_resumes(simulator, crawl, tm
     job = {"JOBDIR": str(tmp_path / "job"), "TMAPI_CONCURRENCY_START": 1}
     spend = {"TMAPI_COST_PER_CALL": "0.01 USD", "TMAPI_MAX_SPEND": "0.05 USD"}
     arguments = {"cat_id": "81,82"}
-    first = crawl(sim.url, arguments, {**job, **spend}, output_name="first.jsonl")
+    first = crawl(
+        sim.url, arguments, {**job, **spend, **PROBED}, output_name="first.jsonl"
+    )
     assert first.returncode == 4, first.log[-3000:]
     assert len(sim.calls()) == 5
+    assert sim.calls()[0]["params"]["page_size"] == "50"  # the probe, clamped
     summary = summary_of(first)
     assert summary["finish_reason"] == "tmapi_spend_cap_reached"
     assert summary["max_spend"] == {"amount": "0.05", "currency": "USD"}
     assert "TMAPI_MAX_SPEND=0.05 USD (5 calls) reached" in first.log
 
-    second = crawl(sim.url, arguments, job, output_name="second.jsonl")
+    # the resumed run asks what the first learned: the same requests
+    second = crawl(sim.url, arguments, {**job, **PROBED}, output_name="second.jsonl")
     assert second.returncode == 0, second.log[-3000:]
     pages = Counter((c["cat_id"], c["page"]) for c in sim.calls())
     assert max(pages.values()) == 1  # no page paid for twice

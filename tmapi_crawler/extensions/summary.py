@@ -430,7 +430,7 @@ def page_size_of(stats: dict[str, Any]) -> dict[str, Any] | None:
 def page_size_line(size: dict[str, Any]) -> str:
     served = size["served"] or "not learnt yet"
     origin = (
-        "remembered for this token"
+        f"asking {size['remembered']} (remembered for this token)"
         if size["remembered"]
         else f"probed at {size['asked']}"
     )

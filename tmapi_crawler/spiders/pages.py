@@ -143,12 +143,13 @@ class PageSpider(scrapy.Spider):
     @cached_property
     def page_size_memory(self) -> LimitMemory | None:
         """Where the page size served is kept, beside the learned limit: with
-        Redis always (the workers on a token must ask one size, or each would
-        crawl a query of its own), else unless TMAPI_REMEMBER_LIMIT is off."""
+        Redis or a job directory always (the workers on a token, or the runs
+        of a job, must ask one size, or each would crawl a query of its own),
+        else unless TMAPI_REMEMBER_LIMIT is off."""
         token = token_from(self.settings)
         backends = RunBackends.of(self.crawler)
-        remember = switch(self.settings, "TMAPI_REMEMBER_LIMIT")
-        if not token or not (remember or backends.distributed):
+        shared = backends.distributed or backends.jobdir is not None
+        if not token or not (shared or switch(self.settings, "TMAPI_REMEMBER_LIMIT")):
             return None
         return LimitMemory(self.settings, backends, token)
 
@@ -158,7 +159,6 @@ class PageSpider(scrapy.Spider):
         remembered = memory.read("page_size") if memory else None
         if remembered is not None:
             self.crawler.stats.set_value(PAGE_SIZE_REMEMBERED, remembered)
-            self.crawler.stats.set_value(PAGE_SIZE_SERVED, remembered)
         probe = self.settings.getint("TMAPI_PAGE_SIZE_PROBE")
         return PageSizeLearner(probe=probe, known=remembered)
 
@@ -198,12 +198,13 @@ class PageSpider(scrapy.Spider):
         return self.sized(query) or at_page_size(query, api.DEFAULT_PAGE_SIZE)
 
     def keep_page_size(self, size: int) -> None:
-        self.crawler.stats.set_value(PAGE_SIZE_SERVED, size)
+        """The size every query asks from now on, kept for the next run."""
         memory = self.page_size_memory
         kept = memory is not None and memory.keep(size, "page_size")
         self.logger.info(
-            "Page size served: %d%s",
+            "Page size: asking %d, served %s%s",
             size,
+            self.page_sizes.served or "as much",
             f" (kept in {memory.where_of('page_size')})" if memory and kept else "",
         )
 
@@ -213,7 +214,10 @@ class PageSpider(scrapy.Spider):
         """What a page 1 answer says of the page size served."""
         if not self.learns_page_size or meta.page != 1:
             return
-        if (learned := self.page_sizes.answered(query.page_size, page)) is not None:
+        learned = self.page_sizes.answered(query.page_size, page)
+        if self.page_sizes.served is not None:
+            self.crawler.stats.set_value(PAGE_SIZE_SERVED, self.page_sizes.served)
+        if learned is not None:
             self.keep_page_size(learned)
 
     def ask_again_smaller(self, failure: Failure) -> scrapy.Request | None:
@@ -235,6 +239,7 @@ class PageSpider(scrapy.Spider):
             self.page_sizes.failed()  # the probe, if it was, failed otherwise
             return None
         size = self.page_sizes.refused()
+        self.crawler.stats.set_value(PAGE_SIZE_SERVED, size)
         self.keep_page_size(size)
         self.crawler.stats.inc_value(PAGE_SIZE_REFUSED)
         again = at_page_size(query, size)

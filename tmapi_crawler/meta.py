@@ -30,13 +30,12 @@ TMAPI = "tmapi"  # a TMAPI call: what it asks for (PageMeta or InfoMeta)
 
 # Set by the crawler for one attempt; meaningless to the next attempt or to
 # another worker.
-PAGE = "tmapi_page"  # the parsed answer of a page (contract.api.Page)
-DATA = "tmapi_data"  # the answer's "data" object, for the other endpoints
+ANSWER = "tmapi_answer"  # the parsed answer (a contract.api.Page for a page)
 SENT = "tmapi_sent"  # (monotonic time sent, calls in flight then)
 PERMIT = "tmapi_permit"  # its place among the calls in flight (a concurrency.Call)
 PROBE = "tmapi_probe"  # the one call that probes a balance hold (439)
 NOT_SENT = "tmapi_not_sent"  # never sent: the crawl stopped (or its budget ran out)
-ATTEMPT_KEYS = frozenset({PAGE, DATA, SENT, PERMIT, PROBE, NOT_SENT})
+ATTEMPT_KEYS = frozenset({ANSWER, SENT, PERMIT, PROBE, NOT_SENT})
 
 # Kept across the attempts of one page.
 RETRIES = "tmapi_retries"  # {reason: retries so far}

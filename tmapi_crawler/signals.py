@@ -5,9 +5,11 @@ from them; other components listen where they care.
 
 =====================  ========================================================
 ``page_requested``     the spider made a page request (argument: ``request``)
-``page_answered``      the error contract read a page of the items endpoint
-                       (arguments: ``request``, ``page``: the parsed
-                       :class:`~tmapi_crawler.contract.api.Page`)
+``answer_read``        the error contract read an answer of any endpoint
+                       (arguments: ``request``, ``endpoint``: its
+                       :class:`~tmapi_crawler.contract.endpoints.Endpoint`,
+                       ``answer``: what the endpoint's parser made of it, a
+                       :class:`~tmapi_crawler.contract.api.Page` for a page)
 ``page_parsed``        the spider has asked for every page this answer adds
                        (arguments: ``request``, ``page``, ``plan``: the price
                        bands it was split into, a ``Gap``, or None;
@@ -22,7 +24,7 @@ from them; other components listen where they care.
 """
 
 page_requested = object()
-page_answered = object()
+answer_read = object()
 page_parsed = object()
 request_settled = object()
 items_delivered_before = object()

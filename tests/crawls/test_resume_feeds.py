@@ -59,6 +59,20 @@ CASES: dict[str, Callable[[int, Path], tuple[list[str], dict[str, Any]]]] = {
             **{str(out / "items.jsonl"): "jsonlines", str(out / "items.csv"): "csv"}
         ),
     ),
+    "a CSV without the language column": lambda run, out: (
+        [],
+        {
+            "FEEDS": json.dumps(
+                {
+                    str(out / "items.jsonl"): {"format": "jsonlines"},
+                    str(out / "items.csv"): {
+                        "format": "csv",
+                        "fields": ["item_id", "cat_id", "page", "title"],
+                    },
+                }
+            )
+        },
+    ),
     "batches": lambda run, out: (
         [],
         {
@@ -182,7 +196,10 @@ def test_sigkill_three_times_every_item_once_in_every_feed(
     print(case, {k: v for k, v in result.items()})  # for the report
     assert not result["never fetched"]
     assert not result["outside"], "a page not in flight at a kill was fetched twice"
-    kinds = {"two feeds": {"jsonl", "csv"}}.get(case, {"jsonl"})
+    two = {"jsonl", "csv"}
+    kinds = {"two feeds": two, "a CSV without the language column": two}.get(
+        case, {"jsonl"}
+    )
     assert set(result) - {"fetched again", "outside", "never fetched"} == kinds
     for kind in kinds:
         assert result[kind]["lost"] == 0, (kind, result[kind])

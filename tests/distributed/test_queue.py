@@ -49,7 +49,7 @@ def test_a_request_survives_the_round_trip_through_redis(redis_server):
         priority=-2,
         headers={"X-Binary": b"\xff\x00"},
         body=b"\x80raw",
-        meta={"tmapi": {"page": 2, "last": 9}, "tmapi_page": object()},
+        meta={"tmapi": {"page": 2, "last": 9}, "tmapi_answer": object()},
     )
     assert queue.push(request)
     back = queue.pop()

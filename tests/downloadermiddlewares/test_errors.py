@@ -33,14 +33,17 @@ from twisted.internet.error import ConnectionLost
 
 from tests.answers import a_page, another, answer, raw_answer
 from tests.conftest import SENTINEL_TOKEN
+from tmapi_crawler import signals
+from tmapi_crawler.contract.api import CategoryInfo
+from tmapi_crawler.contract.endpoints import CATEGORY_INFO
 from tmapi_crawler.contract.outcome import BAD_TOKEN, NO_BALANCE
 from tmapi_crawler.downloadermiddlewares.errors import TMAPIErrorMiddleware
 from tmapi_crawler.exceptions import CrawlStopped, PageFailed
 from tmapi_crawler.meta import (
+    ANSWER,
     ATTEMPT_KEYS,
     MAX_RETRIES,
     NOT_BEFORE,
-    PAGE,
     PROBE,
     RETRIES,
 )
@@ -192,7 +195,7 @@ def test_a_page_is_handed_on_with_its_parsed_answer(contract):
     calls.send(page_1)
     response = a_page(page_1)
     assert calls.read(page_1, response) is response
-    page = page_1.meta[PAGE]
+    page = page_1.meta[ANSWER]
     assert page.page == 1 and len(page.items) == 3
     assert calls.stats["tmapi/response/200"] == 1
 
@@ -364,3 +367,33 @@ def test_requests_that_are_not_tmapi_calls_pass_untouched(contract):
     timeout = DownloadTimeoutError("took longer than 60 s")
     assert calls.crawler.run(calls.middleware.process_exception, other, timeout) is None
     assert not any(name.startswith("tmapi/response") for name in calls.stats)
+
+
+def test_any_endpoints_answer_is_parsed_by_its_contract_and_its_problems_logged_once(
+    contract, caplog
+):
+    """The category tree's answers take the same path as pages: parsed by the
+    endpoint's parser, handed on, their problems logged in one line and counted."""
+    calls = contract()
+    heard: list[tuple[Any, Any]] = []
+
+    def answer_read(request: Request, endpoint: Any, answer: Any) -> None:
+        heard.append((endpoint, answer))
+
+    calls.crawler.crawler.signals.connect(answer_read, signal=signals.answer_read)
+    info = calls.crawler.crawler.spider.info_request(910)
+    calls.send(info)
+    children = [{"id": 911, "name": "a", "has_children": False}, {"id": "x"}, 7]
+    body = json.dumps({"code": 200, "data": {"id": 910, "children": children}})
+    response = raw_answer(info, body.encode())
+    assert calls.read(info, response) is response
+    parsed = info.meta[ANSWER]
+    assert isinstance(parsed, CategoryInfo)
+    assert [child.id for child in parsed.children] == [911]
+    assert heard == [(CATEGORY_INFO, parsed)]
+    assert calls.stats["tmapi/tree/with_problems"] == 1
+    assert "tmapi/pages/with_problems" not in calls.stats
+    (line,) = [r.getMessage() for r in caplog.records if "not a category" in r.message]
+    assert (
+        line.startswith("category info of 910: ") and line.count("not a category") == 2
+    )

@@ -10,6 +10,7 @@ from scrapy.http import Request, TextResponse
 from tests.crawlers import project_crawler
 from tmapi_crawler import signals as tmapi_signals
 from tmapi_crawler.contract.api import CategoryQuery, Page
+from tmapi_crawler.contract.endpoints import ITEMS
 from tmapi_crawler.exceptions import DuplicateItem, InvalidItemDropped
 from tmapi_crawler.extensions.ledger import CrawlLedger
 from tmapi_crawler.meta import NOT_SENT
@@ -41,7 +42,13 @@ def test_the_ledger_keeps_plan_answers_calls_and_items_of_a_category(crawl):
     query = CategoryQuery(cat_id=7)
     first = spider.page_request(query, 1, planned_last=1)  # says page_requested
     send(crawl, signals.request_left_downloader, request=first, spider=spider)
-    send(crawl, tmapi_signals.page_answered, request=first, page=page(1, 20))
+    send(
+        crawl,
+        tmapi_signals.answer_read,
+        request=first,
+        endpoint=ITEMS,
+        answer=page(1, 20),
+    )
     following = [spider.page_request(query, n, planned_last=3) for n in (2, 3)]
     send(
         crawl,
@@ -69,9 +76,10 @@ def test_the_ledger_keeps_plan_answers_calls_and_items_of_a_category(crawl):
         )
     send(
         crawl,
-        tmapi_signals.page_answered,
+        tmapi_signals.answer_read,
         request=following[0],
-        page=page(2, 5, more=False),
+        endpoint=ITEMS,
+        answer=page(2, 5, more=False),
     )
     # page 3: turned back by the budget, never sent; then past the end
     unsent = following[1].replace()
@@ -108,7 +116,13 @@ def test_the_ledger_survives_a_snapshot_and_a_restore(crawl):
     ledger = CrawlLedger.of(crawl)
     request = crawl.spider.page_request(CategoryQuery(cat_id=7), 1, planned_last=1)
     send(crawl, signals.request_left_downloader, request=request, spider=crawl.spider)
-    send(crawl, tmapi_signals.page_answered, request=request, page=page(1, 20))
+    send(
+        crawl,
+        tmapi_signals.answer_read,
+        request=request,
+        endpoint=ITEMS,
+        answer=page(1, 20),
+    )
     snapshot = ledger.snapshot()
     again = project_crawler(CategorySpider, {"TMAPI_TOKEN": "a-token-of-length"})
     restored = CrawlLedger.of(again)

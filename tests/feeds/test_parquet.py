@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 from tests.conftest import run_crawl
 from tests.servers import s3_settings
 from tmapi_crawler.contract.items import ProductItem
+from tmapi_crawler.feeds.exporters import flat_row
 from tmapi_crawler.feeds.parquet import CHANGE_SCHEMA, ITEM_SCHEMA, ParquetItemExporter
 from tmapi_crawler.simulator.catalog import Catalog
 
@@ -111,3 +112,43 @@ def test_parquet_items_and_changes_on_s3(simulator, s3_server, tmp_path):
     assert changes.schema == CHANGE_SCHEMA
     assert changes.column("change").to_pylist() == ["new"] * 45
     assert set(changes.column("item_id").to_pylist()) == expected
+
+
+def test_unknown_fields_are_strict_json_as_in_the_json_lines_feed():
+    """An answer may hold NaN or Infinity (Python's JSON reader takes them):
+    in ``extra`` they are null, as the JSON Lines feed writes them, so any
+    JSON reader (a browser's, jq, PostgreSQL's) reads every row."""
+    raw = {
+        "item_id": 7,
+        "product_url": "https://detail.1688.com/offer/7.html",
+        "title": "t",
+        "rank": float("nan"),
+        "boost": {"up": float("inf"), "note": "加厚"},
+    }
+    item = ProductItem.model_validate(raw)
+    file = io.BytesIO()
+    exporter = ParquetItemExporter(file)
+    exporter.start_exporting()
+    exporter.export_item(item)
+    exporter.finish_exporting()
+    (record,) = pq.read_table(io.BytesIO(file.getvalue())).to_pylist()
+    strict = json.loads(record["extra"], parse_constant=lambda name: name)
+    assert strict == {"rank": None, "boost": {"up": None, "note": "加厚"}}
+    assert strict == {
+        key: value
+        for key, value in json.loads(item.model_dump_json()).items()
+        if key in raw and key not in ProductItem.model_fields
+    }
+
+
+def test_the_csv_feed_writes_unknown_fields_as_the_same_strict_json():
+    raw = {
+        "item_id": 7,
+        "product_url": "https://detail.1688.com/offer/7.html",
+        "title": "t",
+        "rank": float("nan"),
+        "boost": {"up": float("-inf")},
+    }
+    row = flat_row(ProductItem.model_validate(raw))
+    extra = json.loads(row["extra"], parse_constant=lambda name: name)
+    assert (extra["rank"], extra["boost.up"]) == (None, None)

@@ -15,11 +15,12 @@ from scrapy import Request
 
 from tests.crawlers import project_crawler
 from tmapi_crawler.contract.api import Page
+from tmapi_crawler.contract.endpoints import ITEMS
 from tmapi_crawler.contract.items import ProductItem
 from tmapi_crawler.exceptions import DuplicateItem
 from tmapi_crawler.meta import REDELIVERED, TMAPI
 from tmapi_crawler.pipelines.dedupe import DedupePipeline
-from tmapi_crawler.signals import items_delivered_before, page_answered
+from tmapi_crawler.signals import answer_read, items_delivered_before
 from tmapi_crawler.simulator.catalog import SAMPLE_RESPONSE
 
 pytestmark = pytest.mark.timeout(60)
@@ -89,7 +90,9 @@ def test_workers_share_seen_ids_and_the_last_to_close_clears_them(redis_server):
         meta={TMAPI: {"query": {"cat_id": 5, "language": "en"}}, REDELIVERED: True},
     )
     page = Page(1, 20, 2, False, [{"item_id": 1}, {"item_id": "2"}])
-    second_crawler.signals.send_catch_log(page_answered, request=request, page=page)
+    second_crawler.signals.send_catch_log(
+        answer_read, request=request, endpoint=ITEMS, answer=page
+    )
     assert second_crawler.stats.get_value("tmapi/pages/redelivered") == 1
     assert kept(second, item(1), item(2), item(1)) == [1, 2]
 

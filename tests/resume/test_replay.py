@@ -58,9 +58,12 @@ def write_jsonl(path: Path, items: list[dict[str, Any]]) -> Path:
     return path
 
 
-def write_csv(path: Path, items: list[dict[str, Any]]) -> Path:
+def write_csv(
+    path: Path,
+    items: list[dict[str, Any]],
+    names: tuple[str, ...] = ("item_id", "cat_id", "language", "page", "title"),
+) -> Path:
     with path.open("w", encoding="utf-8", newline="") as file:
-        names = ["item_id", "cat_id", "language", "page", "title"]
         writer = csv.DictWriter(file, names, extrasaction="ignore")
         writer.writeheader()
         for one in items:
@@ -146,3 +149,30 @@ def test_an_item_held_in_another_language_is_written_again(tmp_path, spider):
     assert not replay.in_every_feed(chinese, {"jsonl", "csv"})
     for kind in ("jsonl", "csv"):
         assert replay.turning_away(lambda item: True, kind)(chinese)
+
+
+def test_a_csv_without_the_language_column_holds_the_one_language_in_flight(
+    tmp_path, spider
+):
+    """FEED_EXPORT_FIELDS without ``language``: a row is the page's if one
+    language alone had that page in flight; with two it could be either, so
+    both are written again (a row twice rather than one lost)."""
+    names = ("item_id", "cat_id", "page", "title")
+    before, _ = job_state(tmp_path, spider, {1: "in flight"})
+    replay = Replay()
+    replay.find(before, [write_csv(tmp_path / "a.csv", [feed_item(102, 1)], names)])
+    assert not replay.turning_away(lambda item: True, "csv")(feed_item(102, 1))
+    assert replay.turning_away(lambda item: True, "csv")(feed_item(103, 1))
+
+    zh = CategoryQuery(cat_id=5, price_start=1, price_end=10, language="zh")
+    log = journal.Journal(tmp_path / journal.JOURNAL_NAME)
+    request = spider.page_request(zh, 1, planned_last=1)
+    log.write("queued", fp="fp-zh", request=stored_request(request, spider))
+    log.write("leased", fp="fp-zh")
+    log.close()
+    both = journal.load(tmp_path / journal.JOURNAL_NAME)
+    replay = Replay()
+    replay.find(both, [write_csv(tmp_path / "b.csv", [feed_item(102, 1)], names)])
+    for language in ("en", "zh"):
+        item = feed_item(102, 1, language=language)
+        assert replay.turning_away(lambda item: True, "csv")(item)

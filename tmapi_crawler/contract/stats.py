@@ -45,6 +45,7 @@ SPLIT_BANDS = "tmapi/split/bands"
 TREE_CATEGORIES = "tmapi/tree/categories"
 TREE_LEAVES = "tmapi/tree/leaves"
 TREE_FAILED = "tmapi/tree/failed"
+TREE_WITH_PROBLEMS = "tmapi/tree/with_problems"
 
 # items
 ITEMS_INVALID = "tmapi/items/invalid"  # + "/<field>/<kind>" per problem

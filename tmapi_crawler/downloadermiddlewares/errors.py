@@ -5,8 +5,10 @@ the JSON body code alike (:func:`tmapi_crawler.contract.api.parse_data`), and ac
 what it means; every call costs the user money, so nothing is retried that
 cannot succeed:
 
-* a page: handed to the spider in ``response.meta["tmapi_page"]``
-  (and to whoever listens to the ``page_answered`` signal);
+* an answer: parsed by its endpoint's contract
+  (:mod:`tmapi_crawler.contract.endpoints`) and handed to the spider in
+  ``response.meta["tmapi_answer"]`` (and to whoever listens to the
+  ``answer_read`` signal);
 * 503 (concurrency limit): retried after a backoff, and the number of calls in
   flight shrinks (it tells :class:`~tmapi_crawler.extensions.calls.CallsInFlight`,
   which owns them; a call waits there for its place);
@@ -23,10 +25,10 @@ After a stop no further call is sent. Waits (backoff, holds) are asyncio
 sleeps before the call, never blocking the reactor; a retry is a copy of the
 original request (no token), so it can be scheduled and stored safely.
 Every endpoint's calls pass here (a request marked with
-:func:`tmapi_crawler.meta.is_tmapi_request`); an answer of the items
-endpoint is also parsed into a page. Stats: ``tmapi/response/<code>``,
-``tmapi/retry/...``, ``tmapi/gave_up/<reason>``,
-``tmapi/pages/{failed,unsent,past_end}``.
+:func:`tmapi_crawler.meta.is_tmapi_request`), all alike. Stats:
+``tmapi/response/<code>``, ``tmapi/retry/...``, ``tmapi/gave_up/<reason>``,
+``tmapi/pages/{failed,unsent,past_end,with_problems}``,
+``tmapi/tree/with_problems``.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from scrapy.utils.misc import load_object
 
 from tmapi_crawler.contract import api
 from tmapi_crawler.contract.api import ErrorKind
+from tmapi_crawler.contract.endpoints import endpoint_of
 from tmapi_crawler.contract.operator_settings import (
     count,
     problems_of,
@@ -59,7 +62,6 @@ from tmapi_crawler.contract.stats import (
     GAVE_UP,
     PAGES_PAST_END,
     PAGES_UNSENT,
-    PAGES_WITH_PROBLEMS,
     RESPONSE,
     RETRY,
 )
@@ -67,17 +69,16 @@ from tmapi_crawler.exceptions import CrawlStopped, PageFailed, PastLastPage
 from tmapi_crawler.extensions.calls import CallsInFlight
 from tmapi_crawler.extensions.ledger import CrawlLedger
 from tmapi_crawler.meta import (
-    DATA,
+    ANSWER,
     MAX_RETRIES,
     NOT_BEFORE,
-    PAGE,
     PROBE,
     RETRIES,
     TMAPI,
     drop_attempt,
     is_tmapi_request,
 )
-from tmapi_crawler.signals import page_answered
+from tmapi_crawler.signals import answer_read
 
 if TYPE_CHECKING:
     from scrapy import Request
@@ -258,19 +259,15 @@ class TMAPIErrorMiddleware:
         self.stats.inc_value(f"{RESPONSE}200")
         self.calls.learn(request, throttled=False)
         self.balance.lift()
-        meta = request.meta[TMAPI]
-        if "page" in meta:  # the items endpoint; other endpoints get the data
-            page = api.page_from_data(
-                data, meta["page"], meta["query"].get("page_size")
-            )
-            if page.problems:  # one line per page, however many problems
-                self.stats.inc_value(PAGES_WITH_PROBLEMS)
-                logger.warning("%s: %s", describe(request), "; ".join(page.problems))
-            self.crawler.signals.send_catch_log(
-                page_answered, request=request, page=page
-            )
-            request.meta[PAGE] = page
-        request.meta[DATA] = data
+        endpoint = endpoint_of(request.url)
+        answer = endpoint.parse(data, request.meta[TMAPI])
+        if answer.problems:  # one line per answer, however many problems
+            self.stats.inc_value(endpoint.problems_stat)
+            logger.warning("%s: %s", describe(request), "; ".join(answer.problems))
+        request.meta[ANSWER] = answer
+        self.crawler.signals.send_catch_log(
+            answer_read, request=request, endpoint=endpoint, answer=answer
+        )
         return response
 
     def process_exception(self, request: Request, exception: Exception) -> Any:

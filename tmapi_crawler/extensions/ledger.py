@@ -7,7 +7,7 @@ signals, and every component that needs the state reads it here
 ==============================  ===========================================
 ``page_requested`` (spider)     a page was asked for: its category's plan,
                                 and its coverage's pages in flight
-``page_answered`` (errors)      the error contract read a page: done, its
+``answer_read`` (errors)        the error contract read a page: done, its
                                 items, ``total_count``, whether it was last
 ``page_parsed`` (spider)        what the page adds to its category's
                                 coverage (bands, gaps, split), its plan
@@ -41,6 +41,7 @@ from scrapy import signals
 from tmapi_crawler import signals as tmapi_signals
 from tmapi_crawler.contract.api import CategoryQuery
 from tmapi_crawler.contract.coverage import CategoryCoverage, CoverageReport, PageCover
+from tmapi_crawler.contract.endpoints import ITEMS, Endpoint
 from tmapi_crawler.contract.pagination import CategoryProgress, CrawlProgress
 from tmapi_crawler.contract.slicing import Band, Gap
 from tmapi_crawler.exceptions import DuplicateItem
@@ -74,7 +75,7 @@ class CrawlLedger:
         self.covers: dict[Request, PageCover] = {}
         connect = crawler.signals.connect
         connect(self.page_requested, tmapi_signals.page_requested)
-        connect(self.page_answered, tmapi_signals.page_answered)
+        connect(self.answer_read, tmapi_signals.answer_read)
         connect(self.page_parsed, tmapi_signals.page_parsed)
         connect(self.request_settled, tmapi_signals.request_settled)
         connect(self.request_left, signals.request_left_downloader)
@@ -130,9 +131,11 @@ class CrawlLedger:
         category.planned = max(category.planned, meta.page, meta.last)
         self.coverage_of(meta).asked()
 
-    def page_answered(self, request: Request, page: Page) -> None:
+    def answer_read(self, request: Request, endpoint: Endpoint, answer: Any) -> None:
+        if endpoint is not ITEMS:
+            return
         if (category := self.category_of(request)) is not None:
-            category.record(request.meta[TMAPI]["page"], page)
+            category.record(request.meta[TMAPI]["page"], answer)
 
     def page_parsed(
         self,

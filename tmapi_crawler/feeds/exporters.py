@@ -12,11 +12,11 @@ feed's ``fields`` option) picks other columns by the same dotted names.
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
 from typing import Any
 
 from itemadapter import ItemAdapter
+from pydantic_core import to_json
 from scrapy.exporters import CsvItemExporter
 
 from tmapi_crawler.contract.api import FILTER_FLAGS
@@ -58,6 +58,13 @@ def _json_default(value: Any) -> Any:
     return str(value) if isinstance(value, Decimal) else repr(value)
 
 
+def strict_json(value: Any) -> str:
+    """*value* as JSON any reader takes, as the JSON Lines feed writes it:
+    NaN and infinities (Python's JSON reader accepts them in an answer) as
+    null, exact decimals as strings, anything else not JSON as its repr."""
+    return to_json(value, fallback=_json_default, inf_nan_mode="null").decode()
+
+
 def cell(value: Any) -> str:
     """One CSV cell: plain values as text, lists joined, the rest as JSON."""
     if value is None:
@@ -70,7 +77,7 @@ def cell(value: Any) -> str:
     ):
         return LIST_SEPARATOR.join(str(v) for v in value)
     if isinstance(value, dict | list | tuple):
-        return json.dumps(value, ensure_ascii=False, default=_json_default)
+        return strict_json(value)
     return str(value)
 
 
@@ -79,9 +86,7 @@ def flat_row(item: Any, columns: tuple[str, ...] = CSV_COLUMNS) -> dict[str, str
     flat = flatten(ItemAdapter(item).asdict())
     row = {name: cell(value) for name, value in flat.items()}
     extra = {name: value for name, value in flat.items() if name not in columns}
-    row["extra"] = (
-        json.dumps(extra, ensure_ascii=False, default=_json_default) if extra else ""
-    )
+    row["extra"] = strict_json(extra) if extra else ""
     return row
 
 

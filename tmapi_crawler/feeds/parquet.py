@@ -15,7 +15,6 @@ item, never the row group nor the file: the group is written without it
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, BinaryIO
@@ -27,6 +26,7 @@ from scrapy.exporters import BaseItemExporter
 
 from tmapi_crawler.contract.api import FILTER_FLAGS
 from tmapi_crawler.contract.items import ProductItem
+from tmapi_crawler.feeds.exporters import strict_json
 from tmapi_crawler.feeds.guard import GuardedExport
 
 PARQUET_ROW_GROUP = 10_000
@@ -146,9 +146,7 @@ def row(item: Any, schema: pa.Schema) -> dict[str, Any]:
         extra = {k: v for k, v in data.items() if k not in schema.names}
     record = {name: cell(name, data.get(name)) for name in schema.names}
     if "extra" in schema.names:
-        record["extra"] = (
-            json.dumps(extra, default=str, ensure_ascii=False) if extra else None
-        )
+        record["extra"] = strict_json(extra) if extra else None
     return record
 
 

@@ -23,6 +23,7 @@ from twisted.internet.task import LoopingCall
 
 from tmapi_crawler.backends import RunBackends
 from tmapi_crawler.contract.api import CategoryQuery
+from tmapi_crawler.contract.endpoints import ITEMS, Endpoint
 from tmapi_crawler.contract.items import ProductItem
 from tmapi_crawler.contract.seen import (
     MemorySeenSet,
@@ -39,7 +40,7 @@ from tmapi_crawler.distributed.connection import connect_from
 from tmapi_crawler.exceptions import DuplicateItem
 from tmapi_crawler.meta import REDELIVERED, TMAPI
 from tmapi_crawler.pipelines.validation import _where
-from tmapi_crawler.signals import items_delivered_before, page_answered
+from tmapi_crawler.signals import answer_read, items_delivered_before
 
 if TYPE_CHECKING:
     from scrapy import Request
@@ -77,16 +78,17 @@ class DedupePipeline:
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> DedupePipeline:
         pipeline = cls(crawler)
-        crawler.signals.connect(pipeline.page_answered, signal=page_answered)
+        crawler.signals.connect(pipeline.answer_read, signal=answer_read)
         crawler.signals.connect(
             pipeline.items_delivered_before, signal=items_delivered_before
         )
         return pipeline
 
-    def page_answered(self, request: Request, page: Page) -> None:
+    def answer_read(self, request: Request, endpoint: Endpoint, answer: Any) -> None:
         """A page taken back from a worker that died: its ids may be marked
         seen without its feed ever writing them, so they go through once more."""
-        if request.meta.get(REDELIVERED):
+        if endpoint is ITEMS and request.meta.get(REDELIVERED):
+            page: Page = answer
             self.stats.inc_value(PAGES_REDELIVERED)
             language = CategoryQuery.model_validate(
                 request.meta[TMAPI]["query"]

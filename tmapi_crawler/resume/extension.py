@@ -31,7 +31,7 @@ from tmapi_crawler.internals import (
     flush_feed_files,
     reset_job_state,
 )
-from tmapi_crawler.meta import PAGE, TMAPI, request_from_stored, stored_request
+from tmapi_crawler.meta import ANSWER, TMAPI, request_from_stored, stored_request
 from tmapi_crawler.resume import journal
 from tmapi_crawler.resume.replay import Replay, kind_of
 from tmapi_crawler.signals import items_delivered_before, request_settled
@@ -190,7 +190,7 @@ class ResumeJournal:
         tally = self.tallies.setdefault(fp, PageTally())
         tally.expected = count
         tally.cover = CrawlLedger.of(self.crawler).take_cover(response.request)  # type: ignore[arg-type]
-        page = response.meta.get(PAGE)
+        page = response.meta.get(ANSWER)
         tally.end = page is not None and not page.has_next_page
         self._settle_if_done(fp, tally)
 

@@ -99,10 +99,11 @@ class Replay:
                 self.in_files["jsonl"].add(loose)
         if not keys:
             return {}
-        pages = {  # [cat_id, language, page]
-            json.dumps([cat_id, language, page])
-            for cat_id, language, _, _, page in map(json.loads, keys)
-        }
+        pages = set()  # [cat_id, language, page]
+        languages: dict[tuple[Any, Any], set[Any]] = {}  # (cat_id, page): languages
+        for cat_id, language, _, _, page in map(json.loads, keys):
+            pages.add(json.dumps([cat_id, language, page]))
+            languages.setdefault((cat_id, page), set()).add(language)
         found: dict[str, set[str]] = {}
         for path in files:
             kind = kind_of(path.suffix.removeprefix("."))
@@ -110,6 +111,13 @@ class Replay:
                 item_id = str(item.get("item_id"))
                 cat_id, page = _int(item.get("cat_id")), _int(item.get("page"))
                 language = item.get("language")
+                if kind == "csv" and "language" not in item:
+                    # a CSV without the column (FEED_EXPORT_FIELDS): the page's
+                    # language if one alone was in flight, else written again
+                    in_flight = languages.get((cat_id, page), set())
+                    if len(in_flight) != 1:
+                        continue
+                    (language,) = in_flight
                 loose = _loose_key(cat_id, language, page, item_id)
                 if kind == "csv":  # no nested filters: by category, language, page
                     if json.dumps([cat_id, language, page]) in pages:

@@ -25,7 +25,7 @@ from tmapi_crawler.contract.slicing import Band, settings_problems
 from tmapi_crawler.contract.stats import TREE_CATEGORIES, TREE_FAILED, TREE_LEAVES
 from tmapi_crawler.contract.tree import TreeWalk
 from tmapi_crawler.exceptions import CrawlStopped
-from tmapi_crawler.meta import DATA, TMAPI, InfoMeta
+from tmapi_crawler.meta import ANSWER, TMAPI, InfoMeta
 from tmapi_crawler.spiders.pages import PageSpider
 
 if TYPE_CHECKING:
@@ -120,10 +120,8 @@ class CategorySpider(PageSpider):
     def parse_category_info(self, response: Response) -> Iterator[scrapy.Request]:
         """Ask the children that have children; crawl the leaves."""
         cat_id = response.meta[TMAPI]["info"]
-        info = api.category_info_from_data(response.meta[DATA])
+        info: api.CategoryInfo = response.meta[ANSWER]
         self.crawler.stats.inc_value(TREE_CATEGORIES)
-        for problem in info.problems:
-            self.logger.warning("Category info of %d: %s", cat_id, problem)
         leaves, to_ask = self.tree_walk.visit(cat_id, info)
         for child in to_ask:
             yield self.info_request(child)

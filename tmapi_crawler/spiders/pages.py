@@ -46,7 +46,7 @@ from tmapi_crawler.exceptions import (
 )
 from tmapi_crawler.extensions.calls import LimitMemory
 from tmapi_crawler.extensions.ledger import CrawlLedger
-from tmapi_crawler.meta import NOT_SENT, PAGE, TMAPI, PageMeta
+from tmapi_crawler.meta import ANSWER, NOT_SENT, TMAPI, PageMeta
 from tmapi_crawler.signals import page_parsed, page_requested, request_settled
 
 if TYPE_CHECKING:
@@ -294,7 +294,7 @@ class PageSpider(scrapy.Spider):
         """Follow the pagination, then yield the page's items with their context."""
         meta = PageMeta.from_meta(response.meta[TMAPI])
         query = api.CategoryQuery.model_validate(meta.query)
-        page: api.Page = response.meta[PAGE]
+        page: api.Page = response.meta[ANSWER]
         self.learn_page_size(meta, query, page)
         at_cap = meta.page == 1 and (page.total_count or 0) >= self.result_cap
         plan = self.plan_band(query, meta.band, page) if at_cap and meta.band else None

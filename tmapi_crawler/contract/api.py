@@ -423,7 +423,13 @@ def page_from_data(
     if not isinstance(has_next, bool):
         problems.append(f"has_next_page is {has_next!r:.40}")
         has_next = len(raw_items) >= page_size
-    if has_next and 0 < len(raw_items) < page_size and page_size > DEFAULT_PAGE_SIZE:
+    stated = (_as_int(data.get("page_size")) or 0) > 0  # silent: the size asked
+    if (
+        stated
+        and has_next
+        and 0 < len(raw_items) < page_size
+        and page_size > DEFAULT_PAGE_SIZE
+    ):
         # a page before the last holds the size served: an API that clamps a
         # size above the documented one may still echo it in page_size
         problems.append(f"page_size is {page_size} but {len(raw_items)} are served")

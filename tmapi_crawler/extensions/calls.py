@@ -54,6 +54,7 @@ from tmapi_crawler.contract.stats import (
 )
 from tmapi_crawler.distributed.connection import connect_from
 from tmapi_crawler.distributed.window import SharedWindow
+from tmapi_crawler.extensions import enabled
 from tmapi_crawler.internals import open_download_slot
 from tmapi_crawler.meta import PERMIT, SENT
 
@@ -214,10 +215,7 @@ class CallsInFlight:
 
     @classmethod
     def of(cls, crawler: Crawler) -> CallsInFlight:
-        calls = crawler.get_extension(cls)
-        if calls is None:  # a component without it: a wiring bug
-            raise RuntimeError(f"{cls.__name__} is not enabled (EXTENSIONS)")
-        return calls
+        return enabled(crawler, cls)
 
     @property
     def where(self) -> str | None:

@@ -45,6 +45,7 @@ from tmapi_crawler.contract.endpoints import ITEMS, Endpoint
 from tmapi_crawler.contract.pagination import CategoryProgress, CrawlProgress
 from tmapi_crawler.contract.slicing import Band, Gap
 from tmapi_crawler.exceptions import DuplicateItem
+from tmapi_crawler.extensions import enabled
 from tmapi_crawler.itemsignal import connect_item_scraped
 from tmapi_crawler.meta import NOT_SENT, TMAPI, PageMeta, page_meta
 
@@ -89,10 +90,7 @@ class CrawlLedger:
 
     @classmethod
     def of(cls, crawler: Crawler) -> CrawlLedger:
-        ledger = crawler.get_extension(cls)
-        if ledger is None:  # a component without its ledger: a wiring bug
-            raise RuntimeError(f"{cls.__name__} is not enabled (EXTENSIONS)")
-        return ledger
+        return enabled(crawler, cls)
 
     # --- lookups ---------------------------------------------------------------
 

@@ -45,10 +45,6 @@ from tmapi_crawler.contract.stats import (
     FINISH_REASON,
     GAVE_UP,
     ITEMS_EXPORTED,
-    PAGE_SIZE_ASKED,
-    PAGE_SIZE_REFUSED,
-    PAGE_SIZE_REMEMBERED,
-    PAGE_SIZE_SERVED,
     RESUME,
     RESUME_PAGES_DONE_BEFORE,
     RETRY_BY_REASON,
@@ -63,6 +59,7 @@ from tmapi_crawler.contract.stats import (
 from tmapi_crawler.extensions.calls import CallsInFlight
 from tmapi_crawler.extensions.feedalert import FeedFailureAlert, stopped_feed_advice
 from tmapi_crawler.extensions.ledger import CrawlLedger
+from tmapi_crawler.extensions.pagesize import PageSizeServed
 from tmapi_crawler.feeds.feedfile import local_path
 from tmapi_crawler.store.changes import summary_line
 
@@ -233,8 +230,14 @@ class RunSummary:
             "totals": total.as_dict(),
             "next_steps": self.next_steps(figures, reason, stats, feeds),
             "concurrency": self.concurrency(stats),
-            "page_size": page_size_of(stats),
+            "page_size": self.page_size(),
         }
+
+    def page_size(self) -> dict[str, Any] | None:
+        """The page size asked and served, from its owner (None: given with
+        -a page_size)."""
+        served = self.crawler.get_extension(PageSizeServed)
+        return served.summary() if served is not None else None
 
     def concurrency(self, stats: dict[str, Any]) -> dict[str, Any] | None:
         """The limit of calls in flight the run started from and ended at,
@@ -413,18 +416,6 @@ class RunSummary:
     def job_dir(self) -> str | None:
         jobdir = RunBackends.of(self.crawler).jobdir
         return str(jobdir) if jobdir else None
-
-
-def page_size_of(stats: dict[str, Any]) -> dict[str, Any] | None:
-    """The page size asked and served (None: given with -a page_size)."""
-    if PAGE_SIZE_SERVED not in stats and PAGE_SIZE_ASKED not in stats:
-        return None
-    return {
-        "asked": stats.get(PAGE_SIZE_ASKED),
-        "served": stats.get(PAGE_SIZE_SERVED),
-        "remembered": stats.get(PAGE_SIZE_REMEMBERED),
-        "refused": int(stats.get(PAGE_SIZE_REFUSED, 0)),
-    }
 
 
 def page_size_line(size: dict[str, Any]) -> str:

@@ -94,7 +94,7 @@ class CategorySpider(PageSpider):
                     yield self.info_request(cat_id)
             return
         for query in self.queries:
-            yield self.first_request(await self.sized_when_known(query))
+            yield self.first_request(await self.page_size.size_for(query))
 
     def first_request(self, query: api.CategoryQuery) -> scrapy.Request:
         """Page 1 of one of the user's queries: with split=price, its first band."""
@@ -133,7 +133,7 @@ class CategorySpider(PageSpider):
         for leaf in leaves:
             for language in self.arguments.language:
                 query = api.CategoryQuery(cat_id=leaf, language=language, **options)
-                yield self.first_request(self.sized_now(query))
+                yield self.first_request(self.page_size.size_now(query))
 
     def info_failed(self, failure: Failure) -> None:
         """A category whose children could not be learned: its subtree is lost."""

@@ -14,7 +14,6 @@ Page 1 of a category is fetched first; its ``total_count`` plans the rest
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from functools import cached_property
@@ -23,29 +22,19 @@ from typing import TYPE_CHECKING, Any, Self
 import scrapy
 
 from tmapi_crawler import preflight
-from tmapi_crawler.backends import RunBackends
 from tmapi_crawler.contract import api
-from tmapi_crawler.contract.credentials import token_from
 from tmapi_crawler.contract.operator_settings import SettingError, switch
-from tmapi_crawler.contract.pagesize import PageSizeLearner, is_refusal
 from tmapi_crawler.contract.pagination import pages_to_follow
 from tmapi_crawler.contract.slicing import Band, Gap, plan_split, to_fen
-from tmapi_crawler.contract.stats import (
-    PAGE_SIZE_ASKED,
-    PAGE_SIZE_REFUSED,
-    PAGE_SIZE_REMEMBERED,
-    PAGE_SIZE_SERVED,
-    PAGES_FAILED,
-    SPLIT_BANDS,
-)
+from tmapi_crawler.contract.stats import PAGES_FAILED, SPLIT_BANDS
 from tmapi_crawler.exceptions import (
     CrawlRefused,
     CrawlStopped,
     PageFailed,
     PastLastPage,
 )
-from tmapi_crawler.extensions.calls import LimitMemory
 from tmapi_crawler.extensions.ledger import CrawlLedger
+from tmapi_crawler.extensions.pagesize import PageSizeServed, at_page_size
 from tmapi_crawler.meta import ANSWER, NOT_SENT, TMAPI, PageMeta
 from tmapi_crawler.signals import page_parsed, page_requested, request_settled
 
@@ -60,27 +49,14 @@ if TYPE_CHECKING:
 # pages of a few categories, not of all (flat memory: BENCHMARKS.md, benchmark
 # 4). Other pages go in page order, so a last page is met before pages past it.
 FIRST_PAGE_PRIORITY = -1_000_000
-# How often a query waiting for the page size probe's answer looks again (the
-# answer may come to another worker: it is read from the shared memory), and
-# how long it waits at most before it asks the documented size, which every
-# reading serves (a probe retried long, or answered where it cannot be read).
-PAGE_SIZE_POLL = 0.05
-PAGE_SIZE_WAIT = 120.0
-
-
-def at_page_size(query: api.CategoryQuery, size: int) -> api.CategoryQuery:
-    """*query* asking *size* items a page."""
-    if query.page_size == size:
-        return query
-    return api.CategoryQuery.model_validate({**query.model_dump(), "page_size": size})
 
 
 class PageSpider(scrapy.Spider):
     """The pages of category queries; subclasses say which queries."""
 
     dry_run = False  # True: page 1 of each query only, for the plan
-    # True: new queries ask the page size the API serves, learned
-    # (contract.pagesize); False: each query's page_size as given
+    # True: new queries ask the page size the API serves, learned by its
+    # owner (extensions.pagesize); False: each query's page_size as given
     learns_page_size = False
 
     @classmethod
@@ -138,110 +114,31 @@ class PageSpider(scrapy.Spider):
     def ledger(self) -> CrawlLedger:
         return CrawlLedger.of(self.crawler)
 
-    # --- the page size served (contract.pagesize) ------------------------------
-
     @cached_property
-    def page_size_memory(self) -> LimitMemory | None:
-        """Where the page size served is kept, beside the learned limit: with
-        Redis or a job directory always (the workers on a token, or the runs
-        of a job, must ask one size, or each would crawl a query of its own),
-        else unless TMAPI_REMEMBER_LIMIT is off."""
-        token = token_from(self.settings)
-        backends = RunBackends.of(self.crawler)
-        shared = backends.distributed or backends.jobdir is not None
-        if not token or not (shared or switch(self.settings, "TMAPI_REMEMBER_LIMIT")):
-            return None
-        return LimitMemory(self.settings, backends, token)
-
-    @cached_property
-    def page_sizes(self) -> PageSizeLearner:
-        memory = self.page_size_memory
-        remembered = memory.read("page_size") if memory else None
-        if remembered is not None:
-            self.crawler.stats.set_value(PAGE_SIZE_REMEMBERED, remembered)
-        probe = self.settings.getint("TMAPI_PAGE_SIZE_PROBE")
-        return PageSizeLearner(probe=probe, known=remembered)
-
-    def sized(self, query: api.CategoryQuery) -> api.CategoryQuery | None:
-        """*query* at the page size to ask; None while the probe's answer is
-        pending."""
-        if not self.learns_page_size:
-            return query
-        size = self.page_sizes.next_size()
-        if size is None:
-            return None
-        if self.crawler.stats.get_value(PAGE_SIZE_ASKED) is None:
-            self.crawler.stats.set_value(PAGE_SIZE_ASKED, size)
-        return at_page_size(query, size)
-
-    async def sized_when_known(self, query: api.CategoryQuery) -> api.CategoryQuery:
-        """*query* at the page size to ask, once the probe has its answer
-        (here, or with Redis at any worker on the token): waiting costs one
-        call's latency, asking before it could cost a refused call a query."""
-        waited = 0.0
-        while (sized := self.sized(query)) is None:
-            if waited >= PAGE_SIZE_WAIT:
-                return self.sized_now(query)
-            await asyncio.sleep(PAGE_SIZE_POLL)
-            waited += PAGE_SIZE_POLL
-            memory = self.page_size_memory
-            if memory is None or memory.redis is None:
-                continue
-            if (size := memory.read("page_size")) is not None:
-                self.page_sizes.known = size
-        return sized
-
-    def sized_now(self, query: api.CategoryQuery) -> api.CategoryQuery:
-        """*query* at the page size to ask, found where nothing can wait (a
-        callback): while the probe is pending, the documented size, which
-        every reading serves."""
-        return self.sized(query) or at_page_size(query, api.DEFAULT_PAGE_SIZE)
-
-    def keep_page_size(self, size: int) -> None:
-        """The size every query asks from now on, kept for the next run."""
-        memory = self.page_size_memory
-        kept = memory is not None and memory.keep(size, "page_size")
-        self.logger.info(
-            "Page size: asking %d, served %s%s",
-            size,
-            self.page_sizes.served or "as much",
-            f" (kept in {memory.where_of('page_size')})" if memory and kept else "",
-        )
-
-    def learn_page_size(
-        self, meta: PageMeta, query: api.CategoryQuery, page: api.Page
-    ) -> None:
-        """What a page 1 answer says of the page size served."""
-        if not self.learns_page_size or meta.page != 1:
-            return
-        learned = self.page_sizes.answered(query.page_size, page)
-        if self.page_sizes.served is not None:
-            self.crawler.stats.set_value(PAGE_SIZE_SERVED, self.page_sizes.served)
-        if learned is not None:
-            self.keep_page_size(learned)
+    def page_size(self) -> PageSizeServed:
+        """The owner of the page size a new query asks (learned unless
+        :attr:`learns_page_size` is False)."""
+        return PageSizeServed.of(self.crawler)
 
     def ask_again_smaller(self, failure: Failure) -> scrapy.Request | None:
         """Page 1 of a user's query refused (422) at a page size above the
-        documented one: the documented size from now on, and that page 1
-        asked again at it (the failed call is the probe's price, not a
-        failure of the category)."""
-        if not self.learns_page_size or not failure.check(PageFailed):
+        documented one: that page 1 asked again at the size the page size's
+        owner says (the failed call is the probe's price, not a failure of
+        the category)."""
+        if not failure.check(PageFailed):
             return None
         request = failure.request  # type: ignore[attr-defined]
         meta = PageMeta.from_meta(request.meta[TMAPI])
         query = api.CategoryQuery.model_validate(meta.query)
         if meta.page != 1:
             return None
-        user_query = not meta.band or meta.band.get("root") == query.key
-        if not user_query or not is_refusal(
-            query.page_size, getattr(failure.value, "code", None)
-        ):
-            self.page_sizes.failed()  # the probe, if it was, failed otherwise
+        size = self.page_size.refused(
+            query.page_size,
+            getattr(failure.value, "code", None),
+            user_query=not meta.band or meta.band.get("root") == query.key,
+        )
+        if size is None:
             return None
-        size = self.page_sizes.refused()
-        self.crawler.stats.set_value(PAGE_SIZE_SERVED, size)
-        self.keep_page_size(size)
-        self.crawler.stats.inc_value(PAGE_SIZE_REFUSED)
         again = at_page_size(query, size)
         band = Band.whole(again).to_meta() if meta.band else None
         retry = self.page_request(
@@ -295,7 +192,6 @@ class PageSpider(scrapy.Spider):
         meta = PageMeta.from_meta(response.meta[TMAPI])
         query = api.CategoryQuery.model_validate(meta.query)
         page: api.Page = response.meta[ANSWER]
-        self.learn_page_size(meta, query, page)
         at_cap = meta.page == 1 and (page.total_count or 0) >= self.result_cap
         plan = self.plan_band(query, meta.band, page) if at_cap and meta.band else None
         if isinstance(plan, list):  # split: the sub-bands' pages replace these

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.common import (
+    SAME_PAGES,
     CallLog,
     Row,
     Section,
@@ -137,7 +138,11 @@ def measure(
 
     def crawler() -> dict[str, float]:
         output = workdir / "capped-crawler.jsonl"
-        settings = {"TMAPI_BASE_URL": sim.url, "CONCURRENT_REQUESTS": p.concurrency}
+        settings = {
+            "TMAPI_BASE_URL": sim.url,
+            "CONCURRENT_REQUESTS": p.concurrency,
+            **SAME_PAGES,
+        }
         calls.mark()
         # a run of its own: nothing remembered from the runs before it
         env: dict[str, str | None] = {

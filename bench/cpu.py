@@ -20,6 +20,7 @@ from pathlib import Path
 from bench.common import (
     BENCH_TOKEN,
     ROOT,
+    SAME_PAGES,
     CallLog,
     ProcessRun,
     Row,
@@ -100,6 +101,7 @@ def run(size: str, workdir: Path, repeat: int | None = None) -> Section:
             "TMAPI_BASE_URL": sim.url,
             "CONCURRENT_REQUESTS": p.concurrency,
             "LOG_LEVEL": "INFO",
+            **SAME_PAGES,
         }
         argv = crawl_argv(output, {"cat_id": ",".join(map(str, cat_ids))}, settings)
         calls.mark()

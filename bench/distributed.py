@@ -20,6 +20,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from bench.common import SAME_PAGES
 from tests.conftest import ROOT, SENTINEL_TOKEN
 from tests.servers import RedisServer
 from tmapi_crawler.simulator.process import SimulatorProcess
@@ -33,7 +34,12 @@ def start_workers(
         log = Path(tempfile.mkdtemp(prefix="bench-worker-")) / "worker.log"
         command = [sys.executable, "-m", "scrapy", "crawl", "category"]
         command += ["-a", f"cat_id={cats}", "-O", str(log.with_suffix(".jsonl"))]
-        settings = {"TMAPI_BASE_URL": sim.url, "TMAPI_IDLE_CLOSE": 1, **options}
+        settings = {
+            "TMAPI_BASE_URL": sim.url,
+            "TMAPI_IDLE_CLOSE": 1,
+            **SAME_PAGES,
+            **options,
+        }
         for name, value in settings.items():
             command += ["-s", f"{name}={value}"]
         env = {**os.environ, "TMAPI_TOKEN": SENTINEL_TOKEN, "REDIS_URL": redis.url}

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from bench.common import (
     ROOT,
+    SAME_PAGES,
     CallLog,
     Row,
     Section,
@@ -86,6 +87,7 @@ def run(size: str, workdir: Path, repeat: int | None = None) -> Section:
         settings: dict[str, object] = {
             "TMAPI_BASE_URL": sim.url,
             "CONCURRENT_REQUESTS": p.concurrency,
+            **SAME_PAGES,
         }
         if start is not None:
             settings["TMAPI_CONCURRENCY_START"] = start

@@ -26,6 +26,7 @@ from pathlib import Path
 import redis
 
 from bench.common import (
+    SAME_PAGES,
     Row,
     Section,
     check,
@@ -112,7 +113,7 @@ def crawl_rss(items: int, sim: SimulatorProcess, workdir: Path) -> tuple[int, fl
     argv = crawl_argv(
         output,
         {"cat_id": ",".join(map(str, cat_ids))},
-        {"TMAPI_BASE_URL": sim.url, "CONCURRENT_REQUESTS": 16},
+        {"TMAPI_BASE_URL": sim.url, "CONCURRENT_REQUESTS": 16, **SAME_PAGES},
     )
     run = run_process(argv, log=workdir / f"crawl-{items}.log")
     check(run.returncode == 0, f"crawl of {items} exited {run.returncode}", run)

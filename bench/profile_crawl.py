@@ -34,6 +34,7 @@ def main() -> None:
             "-m", "scrapy", "crawl", "category", "-O", str(workdir / "items.jsonl"),
             "-a", f"cat_id={','.join(map(str, cat_ids))}",
             "-s", f"TMAPI_BASE_URL={sim.url}", "-s", "CONCURRENT_REQUESTS=16",
+            "-s", "TMAPI_PAGE_SIZE_PROBE=20",  # bench.common.SAME_PAGES
         ]  # fmt: skip
         run = run_process(argv, cwd=ROOT, log=workdir / "crawl.log")
     if run.returncode != 0:

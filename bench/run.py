@@ -29,6 +29,7 @@ MODULES = {
     4: "bench.memory",
     5: "bench.scaleout",
     6: "bench.store",
+    7: "bench.pagesize",
 }
 
 

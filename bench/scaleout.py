@@ -18,7 +18,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bench.common import (
@@ -40,7 +40,7 @@ from tmapi_crawler.simulator.process import SimulatorProcess
 
 FIRST_CAT = 6001
 TARGET = 3.2
-CAPPED_TARGET, CAPPED_SHARE = 0.85, 0.05
+CAPPED_TARGET, CAPPED_SHARE = 0.9, 0.02
 READY = "Spider opened"
 
 
@@ -55,14 +55,15 @@ class Params:
     account_cap: int = 6  # the capped case: workers on one token, this cap
     capped_workers: int = 3
     capped_categories: int = 3  # of 100 pages
+    capped_latencies: tuple[float, ...] = ()  # seconds a call; () : latency
 
 
 SIZES = {
     "tiny": Params(
         2, 100, 0.02, 2, (1, 2), 1, account_cap=2, capped_workers=2, capped_categories=1
     ),
-    "quick": Params(8, 1000, 0.2, 4, (1, 2, 4), 1),
-    "full": Params(8, 1000, 0.2, 4, (1, 2, 4), 3),
+    "quick": Params(8, 1000, 0.2, 4, (1, 2, 4), 1, capped_latencies=(0.2, 1.0)),
+    "full": Params(8, 1000, 0.2, 4, (1, 2, 4), 3, capped_latencies=(0.2, 1.0)),
 }
 
 
@@ -241,7 +242,19 @@ def run(size: str, workdir: Path, repeat: int | None = None) -> Section:
         "(tmapi_crawler/distributed.py). Quick runs: one worker 15.3 -> 19 "
         "pages/s of 20, four 56 -> 71."
     )
-    capped_rows(section, p, workdir, repeat)
+    for latency in p.capped_latencies or (p.latency,):
+        capped_rows(section, replace(p, latency=latency), workdir, repeat)
+    section.notes.append(
+        "Fixed for the capped case (2026-12-07): past the opening window the "
+        "account's shared window admits one probe above the proven level at a "
+        "time, whichever worker sends it (tmapi_crawler/distributed/window.py); "
+        "before, every unproven level of a window grown by climbing took a call "
+        "at once, a 503 each where the cap is lower. Quick runs, 3 workers at "
+        "0.2 s / 1 s a call: 503 share 3.5% / 3.5% -> 1.3% / 1.0%, fraction of "
+        "the account's limit 0.94 / 0.97 -> 0.92 / 0.96. Its price: a window that "
+        "climbs without a cap climbs one level per answer past the opening, "
+        "4 workers uncapped 65 -> 61 pages/s (one A/B, quick size)."
+    )
     return section
 
 
@@ -277,7 +290,10 @@ def capped_rows(section: Section, p: Params, workdir: Path, repeat: int) -> None
         )
     finally:
         sim.stop()
-    case = f"{p.capped_workers} workers, one token, account cap {p.account_cap}"
+    case = (
+        f"{p.capped_workers} workers, one token, account cap {p.account_cap}, "
+        f"{p.latency:g} s a call"
+    )
     of_limit, throttled = median_of(shared, "limit"), median_of(shared, "503")
     section.rows += [
         Row(
@@ -293,8 +309,8 @@ def capped_rows(section: Section, p: Params, workdir: Path, repeat: int) -> None
             throttled.show(),
             median_of(alone, "503").show(),
             "-",
-            f"< {CAPPED_SHARE:.0%}",
-            throttled.median < CAPPED_SHARE,
+            f"≤ {CAPPED_SHARE:.0%}",
+            throttled.median <= CAPPED_SHARE,
         ),
     ]
     section.notes.append(

@@ -24,6 +24,7 @@ from typing import Any
 import psycopg
 
 from bench.common import (
+    SAME_PAGES,
     CallLog,
     Row,
     Section,
@@ -150,7 +151,11 @@ def run(size: str, workdir: Path, repeat: int | None = None) -> Section:
             nonlocal runs
             runs += 1
             output = workdir / f"store-{name}-{runs}.jsonl"
-            settings = {"TMAPI_BASE_URL": on.sim.url, "LOG_LEVEL": "INFO"}
+            settings = {
+                "TMAPI_BASE_URL": on.sim.url,
+                "LOG_LEVEL": "INFO",
+                **SAME_PAGES,
+            }
             measure = None
             if store is not None:
                 settings["TMAPI_STORE"], measure = store()

@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 
-from tests.crawlers import OpenedCrawler, install_asyncio_reactor
+from tests.crawlers import DOCUMENTED_PAGES, OpenedCrawler, install_asyncio_reactor
 from tests.servers import RedisServer, S3Server
 from tmapi_crawler.simulator.process import SimulatorProcess
 
@@ -119,7 +119,8 @@ def run_crawl(
         command += ["-O", str(output)]
     for name, value in arguments.items():
         command += ["-a", f"{name}={value}"]
-    for name, value in {"TMAPI_BASE_URL": base_url, **(settings or {})}.items():
+    chosen = {"TMAPI_BASE_URL": base_url, **DOCUMENTED_PAGES, **(settings or {})}
+    for name, value in chosen.items():
         command += ["-s", f"{name}={value}"]
     # what a run remembers for the next (the learned limit) stays in the test's
     # own cache directory, never the user's; *env* adds to the environment

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bench import capped, cpu, fanout, memory, scaleout, store
+from bench import capped, cpu, fanout, memory, pagesize, scaleout, store
 from bench.common import bracketed, paired
 from bench.report import render
 
@@ -93,3 +93,11 @@ def test_each_subject_run_is_compared_with_the_baseline_runs_either_side():
     assert [b["pages/s"] for b in s2_brackets] == [3, 7]
     # a machine slowing steadily: the ratio is 1, not tilted by the drift
     assert paired(s1, s1_brackets, "pages/s").median == 1
+
+
+def test_pagesize_benchmark_runs(tmp_path):
+    section = pagesize.run("tiny", tmp_path)
+    assert_measured(section)
+    # every reading of the page size served: within the calls bound, no item lost
+    judged = [row for row in section.rows if row.met is not None]
+    assert len(judged) == 8 and all(row.met for row in judged), judged

@@ -144,3 +144,37 @@ def test_operator_settings_are_checked_together(monkeypatch):
         "TMAPI_PROGRESS_INTERVAL",
         "TMAPI_SUMMARY",
     ]
+
+
+@pytest.mark.parametrize(
+    ("base_url", "allow", "refused"),
+    [
+        ("https://api.tmapi.io", None, False),
+        ("http://api.tmapi.top", None, True),
+        ("http://api.tmapi.top", "true", False),
+        ("http://127.0.0.1:8000", None, False),
+        ("http://127.8.9.1:8000/prefix", None, False),
+        ("http://[::1]:8000", None, False),
+        ("http://localhost:8000", None, False),
+        ("http://10.0.0.5:8000", None, True),
+        ("http://localhost.example.com", None, True),
+    ],
+)
+def test_plain_http_beyond_loopback_is_refused_unless_allowed_by_name(
+    monkeypatch, base_url, allow, refused
+):
+    monkeypatch.setenv("TMAPI_TOKEN", "a-token-of-length")
+    extra = {} if allow is None else {"TMAPI_ALLOW_PLAIN_HTTP": allow}
+    settings = settings_of(TMAPI_BASE_URL=base_url, **extra)
+    problems = preflight.problems(settings, CategorySpider, {"cat_id": "1"})
+    if not refused:
+        assert problems == []
+        return
+    (problem,) = problems
+    assert problem.startswith(f"TMAPI_BASE_URL={base_url!r}: plain http://")
+    assert "token" in problem and "TMAPI_ALLOW_PLAIN_HTTP" in problem
+
+
+def test_the_default_base_url_is_https():
+    settings = settings_of()
+    assert settings.get("TMAPI_BASE_URL") == "https://api.tmapi.io"

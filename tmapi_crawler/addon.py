@@ -82,6 +82,11 @@ EXTENSIONS = {
     # The calls in flight (the gate, the window, the learned limit): built
     # before the downloader and its error middleware, as every extension is.
     f"{P}.extensions.calls.CallsInFlight": 100,
+    # The page size served (what a new query asks, learned from page 1
+    # answers, kept beside the learned limit): after the calls in flight,
+    # whose memory of the limit it shares; before the run summary (510),
+    # which reads it. It learns on answer_read, sent by the error contract.
+    f"{P}.extensions.pagesize.PageSizeServed": 110,
     f"{P}.extensions.failedpages.FailedPagesFile": 500,
     f"{P}.extensions.progress.CrawlProgressDisplay": 500,
     # After the progress display: its last line comes before the summary.

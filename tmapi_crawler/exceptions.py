@@ -19,7 +19,12 @@ class CrawlRefused(ValueError):
 
 
 class PageFailed(IgnoreRequest):
-    """A page that failed for good; its message says why."""
+    """A page that failed for good; its message says why, ``code`` the API's
+    error code when an answer refused it (422: the parameters)."""
+
+    def __init__(self, message: str, code: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class PastLastPage(IgnoreRequest):

@@ -13,13 +13,21 @@ NEWSPIDER_MODULE = "tmapi_crawler.spiders"
 COMMANDS_MODULE = "tmapi_crawler.commands"
 
 # --- the API -------------------------------------------------------------
-TMAPI_BASE_URL = "http://api.tmapi.top"
+TMAPI_BASE_URL = "https://api.tmapi.io"  # current docs; the token travels in the URL
+# Plain http:// to a host other than loopback is refused before any call (the
+# token would cross the network in clear); True allows it, by name.
+TMAPI_ALLOW_PLAIN_HTTP = False
 TMAPI_TOKEN_PLACEMENT = (
     "query"  # "query" (apiToken=..., documented) or "header" (apikey)
 )
 # The handler the token handler sends calls through, per scheme; default: the
 # one DOWNLOAD_HANDLERS gave (the add-on moves it here), else Scrapy's own.
 TMAPI_DOWNLOAD_HANDLERS: dict[str, str] = {}
+
+# The page size asked on page 1 of a token's first query (without -a page_size);
+# what the API serves is learned from the answer and asked from then on, kept
+# per token beside the learned limit (TMAPI_REMEMBER_LIMIT). 20: the documented.
+TMAPI_PAGE_SIZE_PROBE = 50
 
 # --- the error contract (tmapi_crawler.downloadermiddlewares.errors) -------
 # Retries per reason: a code ("499"), a kind ("temporary", "concurrency_limit",
@@ -93,6 +101,9 @@ TMAPI_DETAILS = None
 TMAPI_MAX_DETAIL_CALLS = None  # a cap on the detail calls a run asks
 # a feed URI: JSON Lines, .csv (a row per variant), .parquet (variants as a list)
 TMAPI_DETAILS_FEED = None
+# "5 USD": stop cleanly once the calls cost this (tmapi_spend_cap_reached); needs
+# TMAPI_COST_PER_CALL in the same currency
+TMAPI_MAX_SPEND = None
 TMAPI_SUMMARY = True  # the end-of-run table and its JSON file
 TMAPI_SUMMARY_FILE = None  # default: beside the output file, NAME.summary.json
 

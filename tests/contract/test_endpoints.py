@@ -27,12 +27,23 @@ def test_a_path_no_endpoint_owns_is_refused_by_name():
 
 
 def test_a_page_is_read_with_what_was_asked_where_the_answer_is_silent():
-    data = {"items": [{"item_id": 1}], "has_next_page": True, "total_count": 900}
+    items = [{"item_id": n} for n in range(30)]
+    data = {"items": items, "has_next_page": True, "total_count": 900}
     asked = {"query": {"cat_id": 5, "page_size": 30}, "page": 3, "last": 3}
     page = ITEMS.parse(data, asked)
     assert isinstance(page, api.Page)
     assert (page.page, page.page_size, page.total_count) == (3, 30, 900)
     assert page.problems == ("page is 'missing'", "page_size is 'missing'")
+
+
+def test_a_page_before_the_last_with_fewer_items_than_asked_says_the_size_served():
+    """Asked 50, silent on page_size, 20 items and more to come: the API
+    clamps, and the page is read at 20 (at 50, the plan would skip pages)."""
+    items = [{"item_id": n} for n in range(20)]
+    data = {"items": items, "has_next_page": True, "total_count": 900, "page": 1}
+    page = ITEMS.parse(data, {"query": {"cat_id": 5, "page_size": 50}, "page": 1})
+    assert page.page_size == 20
+    assert "page_size is 50 but 20 are served" in page.problems
 
 
 def test_a_category_info_answer_keeps_its_children_and_names_its_problems():

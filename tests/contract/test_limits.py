@@ -42,3 +42,14 @@ def test_an_unreadable_file_remembers_nothing_and_is_rewritten(tmp_path):
         assert limits.read_limit(path, key) is None
     limits.write_limit(path, key, 7)
     assert limits.read_limit(path, key) == 7
+
+
+def test_the_page_size_served_is_kept_beside_the_limit(tmp_path):
+    path = tmp_path / "limits.json"
+    key = token_key("some-token-0000")
+    limits.write_limit(path, key, 4)
+    limits.write_limit(path, key, 20, field="page_size")
+    limits.write_limit(path, key, 5)
+    assert limits.read_limit(path, key) == 5
+    assert limits.read_limit(path, key, "page_size") == 20
+    assert limits.read_limit(path, token_key("other-token-000"), "page_size") is None

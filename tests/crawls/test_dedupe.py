@@ -33,12 +33,14 @@ IDLE = {"TMAPI_IDLE_CLOSE": 0.5}
 
 
 def crawl_keys(client) -> list[bytes]:
-    """Every key but the account's window and learned limit (``tmapi:account:*``,
-    ``tmapi:limits``), which outlive a crawl on purpose."""
+    """Every key but the account's window, learned limit and page size served
+    (``tmapi:account:*``, ``tmapi:limits``, ``tmapi:page_sizes``), which
+    outlive a crawl on purpose."""
+    kept = (b"tmapi:limits", b"tmapi:page_sizes")
     return [
         key
         for key in client.keys("*")
-        if not key.startswith(b"tmapi:account:") and key != b"tmapi:limits"
+        if not key.startswith(b"tmapi:account:") and key not in kept
     ]
 
 

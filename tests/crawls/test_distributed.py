@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ROOT, SENTINEL_TOKEN, stat
+from tests.crawlers import DOCUMENTED_PAGES
 from tmapi_crawler.simulator.catalog import Catalog
 
 pytestmark = pytest.mark.timeout(120)
@@ -87,7 +88,7 @@ def start_worker(
     command = [sys.executable, "-m", "scrapy", "crawl", spider, "-O", str(output)]
     for name, value in (arguments or {}).items():
         command += ["-a", f"{name}={value}"]
-    merged = {"TMAPI_BASE_URL": sim_url, **FAST, **(settings or {})}
+    merged = {"TMAPI_BASE_URL": sim_url, **FAST, **DOCUMENTED_PAGES, **(settings or {})}
     for name, value in merged.items():
         command += ["-s", f"{name}={value}"]
     env = {**os.environ, "TMAPI_TOKEN": token, "REDIS_URL": redis_url}
@@ -445,3 +446,30 @@ def test_workers_on_one_token_share_one_window_of_the_accounts_limit(
     assert refused <= probes and refused <= len(calls) // 10, refused
     # each worker alone could have had 16 in flight; together they held 4
     assert max(c["in_flight"] for c in calls if c["status"] == 200) == 4
+
+
+def test_workers_on_one_token_learn_one_page_size_and_share_its_queries(
+    simulator, redis_factory, tmp_path
+):
+    sizes = {56: 120, 57: 45}
+    # the API refuses 50 a page: the first page 1 asked at 50 costs one 422
+    sim = simulator(
+        size=[f"{c}={n}" for c, n in sizes.items()], latency=0.2, max_page_size=20
+    )
+    server = redis_factory()
+    probed = {"TMAPI_PAGE_SIZE_PROBE": 50}
+    workers = [
+        start_worker(tmp_path, n, sim.url, server.url, {"cat_id": "56,57"}, probed)
+        for n in range(2)
+    ]
+    codes = [worker.wait() for worker in workers]
+    assert codes == [0, 0], workers[0].log[-3000:]
+    calls = sim.calls()
+    assert [c["code"] for c in calls].count(422) == 1
+    assert Counter((c["cat_id"], c["page"]) for c in calls if c["code"] != 422) == {
+        (cat, page): 1 for cat, n in sizes.items() for page in range(1, -(-n // 20) + 1)
+    }
+    delivered = [item for worker in workers for item in worker.items]
+    for cat_id, ids in expected_items(sizes).items():
+        got = [i["item_id"] for i in delivered if i["cat_id"] == cat_id]
+        assert sorted(got) == sorted(ids)  # every item, once

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, SENTINEL_TOKEN
+from tests.crawlers import DOCUMENTED_PAGES
 from tests.crawls.test_distributed import (
     FAST,
     STARTED,
@@ -41,6 +42,7 @@ def start_worker(
     settings = {
         "TMAPI_BASE_URL": sim_url,
         **FAST,
+        **DOCUMENTED_PAGES,
         "TMAPI_LEASE_SECONDS": 3,
         "FEEDS": json.dumps(feeds),
         "TMAPI_SPOOL_DIR": tmp / "spool",  # one machine: the workers share it

@@ -198,6 +198,7 @@ def test_on_a_terminal_a_live_display_and_a_table_replace_the_log_lines(
     sim = simulator(size="68=130", latency=0.05)
     command = [sys.executable, "-m", "scrapy", "crawl", "category", "-a", "cat_id=68"]
     command += ["-s", f"TMAPI_BASE_URL={sim.url}", "-O", str(tmp_path / "i.jsonl")]
+    command += ["-s", "TMAPI_PAGE_SIZE_PROBE=20"]  # DOCUMENTED_PAGES
     code, screen, _ = on_a_terminal(
         command, ROOT, columns=160, TMAPI_TOKEN=SENTINEL_TOKEN
     )

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ROOT, SENTINEL_TOKEN
+from tests.crawlers import DOCUMENTED_PAGES
 from tmapi_crawler.feeds.feedfile import read_items
 from tmapi_crawler.resume import journal
 from tmapi_crawler.simulator.catalog import Catalog
@@ -44,6 +45,7 @@ def start_crawl(
         command += ["-a", f"{name}={value}"]
     chosen = {
         "TMAPI_BASE_URL": url,
+        **DOCUMENTED_PAGES,
         **({"JOBDIR": jobdir} if jobdir is not None else {}),
         "CONCURRENT_REQUESTS": 4,
         "TMAPI_CONCURRENCY_START": 4,

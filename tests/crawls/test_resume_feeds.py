@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ROOT, SENTINEL_TOKEN
+from tests.crawlers import DOCUMENTED_PAGES
 from tests.crawls.test_resume import (
     pages_called,
     pages_in_flight,
@@ -91,6 +92,7 @@ def start(
         command += ["-a", f"{name}={value}"]
     settings = {
         "TMAPI_BASE_URL": sim_url,
+        **DOCUMENTED_PAGES,
         "JOBDIR": tmp / "job",
         "TMAPI_SUMMARY_FILE": tmp / "summary.json",
         "CONCURRENT_REQUESTS": 4,

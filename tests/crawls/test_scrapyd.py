@@ -93,7 +93,11 @@ def test_deployed_to_scrapyd_the_spider_delivers_a_category(
             "project": project_name,
             "spider": "category",
             "cat_id": "71",
-            "setting": [f"TMAPI_BASE_URL={sim.url}", "TMAPI_PROGRESS_INTERVAL=0.2"],
+            "setting": [
+                f"TMAPI_BASE_URL={sim.url}",
+                "TMAPI_PROGRESS_INTERVAL=0.2",
+                "TMAPI_PAGE_SIZE_PROBE=20",  # DOCUMENTED_PAGES
+            ],
         },
     )["jobid"]
     for _ in range(600):

@@ -111,3 +111,16 @@ def test_what_one_worker_learns_the_others_apply(redis_server):
     assert one.take(4, 0.0) is None  # level 5 refuted for the whole account
     one._load(one.client.hgetall(one.keys["state"]))
     assert (one.size, one.proven, one.held) == (4, 4, True)
+
+
+def test_past_the_opening_window_the_account_has_one_probe_at_a_time(redis_server):
+    one, two = window(redis_server, start=2), window(redis_server, start=2)
+    one.settle(one.take(0, 0.0))  # the account's state is set
+    # a window grown past what is proven (climbing): 8 wide, 3 proven
+    client = redis.Redis.from_url(redis_server.url)
+    client.hset(one.keys["state"], mapping={"size": 8, "proven": 3})
+    taken = take_all(one)
+    assert [c.level for c in taken] == [1, 2, 3, 4]  # one probe, above 3
+    assert take_all(two, in_use=0) == []  # not a second, whichever worker
+    one.settle(taken[3])  # the probe is answered: the next may go
+    assert [c.level for c in take_all(two)] == [4]

@@ -240,3 +240,21 @@ def test_item_details_for_listed_gone_and_unknown_items(simulator):
     assert unknown["code"] == 422 and unknown["data"] is None
     logged = [c for c in sim.calls() if c["path"] == "/1688/item_detail"]
     assert [c["item_id"] for c in logged] == [item_id, item_id, gone, 123]
+
+
+@pytest.mark.parametrize(
+    ("over", "code", "items", "page_size"),
+    [("refuse", 422, None, None), ("clamp", 200, 20, 20), ("clamp-echo", 200, 20, 50)],
+)
+def test_a_page_size_above_the_largest_served_is_refused_or_clamped(
+    simulator, over, code, items, page_size
+):
+    sim = simulator(size=["5=100"], max_page_size=20, page_size_over=over)
+    _, body = call(sim.url, cat_id=5, page_size=50)
+    assert body["code"] == code
+    if items is not None:
+        data = body["data"]
+        assert (len(data["items"]), data["page_size"]) == (items, page_size)
+        assert data["has_next_page"] and data["total_count"] == 100
+        second = call(sim.url, cat_id=5, page=2, page_size=50)[1]["data"]["items"]
+        assert second[0]["item_id"] not in {i["item_id"] for i in data["items"]}

@@ -11,6 +11,7 @@ reading is accepted.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import math
 import re
@@ -19,7 +20,7 @@ from decimal import Decimal
 from enum import StrEnum
 from functools import cached_property
 from typing import Any, Literal
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
@@ -148,6 +149,33 @@ class CategoryQuery(QueryOptions):
             extras.append(f"sort={self.sort}")
         extras += [f"{name}={value}" for name, value in self.filters().items()]
         return f"category {self.cat_id} ({', '.join(extras)})"
+
+
+def is_loopback(host: str) -> bool:
+    """Whether *host* names this machine only (127.0.0.0/8, ::1, localhost)."""
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def base_url_problems(base_url: str, *, allow_plain_http: bool) -> list[str]:
+    """Why calls cannot go to *base_url* (``TMAPI_BASE_URL``): not an http(s)
+    URL, or plain http:// to a host beyond loopback, which would carry the
+    token (in the query string) across the network in clear."""
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return [f"TMAPI_BASE_URL={base_url!r}: must be an http:// or https:// URL"]
+    if parts.scheme == "https" or allow_plain_http or is_loopback(parts.hostname):
+        return []
+    return [
+        f"TMAPI_BASE_URL={base_url!r}: plain http:// sends the token in "
+        "clear (it is in the query string); use https://, or set "
+        "TMAPI_ALLOW_PLAIN_HTTP=true to allow it (http:// to loopback, "
+        "127.0.0.0/8, ::1 or localhost, is always allowed)"
+    ]
 
 
 def page_url(base_url: str, query: CategoryQuery, page: int) -> str:
@@ -400,6 +428,12 @@ def page_from_data(
     if not isinstance(has_next, bool):
         problems.append(f"has_next_page is {has_next!r:.40}")
         has_next = len(raw_items) >= page_size
+    if has_next and 0 < len(raw_items) < page_size and page_size > DEFAULT_PAGE_SIZE:
+        # a page before the last holds the size served: an API that clamps a
+        # size above the documented one may echo it in page_size, or say none
+        # (then it would be read at the size asked)
+        problems.append(f"page_size is {page_size} but {len(raw_items)} are served")
+        page_size = len(raw_items)
     if total_count is not None and has_next and page * page_size >= total_count:
         problems.append(
             f"has_next_page is true but total_count {total_count} ends at this page"

@@ -6,11 +6,15 @@ level); the next run with the same token starts there. Limits are kept per
 account under :func:`tmapi_crawler.contract.credentials.token_key` (a digest
 of the token, never the token) in a small JSON file::
 
-    {"version": 1, "limits": {"<key>": {"limit": 4, "updated": "2026-...Z"}}}
+    {"version": 1, "limits": {"<key>": {"limit": 4, "page_size": 50,
+                                        "updated": "2026-...Z"}}}
 
 by default ``$XDG_CACHE_HOME/tmapi-crawler/limits.json`` (``~/.cache`` when
 unset), ``<JOBDIR>/tmapi-limits.json`` in a job directory, or the path given.
-A file that cannot be read is treated as empty (and rewritten).
+A file that cannot be read is treated as empty (and rewritten). Beside the
+limit, the page size the API was seen to serve
+(:mod:`tmapi_crawler.contract.pagesize`) is kept the same way (Redis: the hash
+``tmapi:page_sizes``).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from typing import Any
 FILE_NAME = "limits.json"
 JOBDIR_FILE_NAME = "tmapi-limits.json"
 REDIS_KEY = "tmapi:limits"  # a hash: account key -> limit (with REDIS_URL)
+REDIS_PAGE_SIZE_KEY = "tmapi:page_sizes"  # a hash: account key -> page size served
 VERSION = 1
 
 
@@ -48,10 +53,11 @@ def load(path: Path) -> dict[str, Any]:
     return limits if isinstance(limits, dict) else {}
 
 
-def parse_limit(value: Any) -> int | None:
-    """A stored limit (an entry, or Redis's text), if it is one."""
+def parse_limit(value: Any, field: str = "limit") -> int | None:
+    """A stored limit or page size (an entry's *field*, or Redis's text), if
+    it is one."""
     if isinstance(value, dict):
-        value = value.get("limit")
+        value = value.get(field)
     try:
         limit = int(value)
     except (TypeError, ValueError):
@@ -59,16 +65,25 @@ def parse_limit(value: Any) -> int | None:
     return limit if limit >= 1 else None
 
 
-def read_limit(path: Path, key: str) -> int | None:
-    return parse_limit(load(path).get(key))
+def read_limit(path: Path, key: str, field: str = "limit") -> int | None:
+    return parse_limit(load(path).get(key), field)
 
 
-def write_limit(path: Path, key: str, limit: int, now: datetime | None = None) -> None:
-    """Keep *limit* for *key*, the other accounts' entries as they were; the
-    file is replaced whole (a crash leaves the old one or the new one)."""
+def write_limit(
+    path: Path,
+    key: str,
+    limit: int,
+    now: datetime | None = None,
+    field: str = "limit",
+) -> None:
+    """Keep *limit* (or the page size: *field*) for *key*, the rest of its
+    entry and the other accounts' entries as they were; the file is replaced
+    whole (a crash leaves the old one or the new one)."""
     limits = load(path)
     when = (now or datetime.now(UTC)).isoformat(timespec="seconds")
-    limits[key] = {"limit": limit, "updated": when}
+    entry = limits.get(key)
+    limits[key] = {**(entry if isinstance(entry, dict) else {}), field: limit}
+    limits[key]["updated"] = when
     path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps({"version": VERSION, "limits": limits}, indent=1, sort_keys=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")

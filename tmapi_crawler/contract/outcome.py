@@ -32,10 +32,12 @@ SHUTDOWN = "shutdown"  # Scrapy's: Ctrl-C or SIGTERM
 BAD_TOKEN = "tmapi_bad_token"  # 401/403 or a key error code
 NO_BALANCE = "tmapi_insufficient_balance"  # 439 after TMAPI_BALANCE_RETRIES
 BUDGET_EXHAUSTED = "tmapi_budget_exhausted"  # TMAPI_MAX_CALLS reached
+SPEND_CAP_REACHED = "tmapi_spend_cap_reached"  # TMAPI_MAX_SPEND reached
 
 # What the summary says of each reason to stop early.
 STOP_ADVICE = {
     BUDGET_EXHAUSTED: "the call budget (TMAPI_MAX_CALLS) was reached",
+    SPEND_CAP_REACHED: "the spend cap (TMAPI_MAX_SPEND) was reached",
     BAD_TOKEN: "the token was refused: check TMAPI_TOKEN",
     NO_BALANCE: "the account has no balance left: top it up",
     SHUTDOWN: "the crawl was interrupted",

@@ -175,6 +175,11 @@ class CrawlProgress:
             self._keys[cache_key] = key
         return self.categories[key]
 
+    def drop(self, key: str) -> CategoryProgress | None:
+        """Forget the category of query *key* (asked again otherwise)."""
+        self._keys = {k: v for k, v in self._keys.items() if v != key}
+        return self.categories.pop(key, None)
+
     def to_data(self) -> list[dict[str, Any]]:
         return [category.to_data() for category in self.categories.values()]
 

@@ -27,7 +27,12 @@ CONCURRENCY_MAX = "tmapi/concurrency/max"
 CONCURRENCY_PROBES = "tmapi/concurrency/probes"  # calls sent at an unproven level
 CONCURRENCY_REMEMBERED = "tmapi/concurrency/remembered"  # the limit a run started at
 CONCURRENCY_LEARNED = "tmapi/concurrency/learned"  # the limit it ended at, kept
+PAGE_SIZE_ASKED = "tmapi/page_size/asked"  # the size the first page 1 asked
+PAGE_SIZE_SERVED = "tmapi/page_size/served"  # the size the API serves, learned
+PAGE_SIZE_REMEMBERED = "tmapi/page_size/remembered"  # the size a run started at
+PAGE_SIZE_REFUSED = "tmapi/page_size/refused"  # page 1 asked again after a 422
 BUDGET_MAX_CALLS = "tmapi/budget/max_calls"
+BUDGET_MAX_SPEND = "tmapi/budget/max_spend"  # TMAPI_MAX_SPEND, when it is the cap
 
 # pages
 PAGES_FAILED = "tmapi/pages/failed"

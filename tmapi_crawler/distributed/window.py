@@ -16,16 +16,23 @@ tokens have windows of their own):
 
 Taking a place is one Lua script: drop the places whose lease ran out (a
 worker killed mid-call gives its places back that way), then admit the call
-if the account's window does, by the same rule as one process (never a second
-call at an unproven level while one is unanswered), its level counted over
-every worker. Settling a place (its answer read) is another, which also says,
-for a success, how many of the account's successful calls were surely in
-flight together with it, over every worker's calls, by the same rule as one
-process (:func:`~tmapi_crawler.contract.concurrency.held_together`; the
-worker says how long after taking its place the call went out, and how long
-ago its answer came back: a busy worker does both late). What an answer
-teaches is applied to the state by the same pure logic as one process, under
-``WATCH`` so two workers' answers cannot overwrite each other. Times are the
+if the account's window does, its level counted over every worker. A call
+above the proven level is a probe: never a second call at an unproven level
+while one is unanswered (by the same rule as one process), and past the
+opening window (``TMAPI_CONCURRENCY_START`` + 1, the levels every run tries
+at once) the account has one probe at a time, whichever worker sent it. A
+window that grew past the levels proven (climbing: each round that held
+triples it) would otherwise fill every unproven level together, each a 503
+where the limit is lower: a probe for a higher limit costs the account at
+most one 503, however many workers share it. Settling a place (its answer
+read) is another, which also says, for a success, how many of the account's
+successful calls were surely in flight together with it, over every worker's
+calls, by the same rule as one process
+(:func:`~tmapi_crawler.contract.concurrency.held_together`; the worker says
+how long after taking its place the call went out, and how long ago its
+answer came back: a busy worker does both late). What an answer teaches is
+applied to the state by the same pure logic as one process, under ``WATCH``
+so two workers' answers cannot overwrite each other. Times are the
 Redis server's, so every worker reads one clock.
 """
 
@@ -75,8 +82,12 @@ if not size or not proven then return -1 end
 local level = redis.call('ZCARD', KEYS[2]) + 1
 if level > size then return false end
 if level > proven then
+  local opening = tonumber(ARGV[3])
   for _, call in ipairs(redis.call('HVALS', KEYS[3])) do
-    if tonumber(string.match(call, '^(%d+):')) == level then return false end
+    local other = tonumber(string.match(call, '^(%d+):'))
+    if other == level or (level > opening and other > proven) then
+      return false
+    end
   end
 end
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
@@ -146,6 +157,7 @@ class SharedWindow(ConcurrencyWindow):
             ACCOUNT_CEILING, start, probe_after=probe_after, remembered=remembered
         )
         self.local_ceiling = ceiling
+        self.opening = start + 1  # the levels tried at once at the start
         self.client = client
         prefix = f"tmapi:account:{account}"
         self.keys = {k: f"{prefix}:{k}" for k in ("state", "places", "calls", "recent")}
@@ -197,7 +209,7 @@ class SharedWindow(ConcurrencyWindow):
         keys = [self.keys["state"], self.keys["places"], self.keys["calls"]]
 
         def take() -> Any:
-            return self._take(keys=keys, args=[place, self.lease_ms])
+            return self._take(keys=keys, args=[place, self.lease_ms, self.opening])
 
         taken = self._redis(take)
         if taken == -1:  # no state yet (or Redis restarted empty): set it

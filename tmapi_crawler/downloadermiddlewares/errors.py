@@ -300,7 +300,9 @@ class TMAPIErrorMiddleware:
         if kind is ErrorKind.BAD_PARAMETER or request.meta.get("dont_retry"):
             self.stats.inc_value(f"{GAVE_UP}{error.reason}")
             params = urlsplit(request.url).query
-            raise PageFailed(f"{error}; parameters: {params}; not retried")
+            raise PageFailed(
+                f"{error}; parameters: {params}; not retried", code=error.code
+            )
         return self._retry_or_fail(request, error.reason, kind.value, str(error))
 
     def _on_no_balance(self, request: Request, error: api.ApiError) -> Any:

@@ -30,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from scrapy import signals
 
@@ -54,6 +54,7 @@ from tmapi_crawler.contract.stats import (
 )
 from tmapi_crawler.distributed.connection import connect_from
 from tmapi_crawler.distributed.window import SharedWindow
+from tmapi_crawler.extensions import enabled
 from tmapi_crawler.internals import open_download_slot
 from tmapi_crawler.meta import PERMIT, SENT
 
@@ -86,7 +87,13 @@ def requests_held(settings: BaseSettings) -> int:
 
 
 class LimitMemory:
-    """Where the learned limit is kept between runs, and keeping it."""
+    """Where the learned limit (and the page size served: *field*
+    ``page_size``) is kept between runs, and keeping it."""
+
+    REDIS_KEYS: ClassVar[dict[str, str]] = {
+        "limit": limits.REDIS_KEY,
+        "page_size": limits.REDIS_PAGE_SIZE_KEY,
+    }
 
     def __init__(
         self, settings: BaseSettings, backends: RunBackends, token: str
@@ -95,29 +102,43 @@ class LimitMemory:
         self.redis = connect_from(settings) if backends.distributed else None
         self.path = backends.limits_path()
 
-    @property
-    def where(self) -> str:
+    def where_of(self, field: str) -> str:
         if self.redis is not None:
-            return f"Redis hash {limits.REDIS_KEY}, field {self.key}"
+            return f"Redis hash {self.REDIS_KEYS[field]}, field {self.key}"
         return f"{self.path}, entry {self.key}"
 
-    def read(self) -> int | None:
+    @property
+    def where(self) -> str:
+        return self.where_of("limit")
+
+    def read(self, field: str = "limit") -> int | None:
         try:
             if self.redis is not None:
-                return limits.parse_limit(self.redis.hget(limits.REDIS_KEY, self.key))
-            return limits.read_limit(self.path, self.key)
+                stored = self.redis.hget(self.REDIS_KEYS[field], self.key)
+                return limits.parse_limit(stored)
+            return limits.read_limit(self.path, self.key, field)
         except Exception as exc:  # no memory is no reason not to crawl
-            logger.warning("Could not read the learned limit (%s): %s", self.where, exc)
+            logger.warning(
+                "Could not read the learned %s (%s): %s",
+                field,
+                self.where_of(field),
+                exc,
+            )
             return None
 
-    def keep(self, limit: int) -> bool:
+    def keep(self, value: int, field: str = "limit") -> bool:
         try:
             if self.redis is not None:
-                self.redis.hset(limits.REDIS_KEY, self.key, str(limit))
+                self.redis.hset(self.REDIS_KEYS[field], self.key, str(value))
             else:
-                limits.write_limit(self.path, self.key, limit)
+                limits.write_limit(self.path, self.key, value, field=field)
         except Exception as exc:
-            logger.warning("Could not keep the learned limit (%s): %s", self.where, exc)
+            logger.warning(
+                "Could not keep the learned %s (%s): %s",
+                field,
+                self.where_of(field),
+                exc,
+            )
             return False
         return True
 
@@ -194,10 +215,7 @@ class CallsInFlight:
 
     @classmethod
     def of(cls, crawler: Crawler) -> CallsInFlight:
-        calls = crawler.get_extension(cls)
-        if calls is None:  # a component without it: a wiring bug
-            raise RuntimeError(f"{cls.__name__} is not enabled (EXTENSIONS)")
-        return calls
+        return enabled(crawler, cls)
 
     @property
     def where(self) -> str | None:

@@ -45,6 +45,7 @@ from tmapi_crawler.contract.endpoints import ITEMS, Endpoint
 from tmapi_crawler.contract.pagination import CategoryProgress, CrawlProgress
 from tmapi_crawler.contract.slicing import Band, Gap
 from tmapi_crawler.exceptions import DuplicateItem
+from tmapi_crawler.extensions import enabled
 from tmapi_crawler.itemsignal import connect_item_scraped
 from tmapi_crawler.meta import NOT_SENT, TMAPI, PageMeta, page_meta
 
@@ -89,10 +90,7 @@ class CrawlLedger:
 
     @classmethod
     def of(cls, crawler: Crawler) -> CrawlLedger:
-        ledger = crawler.get_extension(cls)
-        if ledger is None:  # a component without its ledger: a wiring bug
-            raise RuntimeError(f"{cls.__name__} is not enabled (EXTENSIONS)")
-        return ledger
+        return enabled(crawler, cls)
 
     # --- lookups ---------------------------------------------------------------
 
@@ -216,6 +214,22 @@ class CrawlLedger:
         category = self.progress.for_query(meta.query)
         category.failed[meta.page] = reason
         entry.failed_pages += 1
+
+    def resized(self, request: Request, again: Request) -> None:
+        """Page 1 of a user's query was refused at its page size and asked
+        *again* at another (already requested): the query asked again takes
+        the first's place and the calls it cost; the first leaves the plan
+        and the coverage."""
+        meta, new_meta = page_meta(request), page_meta(again)
+        assert meta is not None and new_meta is not None
+        old = self.progress.for_query(meta.query)
+        root = root_of(meta, old.query)
+        self.progress.drop(old.query.key)
+        self.coverage.categories.pop(root, None)
+        self.labels.pop(root, None)
+        new = self.progress.for_query(new_meta.query)
+        new.calls += old.calls
+        new.retries += old.retries
 
     # --- calls and items -------------------------------------------------------
 

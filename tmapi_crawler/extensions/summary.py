@@ -29,7 +29,12 @@ from scrapy import signals
 from scrapy.exceptions import NotConfigured
 
 from tmapi_crawler.backends import RunBackends
-from tmapi_crawler.contract.cost import cost_from, cost_problems
+from tmapi_crawler.contract.cost import (
+    calls_within,
+    cost_from,
+    cost_problems,
+    spend_cap_from,
+)
 from tmapi_crawler.contract.operator_settings import max_calls, problems_of, switch
 from tmapi_crawler.contract.outcome import FINISHED, STOP_ADVICE, exit_code
 from tmapi_crawler.contract.report import COLUMNS, CategoryRow, RunFigures, run_figures
@@ -56,6 +61,7 @@ from tmapi_crawler.extensions.calls import CallsInFlight
 from tmapi_crawler.extensions.detailsummary import details_estimate, details_figures
 from tmapi_crawler.extensions.feedalert import FeedFailureAlert, stopped_feed_advice
 from tmapi_crawler.extensions.ledger import CrawlLedger
+from tmapi_crawler.extensions.pagesize import PageSizeServed
 from tmapi_crawler.feeds.feedfile import local_path
 from tmapi_crawler.store.changes import summary_line
 
@@ -100,6 +106,7 @@ class RunSummary:
         self.crawler = crawler
         self.cost = cost_from(crawler.settings)
         self.max_calls = max_calls(crawler.settings)
+        self.max_spend = spend_cap_from(crawler.settings)
         self.configured_path = crawler.settings.get("TMAPI_SUMMARY_FILE") or None
         self.result_cap = crawler.settings.getint("TMAPI_RESULT_CAP")
         self.spider: Spider | None = None
@@ -201,6 +208,7 @@ class RunSummary:
             "elapsed_seconds": round(figures.elapsed, 3),
             "calls": figures.calls,
             "max_calls": self.max_calls,
+            "max_spend": self.max_spend.as_dict(1) if self.max_spend else None,
             "cost_per_call": self.money(1),
             "estimated_cost": self.money(figures.calls),
             "details": details_figures(figures, stats, self.money),
@@ -231,7 +239,14 @@ class RunSummary:
             "totals": total.as_dict(),
             "next_steps": self.next_steps(figures, reason, stats, feeds),
             "concurrency": self.concurrency(stats),
+            "page_size": self.page_size(),
         }
+
+    def page_size(self) -> dict[str, Any] | None:
+        """The page size asked and served, from its owner (None: given with
+        -a page_size)."""
+        served = self.crawler.get_extension(PageSizeServed)
+        return served.summary() if served is not None else None
 
     def concurrency(self, stats: dict[str, Any]) -> dict[str, Any] | None:
         """The limit of calls in flight the run started from and ended at,
@@ -341,6 +356,8 @@ class RunSummary:
                 f"Calls in flight: started from {started}, ended at {ended}; "
                 f"kept in {limit['kept_in']}."
             )
+        if size := summary["page_size"]:
+            lines.append(page_size_line(size))
         for uri, feed in summary["feed_items"].items():
             if feed["not_written"] or feed["refused"]:
                 lines.append(
@@ -376,16 +393,17 @@ class RunSummary:
         if self.dry_run:
             needed = f" ({self.cost.format(total.pages)})" if self.cost else ""
             details = summary["details_estimate"]
-            plus = ""
+            plus, planned = "", total.pages  # the calls the full crawl makes
             if details and details["calls"] is not None:
                 priced = f" ({self.cost.format(details['calls'])})" if self.cost else ""
                 plus = f" Plus {details['text']}{priced}."
+                planned += details["calls"]
             elif details:
                 plus = f" Item details: not estimated ({details['unknown'][0]})."
             return (
                 f"The full crawl needs {total.pages} pages: {total.pages} calls"
-                f"{needed} without retries.{plus} This dry run made "
-                f"{figures.calls} calls{cost} and exported no items."
+                f"{needed} without retries.{plus}{self.fits(planned)} This dry "
+                f"run made {figures.calls} calls{cost} and exported no items."
             )
         scope = (
             f" The table counts every run of the job in {self.job_dir}."
@@ -402,10 +420,37 @@ class RunSummary:
             f"{total.left}.{scope}"
         )
 
+    def fits(self, calls: int) -> str:
+        """Whether *calls* fit the spend cap (TMAPI_MAX_SPEND), as a sentence."""
+        if self.max_spend is None or self.cost is None:
+            return ""
+        cap = f"TMAPI_MAX_SPEND={self.max_spend.format(1)}"
+        if self.cost.of(calls) <= self.max_spend.amount:
+            return f" It fits {cap}."
+        return (
+            f" It does not fit {cap}: that stops the crawl after "
+            f"{calls_within(self.max_spend, self.cost)} calls (resumable with JOBDIR)."
+        )
+
     @property
     def job_dir(self) -> str | None:
         jobdir = RunBackends.of(self.crawler).jobdir
         return str(jobdir) if jobdir else None
+
+
+def page_size_line(size: dict[str, Any]) -> str:
+    served = size["served"] or "not learnt yet"
+    origin = (
+        f"asking {size['remembered']} (remembered for this token)"
+        if size["remembered"]
+        else f"probed at {size['asked']}"
+    )
+    refused = (
+        f"; {size['refused']} page 1 refused (422) and asked again at 20"
+        if size["refused"]
+        else ""
+    )
+    return f"Page size: {origin}, served {served}{refused}."
 
 
 RESERVED = 64 * 1024  # bytes the summary file holds while the run goes on

@@ -13,7 +13,12 @@ from typing import Any
 from aiohttp import web
 
 from tmapi_crawler.simulator.faults import QUIRKS, STYLES, FaultPlan, Quirk
-from tmapi_crawler.simulator.server import CAP_ANSWERS, Simulator, SimulatorConfig
+from tmapi_crawler.simulator.server import (
+    CAP_ANSWERS,
+    PAGE_SIZE_OVER,
+    Simulator,
+    SimulatorConfig,
+)
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
@@ -113,6 +118,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--result-cap", type=int, default=2000)
     p.add_argument("--max-page-size", type=int, default=50)
     p.add_argument(
+        "--page-size-over",
+        choices=PAGE_SIZE_OVER,
+        default="refuse",
+        help="a page_size above --max-page-size: 422, served at the max "
+        "(page_size says the max), or served at the max echoing the size asked",
+    )
+    p.add_argument(
         "--price-end", choices=("inclusive", "exclusive"), default="inclusive"
     )
     p.add_argument(
@@ -206,6 +218,7 @@ def config_from(args: argparse.Namespace) -> SimulatorConfig:
         tokens=frozenset(args.token),
         result_cap=args.result_cap,
         max_page_size=args.max_page_size,
+        page_size_over=args.page_size_over,
         price_end_inclusive=args.price_end == "inclusive",
         repeat_rate=args.repeat_rate,
         timeout_delay=args.timeout_delay,

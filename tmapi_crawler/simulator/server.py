@@ -52,6 +52,10 @@ from tmapi_crawler.simulator.variants import apply_detail_quirks, detail_data
 # on arrival, or once the call's latency has passed, its place held meanwhile.
 CAP_ANSWERS = ("at-once", "after-latency")
 
+# What a page_size above the largest served gets: a 422, that many items with
+# page_size saying so, or that many items with page_size echoing the size asked.
+PAGE_SIZE_OVER = ("refuse", "clamp", "clamp-echo")
+
 HTML_502 = (
     b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
     b"<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n"
@@ -76,6 +80,7 @@ class SimulatorConfig:
     tokens: frozenset[str] = frozenset()  # empty: any non-empty token is accepted
     result_cap: int = 2000
     max_page_size: int = 50
+    page_size_over: str = "refuse"  # one of PAGE_SIZE_OVER: a size above the max
     price_end_inclusive: bool = True
     repeat_rate: float = 0.0  # share of pages that repeat an item of the page before
     timeout_delay: float = 70.0  # how long a "timeout" fault keeps the caller waiting
@@ -294,8 +299,12 @@ class Simulator:
             raise ValueError("cat_id must be a positive integer")
         if not page or page < 1:
             raise ValueError("page must be a positive integer")
-        if not page_size or not 1 <= page_size <= self.config.max_page_size:
-            raise ValueError(f"page_size must be 1..{self.config.max_page_size}")
+        asked_size = page_size
+        largest = self.config.max_page_size
+        if page_size and page_size > largest and self.config.page_size_over != "refuse":
+            page_size = largest
+        if not page_size or not 1 <= page_size <= largest:
+            raise ValueError(f"page_size must be 1..{largest}")
         if language not in LANGUAGES or sort not in SORTS:
             raise ValueError("unknown language or sort")
         price_start, price_end = (
@@ -319,7 +328,9 @@ class Simulator:
         }
         return {
             "page": page,
-            "page_size": page_size,
+            "page_size": (
+                asked_size if self.config.page_size_over == "clamp-echo" else page_size
+            ),
             "total_count": min(reported, self.config.result_cap),
             "keyword": "",
             "sort": sort,

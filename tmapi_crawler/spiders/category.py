@@ -81,6 +81,8 @@ class CategorySpider(PageSpider):
         self.dry_run = self.arguments.dry_run
         self.details_argument = self.arguments.details
         self.queries = self.arguments.queries()
+        # -a page_size is sent as given; without it, the size served is learned
+        self.learns_page_size = "page_size" not in self.arguments.model_fields_set
         self.tree_walk = TreeWalk()
 
     @property
@@ -96,7 +98,7 @@ class CategorySpider(PageSpider):
                     yield self.info_request(cat_id)
             return
         for query in self.queries:
-            yield self.first_request(query)
+            yield self.first_request(await self.page_size.size_for(query))
 
     def first_request(self, query: api.CategoryQuery) -> scrapy.Request:
         """Page 1 of one of the user's queries: with split=price, its first band."""
@@ -135,7 +137,7 @@ class CategorySpider(PageSpider):
         for leaf in leaves:
             for language in self.arguments.language:
                 query = api.CategoryQuery(cat_id=leaf, language=language, **options)
-                yield self.first_request(query)
+                yield self.first_request(self.page_size.size_now(query))
 
     def info_failed(self, failure: Failure) -> None:
         """A category whose children could not be learned: its subtree is lost."""

@@ -18,18 +18,24 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Self
-from urllib.parse import urlsplit
 
 import scrapy
 
 from tmapi_crawler import preflight
 from tmapi_crawler.contract import api
 from tmapi_crawler.contract.credentials import store_uri
+from tmapi_crawler.contract.operator_settings import SettingError, switch
 from tmapi_crawler.contract.pagination import pages_to_follow
 from tmapi_crawler.contract.slicing import Band, Gap, plan_split, to_fen
 from tmapi_crawler.contract.stats import PAGES_FAILED, SPLIT_BANDS
-from tmapi_crawler.exceptions import CrawlRefused, CrawlStopped, PastLastPage
+from tmapi_crawler.exceptions import (
+    CrawlRefused,
+    CrawlStopped,
+    PageFailed,
+    PastLastPage,
+)
 from tmapi_crawler.extensions.ledger import CrawlLedger
+from tmapi_crawler.extensions.pagesize import PageSizeServed, at_page_size
 from tmapi_crawler.meta import ANSWER, NOT_SENT, TMAPI, PageMeta
 from tmapi_crawler.signals import page_parsed, page_requested, request_settled
 from tmapi_crawler.spiders.details import DetailRequests, detail_problems
@@ -52,6 +58,9 @@ class PageSpider(DetailRequests):
     chosen: :class:`DetailRequests`); subclasses say which queries."""
 
     dry_run = False  # True: page 1 of each query only, for the plan
+    # True: new queries ask the page size the API serves, learned by its
+    # owner (extensions.pagesize); False: each query's page_size as given
+    learns_page_size = False
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
@@ -76,10 +85,25 @@ class PageSpider(DetailRequests):
         """What is wrong with the spider's own settings (subclasses add their
         arguments'; the components check theirs)."""
         base = str(settings.get("TMAPI_BASE_URL") or "")
-        parts = urlsplit(base)
-        if parts.scheme in ("http", "https") and parts.hostname:
-            return []
-        return [f"TMAPI_BASE_URL={base!r}: must be an http:// or https:// URL"]
+        try:
+            allow = switch(settings, "TMAPI_ALLOW_PLAIN_HTTP")
+        except SettingError as exc:
+            return [str(exc)]
+        return api.base_url_problems(
+            base, allow_plain_http=allow
+        ) + cls.page_size_problems(settings)
+
+    @classmethod
+    def page_size_problems(cls, settings: BaseSettings) -> list[str]:
+        value = settings.get("TMAPI_PAGE_SIZE_PROBE")
+        number = api.int_of_digits(str(value).strip())
+        if number is None or not 1 <= number <= api.MAX_PAGE_SIZE:
+            return [
+                f"TMAPI_PAGE_SIZE_PROBE={value!r}: must be a whole number from 1 "
+                f"to {api.MAX_PAGE_SIZE} (the page size asked until the one "
+                "served is known)"
+            ]
+        return []
 
     @classmethod
     def details_problems(
@@ -99,6 +123,52 @@ class PageSpider(DetailRequests):
     @cached_property
     def ledger(self) -> CrawlLedger:
         return CrawlLedger.of(self.crawler)
+
+    @cached_property
+    def page_size(self) -> PageSizeServed:
+        """The owner of the page size a new query asks (learned unless
+        :attr:`learns_page_size` is False)."""
+        return PageSizeServed.of(self.crawler)
+
+    def ask_again_smaller(self, failure: Failure) -> scrapy.Request | None:
+        """Page 1 of a user's query refused (422) at a page size above the
+        documented one: that page 1 asked again at the size the page size's
+        owner says (the failed call is the probe's price, not a failure of
+        the category)."""
+        if not failure.check(PageFailed):
+            return None
+        request = failure.request  # type: ignore[attr-defined]
+        meta = PageMeta.from_meta(request.meta[TMAPI])
+        query = api.CategoryQuery.model_validate(meta.query)
+        if meta.page != 1:
+            return None
+        size = self.page_size.refused(
+            query.page_size,
+            getattr(failure.value, "code", None),
+            user_query=not meta.band or meta.band.get("root") == query.key,
+        )
+        if size is None:
+            return None
+        again = at_page_size(query, size)
+        band = Band.whole(again).to_meta() if meta.band else None
+        retry = self.page_request(
+            again, 1, planned_last=1, band=band, max_pages=meta.max_pages
+        )
+        self.crawler.signals.send_catch_log(
+            request_settled, request=request, outcome="resized", reason=""
+        )
+        self.ledger.resized(request, retry)
+        self.logger.warning(
+            "Page 1 of %s: page_size=%d refused (%s); asking it again at %d, "
+            "the size every later query asks",
+            query.label,
+            query.page_size,
+            failure.getErrorMessage(),
+            size,
+        )
+        return retry
+
+    # --- page requests -----------------------------------------------------------
 
     def page_request(
         self,
@@ -176,8 +246,12 @@ class PageSpider(DetailRequests):
             yield {**item, **context, "position": position}
         yield from self.detail_requests(page.items, query.language)
 
-    def page_failed(self, failure: Failure) -> None:
-        """A page that could not be fetched: logged with its category and page."""
+    def page_failed(self, failure: Failure) -> Iterator[scrapy.Request]:
+        """A page that could not be fetched: logged with its category and page
+        (page 1 refused at a page size not served: asked again smaller)."""
+        if (again := self.ask_again_smaller(failure)) is not None:
+            yield again
+            return
         request = failure.request  # type: ignore[attr-defined]
         if failure.check(CrawlStopped):
             # still to do when the crawl resumes (a shared queue or a JOBDIR

@@ -101,6 +101,19 @@ def stat(log: str, name: str, *, required: bool = False) -> int:
     return int(found.group(1)) if found else 0
 
 
+def python_output(script: str) -> str:
+    """What *script* prints, run by a fresh interpreter in the project (one
+    whose imports this process has not made already)."""
+    return subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+
+
 def run_crawl(
     workdir: Path,
     base_url: str,

@@ -6,9 +6,9 @@ moved apart); psycopg only for a PostgreSQL store."""
 from __future__ import annotations
 
 import ast
-import subprocess
-import sys
 from pathlib import Path
+
+from tests.conftest import python_output
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "tmapi_crawler"
@@ -149,12 +149,4 @@ def test_a_sqlite_store_opens_without_psycopg(tmp_path):
         "import tmapi_crawler.store.extension\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'psycopg'))\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
-    assert result.stdout.strip() == "[]"
+    assert python_output(script).strip() == "[]"

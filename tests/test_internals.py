@@ -5,8 +5,6 @@ one fails here, by name, before any crawl misbehaves."""
 from __future__ import annotations
 
 import inspect
-import subprocess
-import sys
 
 import pytest
 import scrapy
@@ -14,7 +12,7 @@ from scrapy import Request, signals
 from scrapy.dupefilters import RFPDupeFilter
 from scrapy.extensions.feedexport import S3FeedStorage
 
-from tests.conftest import ROOT
+from tests.conftest import python_output
 from tmapi_crawler import internals
 from tmapi_crawler.feeds.storages import RescuingS3FeedStorage
 
@@ -123,11 +121,5 @@ def test_a_switched_off_extension_is_never_imported():
         "    print(enabled, 'RemoteControl' in str(dict(names)),\n"
         "          'scrapy.extensions.remote_control' in sys.modules)\n"
     )
-    found = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split("\n")
+    found = python_output(script).split("\n")
     assert found[:2] == ["False False False", "True True True"]

@@ -3,6 +3,8 @@ by the signals the spider, the error contract and Scrapy send."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from scrapy import signals
 from scrapy.http import Request, TextResponse
@@ -36,19 +38,24 @@ def send(crawler, signal, **kwargs):
     crawler.signals.send_catch_log(signal, **kwargs)
 
 
+def answered(crawler: Any, request: Any, answer: Page) -> None:
+    """The error contract read *answer*, a page of the items endpoint."""
+    send(
+        crawler,
+        tmapi_signals.answer_read,
+        request=request,
+        endpoint=ITEMS,
+        answer=answer,
+    )
+
+
 def test_the_ledger_keeps_plan_answers_calls_and_items_of_a_category(crawl):
     ledger = CrawlLedger.of(crawl)
     spider = crawl.spider
     query = CategoryQuery(cat_id=7)
     first = spider.page_request(query, 1, planned_last=1)  # says page_requested
     send(crawl, signals.request_left_downloader, request=first, spider=spider)
-    send(
-        crawl,
-        tmapi_signals.answer_read,
-        request=first,
-        endpoint=ITEMS,
-        answer=page(1, 20),
-    )
+    answered(crawl, first, page(1, 20))
     following = [spider.page_request(query, n, planned_last=3) for n in (2, 3)]
     send(
         crawl,
@@ -74,13 +81,7 @@ def test_the_ledger_keeps_plan_answers_calls_and_items_of_a_category(crawl):
         send(
             crawl, signals.request_left_downloader, request=following[0], spider=spider
         )
-    send(
-        crawl,
-        tmapi_signals.answer_read,
-        request=following[0],
-        endpoint=ITEMS,
-        answer=page(2, 5, more=False),
-    )
+    answered(crawl, following[0], page(2, 5, more=False))
     # page 3: turned back by the budget, never sent; then past the end
     unsent = following[1].replace()
     unsent.meta[NOT_SENT] = True
@@ -116,13 +117,7 @@ def test_the_ledger_survives_a_snapshot_and_a_restore(crawl):
     ledger = CrawlLedger.of(crawl)
     request = crawl.spider.page_request(CategoryQuery(cat_id=7), 1, planned_last=1)
     send(crawl, signals.request_left_downloader, request=request, spider=crawl.spider)
-    send(
-        crawl,
-        tmapi_signals.answer_read,
-        request=request,
-        endpoint=ITEMS,
-        answer=page(1, 20),
-    )
+    answered(crawl, request, page(1, 20))
     snapshot = ledger.snapshot()
     again = project_crawler(CategorySpider, {"TMAPI_TOKEN": "a-token-of-length"})
     restored = CrawlLedger.of(again)

@@ -323,14 +323,15 @@ def _module_scoped(item: pytest.Item) -> bool:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[Any]) -> None:
-    """Under pytest-xdist (``make test``), the long tests first on both
-    workers, so that none of them is left for the end while the other worker
-    idles. ``--dist worksteal`` gives the first half of the collection to one
-    worker and the second half to the other, then moves tests from the end of
-    one's queue to the other: each half is ordered longest first, and a
-    module's tests that share a module-scoped fixture stay in one half."""
+    """Under pytest-xdist (``make test``), the long tests first on every
+    worker, so that none of them is left for the end while the others idle.
+    ``--dist worksteal`` gives each worker one part of the collection in turn,
+    then moves tests from the end of one's queue to another: each part is
+    ordered longest first, and a module's tests that share a module-scoped
+    fixture stay in one part."""
     if not hasattr(config, "workerinput") or len(items) < 2:
         return
+    count = max(int(config.workerinput.get("workercount", 2)), 1)
     groups: dict[str, list[Any]] = {}
     for item in items:  # a module-scoped fixture's tests: one group
         key = item.module.__name__ if _module_scoped(item) else item.nodeid
@@ -338,14 +339,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[Any]) -> No
     ranked = sorted(
         groups.values(), key=lambda group: -max(_weight(item) for item in group)
     )  # stable: the collection's order within a weight
-    halves: list[list[Any]] = [[], []]
-    weights = [0, 0]
+    parts: list[list[Any]] = [[] for _ in range(count)]
+    weights = [0] * count
     for group in ranked:
         weight = max(_weight(item) for item in group)
-        if weight:  # the lighter half so far in weight, then in count
-            side = min((0, 1), key=lambda s: (weights[s], len(halves[s])))
-        else:  # light tests: the shorter half in count
-            side = min((0, 1), key=lambda s: len(halves[s]))
-        halves[side] += group
+        if weight:  # the lightest part so far in weight, then in count
+            side = min(range(count), key=lambda s: (weights[s], len(parts[s])))
+        else:  # light tests: the shortest part in count
+            side = min(range(count), key=lambda s: len(parts[s]))
+        parts[side] += group
         weights[side] += weight * len(group)
-    items[:] = halves[0] + halves[1]
+    items[:] = [item for part in parts for item in part]

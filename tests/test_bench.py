@@ -36,14 +36,19 @@ def test_fanout_benchmark_runs(tmp_path):
     section = fanout.run("tiny", tmp_path)
     assert_measured(section)
     assert [row.met for row in section.rows if row.target != "-"] != []
+    # the slow case (1 s a call beyond tiny): first and second run, judged
+    slow = [row for row in section.rows if "s a call" in row.measure]
+    assert len([row for row in slow if row.met is not None]) == 2, slow
 
 
 def test_capped_benchmark_runs(tmp_path):
     section = capped.run("tiny", tmp_path)
     assert_measured(section)
     lost = [row for row in section.rows if row.measure.startswith("pages lost")]
-    # each 503 timing at each crawl size; the crawler delivers every page
-    assert len(lost) == 4 and all(row.figure == "0" for row in lost), lost
+    # each 503 timing at each crawl size, and at the slow latency (1 s beyond
+    # tiny); the crawler delivers every page
+    assert len(lost) == 6 and all(row.figure == "0" for row in lost), lost
+    assert sum("s a call" in row.measure for row in lost) == 2, lost
 
 
 def test_cpu_benchmark_runs(tmp_path):

@@ -36,6 +36,7 @@ from tmapi_crawler.contract.items import (
 DETAIL_PATH = "/1688/item_detail"
 # which listings get a detail call: judged by the store during the crawl
 STORE_KINDS = ("new", "price", "back")
+MAX_DETAIL_CALLS = "TMAPI_MAX_DETAIL_CALLS"  # the setting capping them
 DETAIL_CHOICES = (*STORE_KINDS, "all", "none")
 
 

@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from tmapi_crawler.contract.credentials import store_uri
+from tmapi_crawler.contract.details import MAX_DETAIL_CALLS
 from tmapi_crawler.contract.operator_settings import max_calls
 from tmapi_crawler.contract.stats import DETAILS, DETAILS_UNFIT, by_prefix
 from tmapi_crawler.extensions.ledger import CrawlLedger
@@ -52,7 +53,7 @@ def details_estimate(
         Planned(p.query.cat_id, p.query.language, p.label, p.total_count or 0)
         for p in progress
     ]
-    cap = max_calls(crawler.settings, "TMAPI_MAX_DETAIL_CALLS")
+    cap = max_calls(crawler.settings, MAX_DETAIL_CALLS)
     uri = store_uri(crawler.settings)
     try:
         found = estimate_from(kinds, planned, uri, cap)

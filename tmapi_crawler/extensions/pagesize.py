@@ -54,6 +54,7 @@ from tmapi_crawler.signals import answer_read
 if TYPE_CHECKING:
     from scrapy import Request
     from scrapy.crawler import Crawler
+    from scrapy.settings import BaseSettings
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +85,18 @@ class PageSizeServed:
         served = cls(crawler)
         crawler.signals.connect(served.answer_read, signal=answer_read)
         return served
+
+    @staticmethod
+    def preflight(settings: BaseSettings) -> list[str]:
+        value = settings.get("TMAPI_PAGE_SIZE_PROBE")
+        number = api.int_of_digits(str(value).strip())
+        if number is None or not 1 <= number <= api.MAX_PAGE_SIZE:
+            return [
+                f"TMAPI_PAGE_SIZE_PROBE={value!r}: must be a whole number from 1 "
+                f"to {api.MAX_PAGE_SIZE} (the page size asked until the one "
+                "served is known)"
+            ]
+        return []
 
     @classmethod
     def of(cls, crawler: Crawler) -> PageSizeServed:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import scrapy
 
 from tmapi_crawler.contract.details import (
+    MAX_DETAIL_CALLS,
     STORE_KINDS,
     DetailAnswer,
     DetailItem,
@@ -48,7 +49,6 @@ if TYPE_CHECKING:
     from twisted.python.failure import Failure
 
 DETAIL_PRIORITY = 1  # before more pages: the queue holds few details at a time
-MAX_DETAIL_CALLS = "TMAPI_MAX_DETAIL_CALLS"
 NEEDS_STORE = (
     "details={kinds}: new, price and back are judged by the catalog store "
     "against what it held; set TMAPI_STORE (or choose details=all or none)"

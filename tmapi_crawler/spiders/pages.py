@@ -89,21 +89,7 @@ class PageSpider(DetailRequests):
             allow = switch(settings, "TMAPI_ALLOW_PLAIN_HTTP")
         except SettingError as exc:
             return [str(exc)]
-        return api.base_url_problems(
-            base, allow_plain_http=allow
-        ) + cls.page_size_problems(settings)
-
-    @classmethod
-    def page_size_problems(cls, settings: BaseSettings) -> list[str]:
-        value = settings.get("TMAPI_PAGE_SIZE_PROBE")
-        number = api.int_of_digits(str(value).strip())
-        if number is None or not 1 <= number <= api.MAX_PAGE_SIZE:
-            return [
-                f"TMAPI_PAGE_SIZE_PROBE={value!r}: must be a whole number from 1 "
-                f"to {api.MAX_PAGE_SIZE} (the page size asked until the one "
-                "served is known)"
-            ]
-        return []
+        return api.base_url_problems(base, allow_plain_http=allow)
 
     @classmethod
     def details_problems(

@@ -35,11 +35,11 @@ lint: $(VENV)/.installed-test
 # In TEST_WORKERS processes (pytest-xdist; every test has its own ports,
 # servers and directories), each taking the next test as it is free
 # (worksteal: the long crawls do not hold one process up while another idles;
-# tests/conftest.py starts the longest first on each). Three on two cores:
-# the crawls wait on the simulator's latency and on each other, two workers
-# kept the cores busy ~75% of the time (5:17 with three, 6:20 with two).
+# tests/conftest.py starts the longest first on each). Three are faster on
+# two cores (5:17 against 6:20), but the load they add makes a kill test of
+# item details fail now and then (a race, see the closing note of stop 36).
 # TEST_ARGS for more: make test TEST_ARGS='tests/contract -x'.
-TEST_WORKERS ?= 3
+TEST_WORKERS ?= 2
 test: lint
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal $(TEST_ARGS)
 

@@ -85,6 +85,32 @@ def test_a_page_is_settled_once_its_items_are_in_the_feed(open_crawler, tmp_path
     assert state.items_delivered == 3 and fp not in state.pending
 
 
+def test_a_page_is_settled_once_the_scheduler_has_the_requests_it_gave(
+    open_crawler, tmp_path
+):
+    jobdir = tmp_path / "job"
+    opened = open_crawler({"JOBDIR": str(jobdir)})
+    journal_ = ResumeJournal.of(opened.crawler)
+    response = fetched(opened, 1)
+    spider, query = opened.spider, CategoryQuery(cat_id=5)
+    # the callback gave page 2 (new) and page 1 (already seen), after one item
+    given = [spider.page_request(query, page, planned_last=2) for page in (2, 1)]
+    for request in given:
+        journal_.follow_up(response, request)
+    journal_.output_complete(response, 1)
+    opened.scraped(item(1, 1), response)
+    # the item is in the feed, but a kill now would lose page 2: not settled
+    assert entries(jobdir, "settled") == []
+    assert opened.scheduler.enqueue_request(given[0])
+    assert entries(jobdir, "settled") == []
+    assert not opened.scheduler.enqueue_request(given[1])  # turned away
+    [settled] = entries(jobdir, "settled")
+    assert settled["fp"] == journal_.fingerprint(response.request)
+    # page 2 is in the journal before its parent is settled
+    events = [json.loads(line)["e"] for line in (jobdir / journal.JOURNAL_NAME).open()]
+    assert events[-2:] == ["queued", "settled"]
+
+
 def test_a_new_run_repairs_the_feed_and_tells_the_dedupe_what_the_job_delivered(
     open_crawler, tmp_path
 ):

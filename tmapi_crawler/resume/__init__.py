@@ -5,8 +5,9 @@ directory resumes a crawl stopped cleanly (Ctrl-C, SIGTERM), but its request
 queue is written only at a clean close and requests already handed to the
 downloader are not in it. Here the job directory also holds a journal
 (:mod:`tmapi_crawler.resume.journal`): every request queued, handed to the
-downloader (leased) and settled (its items written to the feed, or failed for
-good). A run started with a job directory that has a journal:
+downloader (leased) and settled (its items written to the feed and the
+requests its callback gave journaled, or failed for good). A run started
+with a job directory that has a journal:
 
 * reschedules every request queued and not settled, once (``dont_filter``),
   whatever stopped the last run (:mod:`.scheduler`); Scrapy's own queue is

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from weakref import WeakKeyDictionary
 
 from scrapy import Request, signals
 from scrapy.exceptions import NotConfigured
@@ -49,10 +50,14 @@ READ_BACK_BATCH = 1000  # items of the feeds per items_delivered_before signal
 
 @dataclass
 class PageTally:
-    """The items of one answer: how many the callback gave, how many are handled."""
+    """The output of one answer: how many items the callback gave and how
+    many are handled; how many requests it gave and how many the scheduler
+    has queued or turned away."""
 
     expected: int | None = None
     handled: int = 0
+    requests: int = 0
+    placed: int = 0
     delivered: int = 0
     end: bool = False
     ids: list[Any] = field(default_factory=list)  # of the items delivered
@@ -88,6 +93,9 @@ class ResumeJournal:
         for fp, item_id in self.replay.singles_held.items():  # not asked again
             self._write("settled", fp=fp, items=1, ids=[item_id], outcome="done")
         self.tallies: dict[str, PageTally] = {}
+        # each request a callback gave, to its answer's fingerprint, until
+        # the scheduler has it
+        self.parents: WeakKeyDictionary[Request, str] = WeakKeyDictionary()
         self.items_this_run = 0
         self.pages_this_run = 0
         self._slot_files: list[str] = []
@@ -170,6 +178,14 @@ class ResumeJournal:
             return
         self._write("queued", fp=self.fingerprint(request), request=data)
 
+    def placed(self, request: Request) -> None:
+        """The scheduler queued *request* (journaled) or turned it away (a
+        duplicate): if an answer's callback gave it, one less to wait for."""
+        fp = self.parents.pop(request, None)
+        if fp is not None and (tally := self.tallies.get(fp)) is not None:
+            tally.placed += 1
+            self._settle_if_done(fp, tally)
+
     def leased(self, request: Request) -> None:
         self._write("leased", fp=self.fingerprint(request))
 
@@ -188,6 +204,14 @@ class ResumeJournal:
         return requests
 
     # -- settling pages -----------------------------------------------------------
+
+    def follow_up(self, response: Response, request: Request) -> None:
+        """The callback of *response* gave *request*: its page is not settled
+        before the scheduler has it (a kill in between would lose it: the
+        page, settled, is not fetched again to give it once more)."""
+        fp = self.fingerprint(response.request)  # type: ignore[arg-type]
+        self.tallies.setdefault(fp, PageTally()).requests += 1
+        self.parents[request] = fp
 
     def output_complete(self, response: Response, count: int) -> None:
         fp = self.fingerprint(response.request)  # type: ignore[arg-type]
@@ -223,7 +247,11 @@ class ResumeJournal:
         self._settle_if_done(fp, tally)
 
     def _settle_if_done(self, fp: str, tally: PageTally) -> None:
-        if tally.expected is not None and tally.handled >= tally.expected:
+        if (
+            tally.expected is not None
+            and tally.handled >= tally.expected
+            and tally.placed >= tally.requests
+        ):
             del self.tallies[fp]
             self.pages_this_run += 1
             if tally.delivered and not self._make_durable():

@@ -1,5 +1,6 @@
-"""The items each answer's callback gives, counted for the job journal
-(see :mod:`tmapi_crawler.resume`)."""
+"""What each answer's callback gives, counted for the job journal (see
+:mod:`tmapi_crawler.resume`): its items, and each request it gives, which
+the journal follows until the scheduler has queued (or dropped) it."""
 
 from __future__ import annotations
 
@@ -21,8 +22,10 @@ logger = logging.getLogger(__name__)
 
 
 class PageOutputCounter:
-    """Counts the items each answer's callback gives, so the journal knows
-    when all of them are written."""
+    """Counts the items each answer's callback gives, and tells the journal
+    each request it gives, so the journal knows when all of them are written
+    and queued. Last of the spider middlewares (closest to the engine): it
+    sees what reaches the engine."""
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
@@ -43,6 +46,8 @@ class PageOutputCounter:
             async for output in result:
                 if not isinstance(output, Request):
                     count += 1
+                elif self.journal is not None:
+                    self.journal.follow_up(response, output)
                 yield output
         finally:
             if self.journal is not None:

@@ -35,8 +35,10 @@ class JournaledScheduler(Scheduler):
 
     def enqueue_request(self, request: Request) -> bool:
         accepted = super().enqueue_request(request)
-        if accepted and self.journal is not None:
-            self.journal.queued(request, self.spider)
+        if self.journal is not None:
+            if accepted:
+                self.journal.queued(request, self.spider)
+            self.journal.placed(request)  # queued or turned away: known
         return accepted
 
     def next_request(self) -> Request | None:

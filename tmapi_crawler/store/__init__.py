@@ -4,8 +4,11 @@
   (``new``, ``price``, ``back``), and whether a category query's crawl can
   tell what is ``gone``; plain data, free of Scrapy;
 - :mod:`.schema`: the tables, their migrations (``schema_version``);
-- :mod:`.base`: the store itself, whatever its database: batched writes,
-  changes, reads;
+- :mod:`.connection`, :mod:`.writes`, :mod:`.reads`: the store's
+  connection (transactions, migrations), its batched writes and the changes
+  they make, its reads;
+- :mod:`.base`: the store itself, whatever its database: those three, and
+  its runs;
 - :mod:`.sqlite`, :mod:`.postgresql`: its two databases, SQLite (``sqlite3``)
   and PostgreSQL (psycopg 3);
 - :mod:`.db`: one way to open either, from a ``TMAPI_STORE`` URI;

@@ -29,8 +29,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from tmapi_crawler.report import cli as report_cli
-from tmapi_crawler.store.base import ALL_KINDS
 from tmapi_crawler.store.changes import (
+    ALL_KINDS,
     QueryCrawl,
     count,
     summary_line,

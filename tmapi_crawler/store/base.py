@@ -1,56 +1,28 @@
 """The catalog store, whatever its database: :class:`Store` (one connection,
-every method one transaction) and what it reads back. Free of Scrapy.
+every method one transaction), and its runs. Free of Scrapy.
 
-Every write is a batch in one transaction: :meth:`Store.write` adds a
-batch's observations (each once a run: a resumed run, a page another worker
-also delivered, add nothing), updates the items and returns the changes they
-make, all set-wise, a few statements a batch whatever its size (a row-by-row
-write waits for the GIL a busy crawl holds once per row);
-:meth:`Store.mark_gone` ends a category query's crawl. Each database fills in
-the dialect's parts: :mod:`.sqlite`, :mod:`.postgresql`; :mod:`.db` opens
-either from a ``TMAPI_STORE`` URI.
+A :class:`Store` is its connection (:mod:`.connection`: transactions, the
+schema), its writes (:mod:`.writes`: a batch of observations, the changes
+they make, what is gone) and its reads (:mod:`.reads`); this module keeps the
+runs: opened, joined by each process, closed, and judged once by the last
+process of a run to close (:meth:`Store.settle`). Each database fills in the
+dialect's parts: :mod:`.sqlite`, :mod:`.postgresql`; :mod:`.db` opens either
+from a ``TMAPI_STORE`` URI.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
-from tmapi_crawler.store.changes import (
-    KINDS,
-    OBSERVED,
-    VARIANT_KINDS,
-    Change,
-    QueryCrawl,
-    cannot_judge,
-    merged,
-)
-from tmapi_crawler.store.schema import (
-    BATCH_TABLE,
-    MIGRATIONS,
-    SCHEMA_VERSION_TABLE,
-    Dialect,
-)
-from tmapi_crawler.store.variants import (
-    SKU_BATCH_TABLE,
-    is_variant,
-    iter_variant_changes,
-    write_variants,
-)
-
-ALL_KINDS = (*KINDS, *VARIANT_KINDS)  # the listings' changes, the variants'
-
-
-CHANGE_COLUMNS = (
-    "change, item_id, language, cat_id, title, old_price, new_price, "
-    "first_seen, last_seen"
-)
-
+from tmapi_crawler.store.changes import Change, QueryCrawl, cannot_judge, merged
+from tmapi_crawler.store.connection import now
+from tmapi_crawler.store.reads import StoreReads
+from tmapi_crawler.store.writes import StoreWrites
 
 SHARE_COLUMNS = (
     "query, cat_id, language, label, whole_category, bands, gaps, "
@@ -58,7 +30,6 @@ SHARE_COLUMNS = (
 )
 # A process's share written again (a job's: the whole job so far) replaces it.
 SHARE_UPDATED = ("whole_category", "bands", "gaps", "failed_pages", "delivered")
-PAGE = 5000  # changes read back at a time
 
 
 @dataclass(frozen=True)
@@ -86,91 +57,13 @@ def share_of(row: Sequence[Any]) -> QueryCrawl:
                       int(delivered))  # fmt: skip
 
 
-def now() -> str:
-    return datetime.now(UTC).isoformat()
-
-
-def text(value: Any) -> Any:
-    """A value read back, as the feed writes it: instants in ISO 8601, prices
-    as exact decimal strings."""
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    return value
-
-
-def price(value: Any) -> Decimal | None:
-    return None if value is None else Decimal(str(value))
-
-
-def change_of(row: Sequence[Any]) -> Change:
-    """A change read back (:data:`CHANGE_COLUMNS` order)."""
-    kind, item_id, language, cat_id, title, old, new, first, last = row
-    return Change(kind, int(item_id), language, cat_id, title, price(old),
-                  price(new), text(first), text(last))  # fmt: skip
-
-
 def new_run_id() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:8]
 
 
-class Store:
-    """One connection to the store; every method is one transaction."""
-
-    dialect: Dialect
-
-    def __init__(self, connection: Any) -> None:
-        self.connection = connection
-
-    # --- the dialects' parts -------------------------------------------------
-
-    def begin(self) -> Any:
-        raise NotImplementedError
-
-    def _load(self, cursor: Any, rows: Sequence[Sequence[Any]]) -> None:
-        """The rows into the table batch, in one statement (an item twice:
-        the first)."""
-        raise NotImplementedError
-
-    def _fresh(self, cursor: Any, run_id: str) -> None:
-        """The batch's observations not yet in the run inserted; the others
-        out of the batch."""
-        raise NotImplementedError
-
-    def lock(self, cursor: Any, key: str) -> None:
-        """Serialise the transactions of several processes that take the same
-        *key* (PostgreSQL; SQLite has one writer at a time anyway)."""
-
-    # --- schema ------------------------------------------------------------
-
-    def prepare(self) -> None:
-        """The connection's own tables for the batches."""
-        with self.begin() as cursor:
-            cursor.execute(self.sql(BATCH_TABLE))
-            cursor.execute(self.sql(SKU_BATCH_TABLE))
-
-    def sql(self, statement: str) -> str:
-        return self.dialect.sql(statement)
-
-    def migrate(self) -> int:
-        """Apply the migrations not applied yet; the schema's version."""
-        with self.begin() as cursor:
-            self.lock(cursor, "migrations")
-            cursor.execute(self.sql(SCHEMA_VERSION_TABLE))
-            cursor.execute("SELECT MAX(version) FROM schema_version")
-            current = cursor.fetchone()[0] or 0
-            for version, statements in MIGRATIONS:
-                if version <= current:
-                    continue
-                for statement in statements:
-                    cursor.execute(self.sql(statement))
-                cursor.execute(
-                    self.sql("INSERT INTO schema_version VALUES (?, ?)"),
-                    (version, now()),
-                )
-                current = version
-        return current
+class Store(StoreWrites, StoreReads):
+    """The store: one connection (every method one transaction), its writes,
+    its reads, and its runs."""
 
     # --- runs --------------------------------------------------------------
 
@@ -336,211 +229,3 @@ class Store:
                 )
                 judged.append(Judgement(crawl.label, why, gone, 0))
         return judged
-
-    # --- observations and changes --------------------------------------------
-
-    def write(self, run_id: str, rows: Sequence[Sequence[Any]]) -> list[Change]:
-        """One batch of observations (:data:`OBSERVED` order), in one
-        transaction: the changes of those not yet observed in the run (of an
-        item twice in the batch, the first). Listings only."""
-        rows = [row for row in rows if not is_variant(row)]
-        if not rows:
-            return []
-        with self.begin() as cursor:
-            self._stage(cursor, run_id, rows)
-            cursor.execute(
-                self.sql(f"{self.CHANGES} RETURNING {CHANGE_COLUMNS}"), (run_id,)
-            )
-            made = cursor.fetchall()
-            cursor.execute(self.sql(self.UPSERT), (run_id,))
-        return [change_of(row) for row in made]
-
-    def write_counted(
-        self, run_id: str, rows: Sequence[Sequence[Any]]
-    ) -> dict[str, int]:
-        """:meth:`write`, saying only how many changes of each kind it made
-        (they are in the store; reading each back costs the crawl ~13 us a
-        row of CPU, for a changes feed only). The kinds are counted in SQL: a
-        few rows come back, not one a change, each of which would take the GIL
-        back from the crawl's thread (SQLite: one step a row)."""
-        counts = dict.fromkeys(KINDS, 0)  # and the variants' kinds, with any
-        listings = [row for row in rows if not is_variant(row)]
-        skus = [row for row in rows if is_variant(row)]
-        if not rows:
-            return counts
-        with self.begin() as cursor:
-            if listings:
-                self._stage(cursor, run_id, listings)
-                for kind, made in self._changes_counted(cursor, run_id):
-                    counts[kind] = int(made)
-                cursor.execute(self.sql(self.UPSERT), (run_id,))
-            if skus:  # the variants of the items detailed (store/variants.py)
-                counts.update(write_variants(self, cursor, run_id, skus))
-        return counts
-
-    def _stage(self, cursor: Any, run_id: str, rows: Sequence[Sequence[Any]]) -> None:
-        """The rows in the table batch, those already observed in the run out."""
-        cursor.execute("DELETE FROM batch")
-        self._load(cursor, rows)
-        self._fresh(cursor, run_id)
-
-    def _changes_counted(self, cursor: Any, run_id: str) -> list[tuple[str, int]]:
-        """The batch's changes inserted; how many of each kind (PostgreSQL:
-        counted from the insert's RETURNING, server-side)."""
-        cursor.execute(
-            self.sql(
-                f"WITH made AS ({self.CHANGES} RETURNING change) "
-                "SELECT change, COUNT(*) FROM made GROUP BY change"
-            ),
-            (run_id,),
-        )
-        return list(cursor.fetchall())
-
-    # Each statement works on the whole batch (its rows in the table batch,
-    # each new in the run): compared with the store, the changes; then the
-    # items, inserted or updated.
-    CHANGES = (
-        f"INSERT INTO changes (run_id, {CHANGE_COLUMNS}) SELECT ?, "
-        "CASE WHEN i.item_id IS NULL THEN 'new' "
-        "WHEN i.gone_at IS NOT NULL THEN 'back' ELSE 'price' END, "
-        "b.item_id, b.language, b.cat_id, b.title, i.price, b.price, "
-        "COALESCE(i.first_seen, b.observed_at), b.observed_at "
-        "FROM batch b LEFT JOIN items i "
-        "ON i.item_id = b.item_id AND i.language = b.language "
-        "WHERE i.item_id IS NULL OR i.gone_at IS NOT NULL "
-        "OR CAST(i.price AS {number}) IS DISTINCT FROM CAST(b.price AS {number}) "
-        "ON CONFLICT DO NOTHING"
-    )
-    ITEM_COLUMNS = ", ".join((*OBSERVED[:-1], "first_seen", "last_seen", "last_run"))
-    UPSERT = (
-        f"INSERT INTO items ({ITEM_COLUMNS}) "
-        f"SELECT {', '.join(OBSERVED)}, observed_at, ? FROM batch WHERE true "
-        "ON CONFLICT (item_id, language) DO UPDATE SET "
-        + ", ".join(
-            f"{name} = excluded.{name}"
-            for name in (*OBSERVED[2:-1], "last_seen", "last_run")
-        )
-        + ", gone_at = NULL"
-    )
-
-    def mark_gone(self, run_id: str, cat_id: int, language: str) -> list[Change]:
-        """Every listing of the category (in *language*) still listed that
-        this run did not see: gone, now. Only for a complete crawl of it."""
-        with self.begin() as cursor:
-            return self._gone(cursor, run_id, cat_id, language)
-
-    def _gone(
-        self, cursor: Any, run_id: str, cat_id: int, language: str
-    ) -> list[Change]:
-        # the category's listings still listed that this run did not see
-        unseen = (
-            "cat_id = ? AND language = ? AND gone_at IS NULL "
-            "AND (last_run IS NULL OR last_run <> ?)"
-        )
-        cursor.execute(
-            self.sql(
-                f"INSERT INTO changes (run_id, {CHANGE_COLUMNS}) SELECT ?, 'gone', "
-                "item_id, language, cat_id, title, price, NULL, first_seen, "
-                f"last_seen FROM items WHERE {unseen} ON CONFLICT DO NOTHING "
-                f"RETURNING {CHANGE_COLUMNS}"
-            ),
-            (run_id, cat_id, language, run_id),
-        )
-        changes = [change_of(row) for row in cursor.fetchall()]
-        cursor.execute(
-            self.sql(f"UPDATE items SET gone_at = ? WHERE {unseen}"),
-            (now(), cat_id, language, run_id),
-        )
-        return changes
-
-    # --- reading it back -------------------------------------------------------
-
-    def query(self, statement: str, params: Sequence[Any] = ()) -> list[dict]:
-        with self.begin() as cursor:
-            cursor.execute(self.sql(statement), tuple(params))
-            names = [column[0] for column in cursor.description]
-            return [
-                {name: text(value) for name, value in zip(names, row, strict=True)}
-                for row in cursor.fetchall()
-            ]
-
-    def runs(self) -> list[dict]:
-        return self.query(
-            "SELECT r.run_id, r.job, r.started_at, r.finished_at, r.finish_reason, "
-            "(SELECT COUNT(*) FROM observations o WHERE o.run_id = r.run_id) "
-            "AS observations FROM runs r ORDER BY r.started_at"
-        )
-
-    def run_queries(self, run_id: str) -> list[dict]:
-        return self.query(
-            "SELECT query, cat_id, language, label, complete, reason "
-            "FROM run_categories WHERE run_id = ? ORDER BY query",
-            (run_id,),
-        )
-
-    def changes(self, run_id: str) -> list[dict]:
-        return self.query(
-            f"SELECT {CHANGE_COLUMNS} FROM changes WHERE run_id = ? "
-            "ORDER BY change, item_id, language",
-            (run_id,),
-        )
-
-    def iter_changes(self, run_id: str) -> Iterator[dict]:
-        """The run's changes, :data:`PAGE` at a time (a run's may be many)."""
-        after: tuple[Any, ...] = ("", -1, "")
-        order = "change, item_id, language"
-        while True:
-            page = self.query(
-                f"SELECT {CHANGE_COLUMNS} FROM changes WHERE run_id = ? "
-                f"AND ({order}) > (?, ?, ?) ORDER BY {order} LIMIT {PAGE}",
-                (run_id, *after),
-            )
-            yield from page
-            if len(page) < PAGE:
-                break
-            last = page[-1]
-            after = (last["change"], last["item_id"], last["language"])
-        yield from iter_variant_changes(self, run_id)
-
-    def change_counts(self, run_id: str) -> dict[str, int]:
-        """How many changes of each kind the run made, every process of it
-        (the variants' too)."""
-        counts = dict.fromkeys(ALL_KINDS, 0)
-        for table in ("changes", "sku_changes"):
-            for row in self.query(
-                f"SELECT change, COUNT(*) AS n FROM {table} WHERE run_id = ? "
-                "GROUP BY change",
-                (run_id,),
-            ):
-                counts[row["change"]] = int(row["n"])
-        return counts
-
-    def run(self, run_id: str) -> dict | None:
-        found = self.query(
-            "SELECT run_id, job, finished_at, finish_reason FROM runs WHERE run_id = ?",
-            (run_id,),
-        )
-        return found[0] if found else None
-
-    def history(self, item_id: int, language: str | None = None) -> list[dict]:
-        return self.of_item(
-            "SELECT o.run_id, o.item_id, o.language, o.cat_id, o.price, "
-            "o.sale_quantity_90days, o.observed_at FROM observations o",
-            item_id,
-            language,
-            "o.observed_at",
-        )
-
-    def of_item(
-        self, select: str, item_id: int, language: str | None, order: str
-    ) -> list[dict]:
-        """*select* (over ``o``) of one item, in one language or all, by *order*."""
-        return self.query(
-            f"{select} WHERE o.item_id = ?"
-            + (" AND o.language = ?" if language else "")
-            + f" ORDER BY {order}",
-            (item_id, language) if language else (item_id,),
-        )
-
-    def close(self) -> None:
-        self.connection.close()

@@ -5,10 +5,10 @@ An item seen in a run is compared with the row the store held for it (its
 ``item_id`` and ``language``): no row is ``new`` (and only ``new``, whatever
 its price); a row marked gone is ``back``; a row whose price differs is
 ``price`` (compared in SQL, a whole batch at a time:
-:meth:`~tmapi_crawler.store.base.Store.write`). An item is ``gone`` only when a
-category query that covers the whole category was crawled completely in this
-run and the item was not seen in it (:func:`cannot_judge` says why a crawl
-cannot tell).
+:meth:`~tmapi_crawler.store.writes.StoreWrites.write`). An item is ``gone``
+only when a category query that covers the whole category was crawled
+completely in this run and the item was not seen in it (:func:`cannot_judge`
+says why a crawl cannot tell).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Any
 KINDS = ("new", "price", "gone", "back")
 # the variants' (store/variants.py)
 VARIANT_KINDS = ("variant_new", "variant_price", "out_of_stock", "back_in_stock")
+ALL_KINDS = (*KINDS, *VARIANT_KINDS)  # the listings' changes, the variants'
 
 # One observation, as the store writes it (the order of the columns).
 OBSERVED = (

@@ -71,8 +71,8 @@ from tmapi_crawler.contract.stats import (
 from tmapi_crawler.extensions.ledger import CrawlLedger
 from tmapi_crawler.itemsignal import connect_item_scraped
 from tmapi_crawler.resume.extension import ResumeJournal
-from tmapi_crawler.store.base import ALL_KINDS
 from tmapi_crawler.store.changes import (
+    ALL_KINDS,
     KINDS,
     QueryCrawl,
     summary_line,

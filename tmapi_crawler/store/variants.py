@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from tmapi_crawler.contract.details import DetailItem
-    from tmapi_crawler.store.base import Store
+    from tmapi_crawler.store.connection import StoreConnection
+    from tmapi_crawler.store.reads import StoreReads
 
 from tmapi_crawler.store.changes import OBSERVED
 
@@ -151,7 +152,7 @@ def observed_row(record: dict[str, Any]) -> list[Any]:
 
 
 def write_variants(
-    store: Store, cursor: Any, run_id: str, rows: Sequence[Sequence[Any]]
+    store: StoreConnection, cursor: Any, run_id: str, rows: Sequence[Sequence[Any]]
 ) -> dict[str, int]:
     """A batch's variant observations, in the caller's transaction: those
     not yet observed in the run recorded, their changes made, their state
@@ -188,7 +189,7 @@ def write_variants(
     return counts
 
 
-def iter_variant_changes(store: Store, run_id: str) -> Iterator[dict[str, Any]]:
+def iter_variant_changes(store: StoreReads, run_id: str) -> Iterator[dict[str, Any]]:
     """The run's variant changes, as records of the changes feed (the
     listing changes' fields, and the variant's)."""
     for row in store.query(
@@ -199,7 +200,9 @@ def iter_variant_changes(store: Store, run_id: str) -> Iterator[dict[str, Any]]:
         yield {"cat_id": None, "title": None, **row}
 
 
-def variant_history(store: Store, item_id: int, language: str | None) -> list[dict]:
+def variant_history(
+    store: StoreReads, item_id: int, language: str | None
+) -> list[dict]:
     """An item's variants, run by run: price and stock."""
     return store.of_item(
         "SELECT o.run_id, o.item_id, o.language, o.sku_id, s.properties, "

@@ -23,6 +23,7 @@ import pytest
 from tmapi_crawler.contract.items import ProductItem
 from tmapi_crawler.resume import journal
 from tmapi_crawler.store import __main__ as tmapi_store
+from tmapi_crawler.store import closing as store_close
 from tmapi_crawler.store import extension
 from tmapi_crawler.store.db import open_store
 from tmapi_crawler.store.extension import CatalogStore
@@ -209,7 +210,7 @@ def test_a_store_back_during_the_close_takes_everything(
         blocker.unlink()  # the store answers again: the close tries once more
         await closing
 
-    with caplog.at_level(logging.ERROR, logger=extension.__name__):
+    with caplog.at_level(logging.ERROR, logger=store_close.__name__):
         opened.run(close_while_the_store_comes_back)
     catalog = blocker / "catalog.sqlite"
     assert [item_id for _, item_id in observed(catalog)] == [1, 2, 3]

@@ -13,8 +13,8 @@ from tmapi_crawler.contract.details import MAX_DETAIL_CALLS
 from tmapi_crawler.contract.operator_settings import max_calls
 from tmapi_crawler.contract.stats import DETAILS, DETAILS_UNFIT, by_prefix
 from tmapi_crawler.extensions.ledger import CrawlLedger
+from tmapi_crawler.store.db import store_errors
 from tmapi_crawler.store.estimate import Planned, estimate_from
-from tmapi_crawler.store.extension import store_errors
 
 if TYPE_CHECKING:
     from scrapy import Spider

@@ -58,8 +58,8 @@ from tmapi_crawler.extensions.ledger import CrawlLedger
 from tmapi_crawler.extensions.summary import RunSummary
 from tmapi_crawler.itemsignal import connect_item_scraped
 from tmapi_crawler.report.data import CrawlFacts, Sample, read_run
-from tmapi_crawler.store.db import Store, open_store
-from tmapi_crawler.store.extension import CatalogStore, store_errors
+from tmapi_crawler.store.db import Store, open_store, store_errors
+from tmapi_crawler.store.extension import CatalogStore
 
 if TYPE_CHECKING:
     from scrapy import Spider

@@ -13,6 +13,8 @@
   and PostgreSQL (psycopg 3);
 - :mod:`.db`: one way to open either, from a ``TMAPI_STORE`` URI;
 - :mod:`.extension`: the Scrapy extension that feeds it during a crawl;
+  :mod:`.closing`: that extension's close (the rest written, the run
+  judged, a rescue file for what the store did not take);
 - :mod:`.feed`: the changes feed (``TMAPI_CHANGES_FEED``), through Scrapy's
   feed storages and exporters;
 - :mod:`.__main__`: ``tmapi-store``, to read it back.

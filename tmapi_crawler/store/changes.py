@@ -1,5 +1,6 @@
-"""What an observation means against the store, and when ``gone`` can be said.
-Free of Scrapy.
+"""An observation (an item as the store writes it, :func:`observation`),
+what it means against the store, and when ``gone`` can be said. Free of
+Scrapy.
 
 An item seen in a run is compared with the row the store held for it (its
 ``item_id`` and ``language``): no row is ``new`` (and only ``new``, whatever
@@ -16,7 +17,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tmapi_crawler.contract.items import ProductItem
 
 KINDS = ("new", "price", "gone", "back")
 # the variants' (store/variants.py)
@@ -38,6 +42,28 @@ OBSERVED = (
     "product_url",
     "observed_at",
 )
+
+Row = tuple[Any, ...] | list[Any]  # an observation (OBSERVED order)
+
+
+def observation(item: ProductItem) -> tuple[Any, ...]:
+    """An item as the store writes it (:data:`OBSERVED` order)."""
+    shop = item.shop_info
+    sale = item.sale_info
+    return (
+        item.item_id,
+        item.language or "",
+        item.cat_id,
+        item.title,
+        item.price,
+        item.currency,
+        shop.company_name if shop else None,
+        shop.is_super_factory if shop else None,
+        shop.shop_years if shop else None,
+        sale.sale_quantity_90days if sale else None,
+        item.product_url,
+        item.crawled_at,
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,11 +3,13 @@
 :func:`open_store` takes a ``TMAPI_STORE`` URI (``sqlite:///out/catalog.sqlite``,
 ``postgresql://user@host/db``): a :class:`~.sqlite.SqliteStore` or a
 :class:`~.postgresql.PostgresStore` (psycopg, ~0.1 s to import, only for
-PostgreSQL), both a :class:`~.base.Store`. Free of Scrapy.
+PostgreSQL), both a :class:`~.base.Store`; :func:`store_errors` says what
+either's failures raise. Free of Scrapy.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from urllib.parse import urlsplit
 
 from tmapi_crawler.store.base import Judgement, Store, new_run_id
@@ -20,6 +22,7 @@ __all__ = [
     "new_run_id",
     "open_store",
     "sqlite_path",
+    "store_errors",
     "store_problems",
 ]
 
@@ -43,6 +46,19 @@ def store_problems(uri: str) -> list[str]:
 
 def is_sqlite(uri: str) -> bool:
     return urlsplit(uri).scheme == "sqlite"
+
+
+def store_errors(uri: str) -> tuple[type[BaseException], ...]:
+    """What a store's failures raise (psycopg, ~0.1 s to import, only for
+    PostgreSQL)."""
+    errors: tuple[type[BaseException], ...] = (sqlite3.Error, OSError)
+    if is_sqlite(uri):
+        return errors
+    try:
+        import psycopg
+    except ImportError:
+        return errors
+    return (*errors, psycopg.Error)
 
 
 def sqlite_path(uri: str) -> str:

@@ -5,13 +5,9 @@ connection, the run, the observations not written yet, the changes counted.
 It takes each item as the feeds do (``item_scraped``, after every item
 pipeline: valid, not a duplicate), and hands them ``TMAPI_STORE_BATCH`` at
 a time to a thread of its own, which writes each batch in one transaction
-while the crawl goes on. When the spider closes it writes its share of each
-category query, from the ledger's coverage
-(:class:`~tmapi_crawler.extensions.ledger.CrawlLedger`): the bands and their
-``total_count``, the items their pages held, failed pages, gaps. The run's
-last process to close (one, alone; the last of several workers; the last
-run of a job) merges every share and marks what is gone in the queries
-crawled completely, once (:meth:`~tmapi_crawler.store.base.Store.settle`).
+while the crawl goes on. When the spider closes it hands the rest to the
+close (:mod:`.closing`): the last observations, its share of each category
+query, and, by the run's last process to close, what is gone.
 
 The store is a sink of the job like each feed. With ``JOBDIR`` every
 observation goes to the job's log (:mod:`.wal`) before any feed writes its
@@ -27,25 +23,19 @@ An unreachable store does not stop the crawl: the items still go to the
 feeds, the observations wait in memory and are written once it answers
 again (tried at most every ``RETRY_SECONDS``). At the close the store is
 tried for ``TMAPI_STORE_CLOSE_TIMEOUT`` seconds; what it still has not taken
-(observations, the run's close) goes to a JSON Lines file under
-``TMAPI_FEED_RESCUE_DIR``, the run exits with code 5, and the summary names
-the file and the ``tmapi-store load`` command that completes the run.
+goes to a file that ``tmapi-store load`` writes (:mod:`.closing`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import json
 import logging
 import os
 import socket
-import sqlite3
 import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -62,24 +52,21 @@ from tmapi_crawler.contract.outcome import FINISHED
 from tmapi_crawler.contract.stats import (
     STORE_CHANGES,
     STORE_ERRORS,
-    STORE_NOT_CLOSED,
     STORE_OBSERVATIONS,
     STORE_REPLAYED,
-    STORE_UNSTORED,
-    STORE_UNSTORED_FILE,
 )
-from tmapi_crawler.extensions.ledger import CrawlLedger
 from tmapi_crawler.itemsignal import connect_item_scraped
 from tmapi_crawler.resume.extension import ResumeJournal
 from tmapi_crawler.store.changes import (
     ALL_KINDS,
     KINDS,
-    QueryCrawl,
+    Row,
+    observation,
     summary_line,
 )
-from tmapi_crawler.store.db import is_sqlite, new_run_id, open_store, store_problems
-from tmapi_crawler.store.feed import ChangesFeed
-from tmapi_crawler.store.variants import observed_record, variant_rows
+from tmapi_crawler.store.closing import Closing, shares
+from tmapi_crawler.store.db import open_store, store_errors, store_problems
+from tmapi_crawler.store.variants import variant_rows
 from tmapi_crawler.store.wal import RESET_BYTES, ObservationLog
 
 if TYPE_CHECKING:
@@ -87,64 +74,11 @@ if TYPE_CHECKING:
     from scrapy.crawler import Crawler
     from scrapy.settings import BaseSettings
 
-    from tmapi_crawler.store.db import Judgement, Store
+    from tmapi_crawler.store.db import Store
 
 logger = logging.getLogger(__name__)
 RETRY_SECONDS = 5.0
 SINK = "store"  # the store's name in the job journal
-
-Row = tuple[Any, ...] | list[Any]  # an observation (OBSERVED order)
-
-
-def store_errors(uri: str) -> tuple[type[BaseException], ...]:
-    """What a store's failures raise (psycopg, ~0.1 s to import, only for
-    PostgreSQL)."""
-    errors: tuple[type[BaseException], ...] = (sqlite3.Error, OSError)
-    if is_sqlite(uri):
-        return errors
-    try:
-        import psycopg
-    except ImportError:
-        return errors
-    return (*errors, psycopg.Error)
-
-
-def observation(item: ProductItem) -> tuple[Any, ...]:
-    """An item as the store writes it (:data:`OBSERVED` order)."""
-    shop = item.shop_info
-    sale = item.sale_info
-    return (
-        item.item_id,
-        item.language or "",
-        item.cat_id,
-        item.title,
-        item.price,
-        item.currency,
-        shop.company_name if shop else None,
-        shop.is_super_factory if shop else None,
-        shop.shop_years if shop else None,
-        sale.sale_quantity_90days if sale else None,
-        item.product_url,
-        item.crawled_at,
-    )
-
-
-@dataclass
-class Closing:
-    """The close: what it was given in the reactor's thread, and what it did
-    in the store's, for the reactor to report."""
-
-    reason: str  # the crawl's finish reason
-    final: bool  # the run is over (not a job stopped early)
-    shares: list[QueryCrawl]  # this process's share of each category query
-    unstored: list[Row]  # not written yet: all at first, none once written
-    written: int = 0  # observations written at the close
-    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ALL_KINDS, 0))
-    closed: bool = False  # the run's close (this process's share) is written
-    judgements: list[Judgement] = field(default_factory=list)
-    run_counts: dict[str, int] | None = None  # the run's, once judged
-    records: list[dict[str, Any]] | None = None  # the changes feed's, once judged
-    error: BaseException | None = None
 
 
 class CatalogStore:
@@ -332,12 +266,17 @@ class CatalogStore:
                 self.store.close()
         self.store = None
 
-    def write(self, rows: list[Row]) -> dict[str, int]:
-        """In the store's thread: one batch, in one transaction."""
+    def connected(self) -> tuple[Store, str]:
+        """In the store's thread: the store and the run, connected."""
         self.connect()
         assert self.store is not None and self.run_id is not None
+        return self.store, self.run_id
+
+    def write(self, rows: list[Row]) -> dict[str, int]:
+        """In the store's thread: one batch, in one transaction."""
+        store, run_id = self.connected()
         try:
-            return self.store.write_counted(self.run_id, rows)
+            return store.write_counted(run_id, rows)
         except self.errors:
             self.disconnect()
             raise
@@ -443,24 +382,26 @@ class CatalogStore:
 
     async def spider_closed(self, spider: Spider, reason: str) -> None:
         """The last observations written and the run's close, in the store's
-        thread, tried for ``TMAPI_STORE_CLOSE_TIMEOUT`` seconds; the crawl's
-        close waits for it without blocking the reactor."""
+        thread (:class:`~.closing.Closing`), tried for
+        ``TMAPI_STORE_CLOSE_TIMEOUT`` seconds; the crawl's close waits for it
+        without blocking the reactor."""
         from twisted.internet import reactor
 
         inflight, self.writing = self.writing, None  # its outcome: the close's
-        inflight_rows = self.writing_rows if inflight is not None else []
         closing = Closing(
             reason,
             final=reason == FINISHED or not self.backends.jobdir,
-            shares=self.shares(),
+            shares=shares(self.crawler),
             unstored=self.rows,
+            inflight=inflight,
+            inflight_rows=self.writing_rows if inflight is not None else [],
         )
         self.rows = []
         if self.log is not None:
             self.cut_at = self.log.position
         done: Deferred[None] = Deferred()
         done.addBoth(self._over)
-        future = self.executor.submit(self.close, closing, inflight, inflight_rows)
+        future = self.executor.submit(closing.close, self, RETRY_SECONDS)
         future.add_done_callback(
             lambda ended: reactor.callFromThread(self.closed, ended, closing, done)
         )
@@ -472,63 +413,6 @@ class CatalogStore:
             waiter.callback(None)
         self.waiting = []
         return result
-
-    def close(
-        self,
-        closing: Closing,
-        inflight: Future[dict[str, int]] | None,
-        inflight_rows: list[Row],
-    ) -> None:
-        """In the store's thread: the rest written, then this process's share
-        and (the last process of a run that is over) the run judged; a store
-        that does not answer is tried again until the close's deadline."""
-        if inflight is not None:
-            try:
-                closing.counts.update(inflight.result())
-                closing.written += len(inflight_rows)
-            except self.errors:
-                closing.unstored = inflight_rows + closing.unstored
-        deadline = time.monotonic() + self.close_timeout
-        while True:
-            try:
-                if rows := closing.unstored:
-                    for kind, made in self.write(rows).items():
-                        closing.counts[kind] += made
-                    closing.written += len(rows)
-                    closing.unstored = []
-                self.close_run(closing)
-                break
-            except self.errors as exc:
-                if closing.error is None:
-                    logger.error(
-                        "Catalog store %s unreachable at the close (%s): tried "
-                        "again for up to %.0f s (TMAPI_STORE_CLOSE_TIMEOUT)",
-                        self.shown,
-                        exc,
-                        self.close_timeout,
-                    )
-                closing.error = exc
-                self.disconnect()
-                if time.monotonic() + RETRY_SECONDS > deadline:
-                    break
-                time.sleep(RETRY_SECONDS)
-        self.disconnect()
-
-    def close_run(self, closing: Closing) -> None:
-        """In the store's thread: this process's share into the store; the
-        last process of the run to close judges each category query and reads
-        the run's changes back (the summary's counts, the changes feed)."""
-        self.connect()
-        assert self.store is not None and self.run_id is not None
-        closing.judgements = self.store.settle(
-            self.run_id, self.worker, closing.shares, closing.reason, closing.final
-        )
-        self.store.finish_run(self.run_id, closing.reason, closing.final)
-        closing.closed = True
-        if closing.final and not (closing.judgements and closing.judgements[0].waiting):
-            closing.run_counts = self.store.change_counts(self.run_id)
-            if self.feed_uri:
-                closing.records = list(self.store.iter_changes(self.run_id))
 
     def closed(
         self, ended: Future[None], closing: Closing, done: Deferred[None]
@@ -550,9 +434,9 @@ class CatalogStore:
             self.inc(STORE_ERRORS)
         elif self.journal is not None and self.run_id is not None:
             self.journal.stored(SINK, self.cut_at, self.run_id)
-        self.report(closing)
+        closing.report(self.run_id)
         if closing.unstored or not closing.closed:
-            self.rescue(closing)
+            closing.rescue(self)
         self.judged = closing.run_counts is not None
         if closing.run_counts is not None and self.crawler.stats is not None:
             self.counts = closing.run_counts  # every process and run of it
@@ -561,114 +445,8 @@ class CatalogStore:
         logger.info("Changes: %s", summary_line(self.counts))
         if self.log is not None:
             self.log.close()
-        if closing.records is None or not self.feed_uri:
-            if self.feed_uri and closing.closed:
-                logger.info(
-                    "The changes feed %s is written when the run is judged: by "
-                    "the run that finishes the job, or the last worker to close",
-                    self.feed_uri,
-                )
-            done.callback(None)
-            return
-        feed = ChangesFeed(self.crawler, self.feed_uri)
-        feed.open(self.spider)
-        feed.write(closing.records)
-        stored = feed.close()
+        stored = closing.write_feed(self.crawler, self.spider, self.feed_uri)
         if stored is None:
             done.callback(None)
         else:
             stored.addBoth(lambda _: done.callback(None))
-
-    def report(self, closing: Closing) -> None:
-        """The judgement of each category query, in the log."""
-        if not closing.closed:
-            return
-        if closing.judgements and closing.judgements[0].waiting:
-            logger.info(
-                "Catalog store: %d other process(es) of run %s still open; the "
-                "last to close judges which listings are gone",
-                closing.judgements[0].waiting,
-                self.run_id,
-            )
-        elif not closing.final:
-            logger.info(
-                "Catalog store: run %s is a job stopped early (%s); which listings "
-                "are gone is judged when a resumed run finishes it",
-                self.run_id,
-                closing.reason,
-            )
-        for judgement in closing.judgements:
-            if judgement.why is not None and not judgement.waiting:
-                logger.info(
-                    "%s: not judged which listings are gone: %s",
-                    judgement.label,
-                    judgement.why,
-                )
-
-    def shares(self) -> list[QueryCrawl]:
-        """What this process saw of each category query, from the ledger."""
-        ledger = CrawlLedger.of(self.crawler)
-        found = []
-        for key, entry in ledger.coverage.categories.items():
-            category = ledger.progress.categories.get(key)
-            if category is None:  # a band's coverage without its root query
-                continue
-            query = category.query
-            found.append(
-                QueryCrawl(
-                    query=key,
-                    cat_id=query.cat_id,
-                    language=query.language,
-                    label=entry.label,
-                    whole_category=not query.filters(),
-                    bands=dict(entry.bands),
-                    gaps=tuple(
-                        f"{gap.band.describe()}: {gap.reason}" for gap in entry.gaps
-                    ),
-                    failed_pages=entry.failed_pages,
-                    delivered=entry.band_items,
-                )
-            )
-        return found
-
-    def rescue(self, closing: Closing) -> None:
-        """What the store never took (observations, the run's close), kept in
-        a file that ``tmapi-store load`` writes, said plainly; exit code 5."""
-        run_id = self.run_id or new_run_id()
-        self.rescue_dir.mkdir(parents=True, exist_ok=True)
-        path = (self.rescue_dir / f"store-{run_id}-{os.getpid()}.jsonl").resolve()
-        rows = closing.unstored
-        with path.open("a", encoding="utf-8") as file:
-            for row in rows:
-                record = {"run_id": run_id, **observed_record(row)}
-                file.write(json.dumps(record, default=str, ensure_ascii=False) + "\n")
-            if not closing.closed:
-                close = {
-                    "run_id": run_id,
-                    "job": self.job(self.spider),
-                    "worker": self.worker,
-                    "reason": closing.reason,
-                    "final": closing.final,
-                    "shares": [dataclasses.asdict(share) for share in closing.shares],
-                }
-                file.write(json.dumps({"close": close}, ensure_ascii=False) + "\n")
-        self.inc(STORE_UNSTORED, len(rows))
-        if not closing.closed:
-            self.inc(STORE_NOT_CLOSED)
-        if self.crawler.stats is not None:
-            self.crawler.stats.set_value(STORE_UNSTORED_FILE, str(path))
-        logger.error(
-            "Catalog store %s did not answer for %.0f s at the close (%s): %d "
-            "observations%s could not be stored; the items are in the feeds, "
-            "and what the store is missing is in %s. Once it answers, "
-            "`tmapi-store --store %s load %s` writes them and completes the "
-            "run's changes. Exit code 5.",
-            self.shown,
-            self.close_timeout,
-            closing.error,
-            len(rows),
-            "" if closing.closed else " and the run's close",
-            path,
-            self.shown if "@" not in self.uri else "<TMAPI_STORE>",
-            path,
-        )

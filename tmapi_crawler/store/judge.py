@@ -21,8 +21,8 @@ from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 from tmapi_crawler.contract.credentials import store_uri
-from tmapi_crawler.store.db import open_store
-from tmapi_crawler.store.extension import CatalogStore, store_errors
+from tmapi_crawler.store.db import open_store, store_errors
+from tmapi_crawler.store.extension import CatalogStore
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler

@@ -1,24 +1,22 @@
-"""The API contract on its own: queries, pages, errors, the documented sample,
-the category info endpoint; whatever the API sends, a page or an ApiError
-(property-based: see tests/strategies.py)."""
+"""What an answer means, on its own: pages, errors, the documented sample;
+whatever the API sends, a page or an ApiError (property-based: see
+tests/strategies.py)."""
 
 from __future__ import annotations
 
 import io
 import json
-from decimal import Decimal
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.answers import parse_category_info, parse_page
+from tests.answers import parse_page
 from tests.conftest import ROOT
 from tests.crawlers import project_crawler
 from tests.strategies import SAMPLE_ITEM, json_values
-from tmapi_crawler.contract import api
+from tmapi_crawler.contract.answer import ApiError, ErrorKind, classify
 from tmapi_crawler.feeds.feedfile import LineFlushingJsonLinesExporter
 from tmapi_crawler.pipelines.validation import ValidationPipeline
 from tmapi_crawler.simulator.catalog import SAMPLE_RESPONSE
@@ -57,41 +55,10 @@ def test_the_bundled_sample_is_the_documentation_sample():
     )
 
 
-def test_query_url_carries_every_parameter_in_a_fixed_order_and_no_token():
-    query = api.CategoryQuery(
-        cat_id=1031922,
-        language="zh",
-        sort="sales",
-        page_size=50,
-        price_start=Decimal("1.50"),
-        price_end=Decimal("20"),
-        free_shipping=True,
-        new_arrival=False,
-    )
-    url = api.page_url("http://127.0.0.1:8000/", query, 3)
-    parts = urlsplit(url)
-    assert parts.path == "/1688/category/items/v2"
-    assert parse_qsl(parts.query) == [
-        ("cat_id", "1031922"),
-        ("language", "zh"),
-        ("page", "3"),
-        ("page_size", "50"),
-        ("sort", "sales"),
-        ("price_start", "1.5"),
-        ("price_end", "20"),
-        ("new_arrival", "false"),
-        ("free_shipping", "true"),
-    ]
-    assert "apiToken" not in url
-    assert (
-        query.key == api.CategoryQuery.model_validate(query.model_dump(mode="json")).key
-    )
-
-
 @pytest.mark.parametrize("message_field", ["msg", "message"])
 @pytest.mark.parametrize("code", [417, 422, 439, 499, 500, 503])
 def test_error_code_in_the_body_of_an_http_200(code, message_field):
-    with pytest.raises(api.ApiError) as raised:
+    with pytest.raises(ApiError) as raised:
         parse_page(body({"code": code, message_field: "boom", "data": None}), 200)
     assert (raised.value.code, raised.value.message, raised.value.source) == (
         code,
@@ -102,7 +69,7 @@ def test_error_code_in_the_body_of_an_http_200(code, message_field):
 
 @pytest.mark.parametrize("code", [417, 422, 439, 499, 500, 503])
 def test_error_code_as_http_status_with_a_plain_text_body(code):
-    with pytest.raises(api.ApiError) as raised:
+    with pytest.raises(ApiError) as raised:
         parse_page(b"Please reduce concurrency", code)
     assert (raised.value.code, raised.value.source) == (code, "status")
     assert "reduce concurrency" in raised.value.message
@@ -110,32 +77,32 @@ def test_error_code_as_http_status_with_a_plain_text_body(code):
 
 def test_error_code_as_both_status_and_body_keeps_the_body_code():
     payload = body({"code": 4011, "message": "no API key found in request"})
-    with pytest.raises(api.ApiError) as raised:
+    with pytest.raises(ApiError) as raised:
         parse_page(payload, 401)
     assert raised.value.code == 4011
-    assert raised.value.kind is api.ErrorKind.BAD_TOKEN
+    assert raised.value.kind is ErrorKind.BAD_TOKEN
     assert raised.value.http_status == 401
 
 
 @pytest.mark.parametrize(
     ("code", "kind"),
     [
-        (401, api.ErrorKind.BAD_TOKEN),
-        (403, api.ErrorKind.BAD_TOKEN),
-        (4011, api.ErrorKind.BAD_TOKEN),
-        (439, api.ErrorKind.INSUFFICIENT_BALANCE),
-        (422, api.ErrorKind.BAD_PARAMETER),
-        (404, api.ErrorKind.BAD_PARAMETER),
-        (503, api.ErrorKind.CONCURRENCY_LIMIT),
-        (429, api.ErrorKind.CONCURRENCY_LIMIT),
-        (417, api.ErrorKind.TEMPORARY),
-        (499, api.ErrorKind.TEMPORARY),
-        (500, api.ErrorKind.TEMPORARY),
-        (502, api.ErrorKind.TEMPORARY),
+        (401, ErrorKind.BAD_TOKEN),
+        (403, ErrorKind.BAD_TOKEN),
+        (4011, ErrorKind.BAD_TOKEN),
+        (439, ErrorKind.INSUFFICIENT_BALANCE),
+        (422, ErrorKind.BAD_PARAMETER),
+        (404, ErrorKind.BAD_PARAMETER),
+        (503, ErrorKind.CONCURRENCY_LIMIT),
+        (429, ErrorKind.CONCURRENCY_LIMIT),
+        (417, ErrorKind.TEMPORARY),
+        (499, ErrorKind.TEMPORARY),
+        (500, ErrorKind.TEMPORARY),
+        (502, ErrorKind.TEMPORARY),
     ],
 )
 def test_classification_of_codes(code, kind):
-    assert api.classify(code) is kind
+    assert classify(code) is kind
 
 
 @pytest.mark.parametrize(
@@ -154,16 +121,16 @@ def test_classification_of_codes(code, kind):
     ],
 )
 def test_bodies_that_are_not_the_promised_json_are_malformed(raw):
-    with pytest.raises(api.ApiError) as raised:
+    with pytest.raises(ApiError) as raised:
         parse_page(raw, 200)
-    assert raised.value.kind is api.ErrorKind.MALFORMED
+    assert raised.value.kind is ErrorKind.MALFORMED
     assert raised.value.code is None
 
 
 def test_html_gateway_page_with_502_status_is_a_temporary_error():
-    with pytest.raises(api.ApiError) as raised:
+    with pytest.raises(ApiError) as raised:
         parse_page(b"<html><title>502 Bad Gateway</title></html>", 502)
-    assert raised.value.kind is api.ErrorKind.TEMPORARY
+    assert raised.value.kind is ErrorKind.TEMPORARY
     assert "502 Bad Gateway" in raised.value.message
 
 
@@ -202,60 +169,6 @@ def test_string_numbers_are_read_as_numbers():
     )
 
 
-# --- the category info endpoint ---------------------------------------------
-
-
-def envelope(data) -> bytes:
-    return json.dumps({"code": 200, "msg": "success", "data": data}).encode()
-
-
-def test_info_urls_and_answers_are_read_as_documented():
-    assert (
-        api.category_info_url("http://h/", 7) == "http://h/1688/category/info?cat_id=7"
-    )
-    assert api.category_info_url("http://h") == "http://h/1688/category/info"
-    parsed = parse_category_info(
-        envelope(
-            {
-                "id": 7,
-                "name": "服装",
-                "level": 1,
-                "parent_id": 0,
-                "path": [{"id": 7}],
-                "children": [
-                    {"id": 71, "has_children": True},
-                    {"id": "72", "has_children": False},
-                    {"id": 73},
-                    "junk",
-                ],
-            }
-        )
-    )
-    assert parsed.id == 7 and parsed.path == (7,)
-    assert [(c.id, c.has_children) for c in parsed.children] == [
-        (71, True),
-        (72, False),
-        (73, True),  # unknown: asked rather than lost
-    ]
-    assert len(parsed.problems) == 2
-    top = api.category_info_from_data([{"id": 1, "has_children": True}])
-    assert top.id is None and [c.id for c in top.children] == [1]
-
-
-@pytest.mark.parametrize(
-    ("status", "body", "code"),
-    [
-        (200, b'{"code": 439, "msg": "no balance", "data": null}', 439),
-        (503, b"busy", 503),
-        (200, b"<html>", None),
-    ],
-)
-def test_info_errors_are_api_errors(status, body, code):
-    with pytest.raises(api.ApiError) as raised:
-        parse_category_info(body, status)
-    assert raised.value.code == code
-
-
 # --- hostile answers: a page or an ApiError, never another exception ---------
 
 PAGE_FIELDS = ("page", "page_size", "total_count", "has_next_page", "items")
@@ -291,7 +204,7 @@ def check_parse(body: bytes, status: int) -> None:
     """Either a sound page or an ApiError; nothing else gets out."""
     try:
         page = parse_page(body, status, requested_page=3, requested_page_size=20)
-    except api.ApiError as error:
+    except ApiError as error:
         assert str(error)  # printable, with a reason for stats
         assert error.reason
         return

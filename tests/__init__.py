@@ -1,5 +1,5 @@
-"""The tests mirror the package tree: ``tests/contract/test_api.py`` tests
-``tmapi_crawler/contract/api.py``, ``tests/downloadermiddlewares/`` the
+"""The tests mirror the package tree: ``tests/contract/test_answer.py`` tests
+``tmapi_crawler/contract/answer.py``, ``tests/downloadermiddlewares/`` the
 downloader middlewares, and so on; ``tests/test_preflight.py`` a top-level
 module. A component is tested in-process there, with the project's settings
 and add-on (``tests/crawlers.py``).

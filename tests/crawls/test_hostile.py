@@ -3,7 +3,7 @@ wild (string ids, nulls, missing fields, bad bytes, a wrong count, a walk that
 never ends) are logged once, counted, and their valid items kept; hostile
 values (the simulator's ``hostile`` quirk, and pages of them generated with
 hypothesis) cost only their own listings, in every feed format and the store.
-The same input, property-based and in-process: tests/contract/test_api.py and
+The same input, property-based and in-process: tests/contract/test_answer.py and
 tests/pipelines/test_validation.py."""
 
 from __future__ import annotations

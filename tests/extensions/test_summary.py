@@ -1,26 +1,14 @@
-"""The run summary: its table, and where its file goes."""
+"""The run summary: where its file goes."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from tests.contract.test_report import crawl_progress
-from tmapi_crawler.contract.report import run_figures
 from tmapi_crawler.extensions.summary import (
     local_path,
     summary_path_beside,
-    text_table,
     without_credentials,
 )
-
-
-def test_the_text_table_has_a_row_per_category_and_the_totals():
-    figures = run_figures(
-        crawl_progress(), {"tmapi/calls": 6}, elapsed=1.0, result_cap=2000
-    )
-    table = text_table([*figures.rows, figures.total], (("done", "done"),))
-    assert table.splitlines()[2].split() == ["category", "1", "(en)", "2"]
-    assert table.splitlines()[-1].split() == ["total", "4"]
 
 
 def test_the_summary_file_goes_beside_a_local_feed():

@@ -1,15 +1,19 @@
 """What a crawl did, when it ends: a table per category, totals, and what to do next.
 
-:class:`RunSummary` writes, once the engine has stopped (feeds stored, stats
-final), a table per category query: total_count reported, pages planned,
-done and failed, items delivered, duplicates and invalid items dropped,
-calls and retries, then the totals, the finish reason, the estimated cost
+:class:`RunSummary` collects, once the engine has stopped (feeds stored,
+stats final), the run's figures from their owners (the ledger, the stats,
+the feeds, the page size and the calls in flight) into one summary: per
+category query the total_count reported, pages planned, done and failed,
+items delivered, duplicates and invalid items dropped, calls and retries,
+then the totals, the finish reason, the estimated cost
 (``TMAPI_COST_PER_CALL``) and, if the run is incomplete, how to resume or
-rerun. A `rich <https://rich.readthedocs.io>`_ table on a terminal, plain
-text in the log otherwise. The same as JSON in ``TMAPI_SUMMARY_FILE``: by
-default beside the output file (``items.jsonl`` -> ``items.summary.json``).
-For a dry run (``-a dry_run=true``) it is the plan instead: the pages and
-calls the full crawl needs, and what they would cost.
+rerun (:meth:`RunSummary.next_steps`). It writes it as JSON in
+``TMAPI_SUMMARY_FILE``: by default beside the output file (``items.jsonl``
+-> ``items.summary.json``), reserved at the start so a full disk still takes
+it. It shows it as a `rich <https://rich.readthedocs.io>`_ table on a
+terminal, plain text in the log otherwise; the words are
+:mod:`.summarytext`'s. For a dry run (``-a dry_run=true``) it is the plan
+instead: the pages and calls the full crawl needs, and what they would cost.
 """
 
 from __future__ import annotations
@@ -24,20 +28,14 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from rich.console import Console
-from rich.table import Table
 from scrapy import signals
 from scrapy.exceptions import NotConfigured
 
 from tmapi_crawler.backends import RunBackends
-from tmapi_crawler.contract.cost import (
-    calls_within,
-    cost_from,
-    cost_problems,
-    spend_cap_from,
-)
+from tmapi_crawler.contract.cost import cost_from, cost_problems, spend_cap_from
 from tmapi_crawler.contract.operator_settings import max_calls, problems_of, switch
 from tmapi_crawler.contract.outcome import FINISHED, STOP_ADVICE, exit_code
-from tmapi_crawler.contract.report import COLUMNS, CategoryRow, RunFigures, run_figures
+from tmapi_crawler.contract.report import COLUMNS, RunFigures, run_figures
 from tmapi_crawler.contract.stats import (
     ALERTS,
     CONCURRENCY_LEARNED,
@@ -62,23 +60,23 @@ from tmapi_crawler.extensions.detailsummary import details_estimate, details_fig
 from tmapi_crawler.extensions.feedalert import FeedFailureAlert, stopped_feed_advice
 from tmapi_crawler.extensions.ledger import CrawlLedger
 from tmapi_crawler.extensions.pagesize import PageSizeServed
+from tmapi_crawler.extensions.summarytext import (
+    PLAN_COLUMNS,
+    rich_table,
+    summary_json,
+    summary_lines,
+    summary_title,
+    text_table,
+)
 from tmapi_crawler.feeds.feedfile import local_path
-from tmapi_crawler.store.changes import summary_line
 
 if TYPE_CHECKING:
     from scrapy import Spider
     from scrapy.crawler import Crawler
     from scrapy.settings import BaseSettings
 
-    from tmapi_crawler.contract.cost import CallCost
 
 logger = logging.getLogger(__name__)
-PLAN_COLUMNS = (
-    ("total_count", "reported"),
-    ("pages", "pages"),
-    ("calls_needed", "calls needed"),
-    ("cost_needed", "cost"),
-)
 
 
 def resumed(stats: dict[str, Any]) -> dict[str, int] | None:
@@ -157,7 +155,7 @@ class RunSummary:
         )
         summary = self.summary(figures, stats)
         path = self.path()
-        text = json.dumps(summary, indent=2, ensure_ascii=False) + "\n"
+        text = summary_json(summary)
         if self.reserved is not None and self.reserved != path:
             # the feed's name was known only once written (%(time)s)
             self.reserved.unlink(missing_ok=True)
@@ -329,128 +327,23 @@ class RunSummary:
     def show(self, figures: RunFigures, summary: dict[str, Any]) -> None:
         columns = PLAN_COLUMNS if self.dry_run else COLUMNS
         rows = [*figures.rows, figures.total]
-        lines = [self.headline(figures, summary)]
-        if before := summary["resumed"]:
-            lines.append(
-                f"Resumed: {before['pages_done_before']} pages done and "
-                f"{before['items_before']} items delivered by earlier runs; "
-                f"{before['pages_left_before']} pages were left, "
-                f"{before['pages_in_flight_before']} of them in flight."
-            )
-            lines.append(
-                f"Recovered: {before['spooled_items_uploaded']} spooled items "
-                "a killed run left, uploaded; "
-                f"{before['pages_in_flight_before']} pages in flight fetched "
-                f"again; {before.get('items_already_delivered', 0)} of their "
-                "items already delivered, not written twice."
-            )
-        if any(row.capped for row in figures.rows):
-            lines.append(
-                f"(cap): the API reports at most {self.result_cap} results per query; "
-                "the category may hold more than any crawl of it can see."
-            )
-        if limit := summary["concurrency"]:
-            started = limit["started_from"] or "the default start (nothing remembered)"
-            ended = limit["ended_at"] or "nothing learnt"
-            lines.append(
-                f"Calls in flight: started from {started}, ended at {ended}; "
-                f"kept in {limit['kept_in']}."
-            )
-        if size := summary["page_size"]:
-            lines.append(page_size_line(size))
-        for uri, feed in summary["feed_items"].items():
-            if feed["not_written"] or feed["refused"]:
-                lines.append(
-                    f"Feed {uri}: {feed['written']} items written, "
-                    f"{feed['not_written']} not written, {feed['refused']} its "
-                    "writer could not hold (quarantined, if a quarantine feed is set)."
-                )
-        if summary["changes"]:  # the catalog store's (TMAPI_STORE)
-            lines.append("Changes: " + summary_line(summary["changes"]))
-        if alerts := summary["alerts"]:
-            lines.append(
-                f"Alerts: {alerts.get('sent', 0)} sent, {alerts.get('failed', 0)} "
-                "failed (see the log; tmapi-store alerts --run ID sends them again)"
-            )
-        lines += [f"Next: {step}" for step in summary["next_steps"]]
-        if "summary_file" in summary:
-            lines.append(f"Summary file: {summary['summary_file']}")
+        title = summary_title(self.dry_run)
+        lines = summary_lines(
+            figures, summary, self.cost, self.max_spend, self.result_cap
+        )
         if sys.stderr.isatty():
             console = Console(stderr=True)
-            console.print(rich_table(rows, columns, self.title(), self.cost))
+            console.print(rich_table(rows, columns, title, self.cost))
             for line in lines:
                 console.print(line, highlight=False, markup=False)
         else:
             table = text_table(rows, columns, self.cost)
-            logger.info("%s\n%s\n%s", self.title(), table, "\n".join(lines))
-
-    def title(self) -> str:
-        return "Dry run: the plan" if self.dry_run else "Run summary"
-
-    def headline(self, figures: RunFigures, summary: dict[str, Any]) -> str:
-        cost = f", estimated cost {figures.cost_text}" if figures.cost_text else ""
-        total = figures.total
-        if self.dry_run:
-            needed = f" ({self.cost.format(total.pages)})" if self.cost else ""
-            details = summary["details_estimate"]
-            plus, planned = "", total.pages  # the calls the full crawl makes
-            if details and details["calls"] is not None:
-                priced = f" ({self.cost.format(details['calls'])})" if self.cost else ""
-                plus = f" Plus {details['text']}{priced}."
-                planned += details["calls"]
-            elif details:
-                plus = f" Item details: not estimated ({details['unknown'][0]})."
-            return (
-                f"The full crawl needs {total.pages} pages: {total.pages} calls"
-                f"{needed} without retries.{plus}{self.fits(planned)} This dry "
-                f"run made {figures.calls} calls{cost} and exported no items."
-            )
-        scope = (
-            f" The table counts every run of the job in {self.job_dir}."
-            if self.job_dir
-            else ""
-        )
-        details = summary["details"]
-        detailed = f", {details.get('items', 0)} item details" if details else ""
-        return (
-            f"Finish reason: {summary['finish_reason']}. This run: {figures.calls} "
-            f"calls{figures.calls_split()}{cost}, {summary['items_exported']} "
-            f"items exported{detailed}, "
-            f"{figures.elapsed:.1f} s. Pages planned but not fetched: "
-            f"{total.left}.{scope}"
-        )
-
-    def fits(self, calls: int) -> str:
-        """Whether *calls* fit the spend cap (TMAPI_MAX_SPEND), as a sentence."""
-        if self.max_spend is None or self.cost is None:
-            return ""
-        cap = f"TMAPI_MAX_SPEND={self.max_spend.format(1)}"
-        if self.cost.of(calls) <= self.max_spend.amount:
-            return f" It fits {cap}."
-        return (
-            f" It does not fit {cap}: that stops the crawl after "
-            f"{calls_within(self.max_spend, self.cost)} calls (resumable with JOBDIR)."
-        )
+            logger.info("%s\n%s\n%s", title, table, "\n".join(lines))
 
     @property
     def job_dir(self) -> str | None:
         jobdir = RunBackends.of(self.crawler).jobdir
         return str(jobdir) if jobdir else None
-
-
-def page_size_line(size: dict[str, Any]) -> str:
-    served = size["served"] or "not learnt yet"
-    origin = (
-        f"asking {size['remembered']} (remembered for this token)"
-        if size["remembered"]
-        else f"probed at {size['asked']}"
-    )
-    refused = (
-        f"; {size['refused']} page 1 refused (422) and asked again at 20"
-        if size["refused"]
-        else ""
-    )
-    return f"Page size: {origin}, served {served}{refused}."
 
 
 RESERVED = 64 * 1024  # bytes the summary file holds while the run goes on
@@ -489,58 +382,3 @@ def write_whole(path: Path, text: str) -> None:
         with path.open("r+b") as file:  # the reserved blocks: no new ones needed
             file.write(data)
             file.truncate()
-
-
-def cell(row: CategoryRow, name: str, cost: CallCost | None = None) -> str:
-    """One table cell; ``calls_needed`` and ``cost_needed`` are the plan's."""
-    if name == "calls_needed":
-        return str(row.pages)
-    if name == "cost_needed":
-        return cost.format(row.pages) if cost else "-"
-    value = getattr(row, name)
-    if value is None:
-        return "?"
-    text = str(value)
-    if name == "total_count" and row.capped and row.label != "total":
-        text += " (cap)"
-    return text
-
-
-def text_table(
-    rows: list[CategoryRow],
-    columns: tuple[tuple[str, str], ...],
-    cost: CallCost | None = None,
-) -> str:
-    header = ["category", *(title for _, title in columns)]
-    body = [[row.label, *(cell(row, n, cost) for n, _ in columns)] for row in rows]
-    widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
-
-    def line(cells: list[str]) -> str:
-        first = cells[0].ljust(widths[0])
-        rest = (
-            text.rjust(width) for text, width in zip(cells[1:], widths[1:], strict=True)
-        )
-        return "  ".join([first, *rest])
-
-    rule = "-" * len(line(header))
-    return "\n".join([line(header), rule, *map(line, body[:-1]), rule, line(body[-1])])
-
-
-def rich_table(
-    rows: list[CategoryRow],
-    columns: tuple[tuple[str, str], ...],
-    title: str,
-    cost: CallCost | None = None,
-) -> Table:
-    table = Table(title=title, show_footer=False)
-    table.add_column("category")
-    for _, name in columns:
-        table.add_column(name, justify="right")
-    for row in rows:
-        table.add_row(
-            row.label,
-            *(cell(row, name, cost) for name, _ in columns),
-            end_section=row is rows[-2] if len(rows) > 1 else False,
-            style="bold" if row is rows[-1] else None,
-        )
-    return table

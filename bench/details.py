@@ -53,6 +53,13 @@ FIRST_PAGES_CAT = 8101  # the pages-only baseline's categories
 PAGE_SIZE = 20  # SAME_PAGES: the documented size, no probe
 COST = Decimal("0.002")  # USD a call: the documented example
 EARLY = 5  # a 503 in the first 5 calls' time is the opening's
+LATER_503S = (
+    "The 503s after the opening are the window's later probes, each one call "
+    "one level above the limit it learned (tmapi_crawler/contract/"
+    "concurrency.py: a probe waits for a number of successes, doubled after "
+    "each 503), as many with details as with pages only: the call that "
+    "probes is whichever is next, a page or an item's details."
+)
 
 # case -> (-a details=..., the simulator's day, with the catalog store)
 CASES = {
@@ -235,6 +242,7 @@ def run(size: str, workdir: Path, repeat: int | None = None) -> Section:
         + "; ".join(timelines)
         + "."
     )
+    section.notes.append(LATER_503S)
     section.notes.append(
         "The window's bound: page 1 has a round of its own (its items and "
         "the category's size are not known before it answers), then "

@@ -30,6 +30,7 @@ MODULES = {
     5: "bench.scaleout",
     6: "bench.store",
     7: "bench.pagesize",
+    8: "bench.details",
 }
 
 

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bench import capped, cpu, fanout, memory, pagesize, scaleout, store
+from bench import capped, cpu, details, fanout, memory, pagesize, scaleout, store
 from bench.common import bracketed, paired
 from bench.report import render
 
@@ -106,3 +106,14 @@ def test_pagesize_benchmark_runs(tmp_path):
     # every reading of the page size served: within the calls bound, no item lost
     judged = [row for row in section.rows if row.met is not None]
     assert len(judged) == 8 and all(row.met for row in judged), judged
+
+
+def test_details_benchmark_runs(tmp_path):
+    section = details.run("tiny", tmp_path)
+    assert_measured(section)
+    # detail calls = listings chosen, in each case (the counts are exact)
+    chosen = [row for row in section.rows if row.measure.startswith("detail calls")]
+    assert len(chosen) == 4 and all(row.met for row in chosen), chosen
+    # the window shared under the cap: each 503 timing, judged
+    shared = [row for row in section.rows if "s a call" in row.measure]
+    assert len([row for row in shared if row.met is not None]) == 6, shared

@@ -49,13 +49,16 @@ REDELIVERED = "tmapi_redelivered"  # taken back from a Redis worker that died
 class PageMeta:
     """Page ``page`` of ``query`` (a ``CategoryQuery`` as JSON); ``last``: the
     last page planned when the request was made; ``band``: the price band
-    (``contract.slicing.Band.to_meta``) with ``split=price``."""
+    (``contract.slicing.Band.to_meta``) with ``split=price``; ``details``:
+    the kinds of listings its items get a detail call for, when a job chose
+    them (None: the spider's, ``-a details`` or ``TMAPI_DETAILS``)."""
 
     query: dict[str, Any]
     page: int
     last: int
     band: dict[str, Any] | None = None
     max_pages: int | None = None
+    details: tuple[str, ...] | None = None
 
     def to_meta(self) -> dict[str, Any]:
         meta: dict[str, Any] = {
@@ -67,6 +70,8 @@ class PageMeta:
             meta["band"] = self.band
         if self.max_pages is not None:
             meta["max_pages"] = self.max_pages
+        if self.details is not None:
+            meta["details"] = list(self.details)
         return meta
 
     @classmethod
@@ -77,6 +82,7 @@ class PageMeta:
             last=meta["last"],
             band=meta.get("band"),
             max_pages=meta.get("max_pages"),
+            details=tuple(meta["details"]) if "details" in meta else None,
         )
 
 

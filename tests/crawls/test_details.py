@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import json_lines, run_crawl, stat
-from tests.crawls.test_distributed import start_worker
+from tests.crawls.test_distributed import enqueue, expected_items, start_worker
 from tests.crawls.test_resume import (
     settled,
     start_crawl,
@@ -284,6 +284,42 @@ def test_three_redis_workers_detail_each_item_once(simulator, redis_factory, tmp
     assert delivered == Counter(products)
     split = [stat(w.log, "tmapi/calls_to/details") for w in workers]
     print(f"detail calls per worker: {split}")
+
+
+def test_redis_jobs_bring_their_own_details_and_split(
+    simulator, redis_factory, tmp_path
+):
+    sizes = {71: 40, 72: 40, 73: 40, 74: 100}
+    sim = simulator(size=[f"{c}={n}" for c, n in sizes.items()], result_cap=60)
+    server = redis_factory()
+    jobs = [
+        '{"cat_id": 71, "details": "all"}',
+        '{"cat_id": 72}',  # the workers' TMAPI_DETAILS: none
+        '{"cat_id": 73, "details": "new"}',  # no store on the workers: refused
+        '{"cat_id": 74, "split": "price", "details": "all"}',  # past the cap
+    ]
+    assert enqueue(server.url, *jobs).returncode == 0
+    workers = [
+        start_worker(
+            tmp_path,
+            n,
+            sim.url,
+            server.url,
+            settings={"TMAPI_RESULT_CAP": 60},
+            spider="category_jobs",
+        )
+        for n in range(2)
+    ]
+    assert [worker.wait() for worker in workers] == [0, 0], workers[0].log[-3000:]
+    logs = "".join(worker.log for worker in workers)
+    assert 'Skipped a bad job {"cat_id": 73, "details": "new"}: details=new' in logs
+    catalog = expected_items(sizes)
+    delivered = Counter(item["cat_id"] for w in workers for item in w.items)
+    assert delivered == {71: 40, 72: 40, 74: 100}  # 74 whole: split in bands
+    listed_from = {c["cat_id"] for c in sim.calls() if c["path"] != DETAIL}
+    assert listed_from == {71, 72, 74}
+    # each listing of the jobs that asked for details, once; none of the others
+    assert detail_calls(sim) == Counter(catalog[71] | catalog[74])
 
 
 def test_a_parquet_details_feed_holds_the_variants_as_a_list(simulator, tmp_path):

@@ -164,8 +164,19 @@ class JobError(ValueError):
     """A job that cannot run: not a JSON object, or bad arguments."""
 
 
+# the arguments of a crawl that a job cannot take, and why
+NOT_IN_JOBS = {
+    "subtree": "subtree=true is not taken by a job: crawl the tree with "
+    "`scrapy crawl category -a subtree=true` (with REDIS_URL its pages are "
+    "shared by the workers), or queue a job per leaf category",
+    "dry_run": "dry_run=true is not taken by a job: plan it with "
+    "`scrapy crawl category -a dry_run=true`",
+}
+
+
 def parse_job(text: str | bytes) -> CrawlArguments:
-    """A job's crawl arguments, or :class:`JobError` saying what is wrong."""
+    """A job's crawl arguments, or :class:`JobError` saying what is wrong
+    (an argument a job cannot take, such as ``subtree``, included)."""
     try:
         job: Any = json.loads(text)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -175,6 +186,11 @@ def parse_job(text: str | bytes) -> CrawlArguments:
     if not isinstance(job, dict):
         raise JobError("not a JSON object of crawl arguments")
     try:
-        return parse_arguments(job)
+        arguments = parse_arguments(job)
     except ArgumentError as exc:
         raise JobError("; ".join(exc.problems)) from None
+    if refused := [
+        why for name, why in NOT_IN_JOBS.items() if getattr(arguments, name)
+    ]:
+        raise JobError("; ".join(refused))
+    return arguments

@@ -21,7 +21,7 @@ import scrapy
 from tmapi_crawler.backends import RunBackends
 from tmapi_crawler.contract import api
 from tmapi_crawler.contract.arguments import ArgumentError, parse_arguments
-from tmapi_crawler.contract.slicing import Band, settings_problems
+from tmapi_crawler.contract.slicing import settings_problems
 from tmapi_crawler.contract.stats import TREE_CATEGORIES, TREE_FAILED, TREE_LEAVES
 from tmapi_crawler.contract.tree import TreeWalk
 from tmapi_crawler.exceptions import CrawlStopped
@@ -85,12 +85,6 @@ class CategorySpider(PageSpider):
         self.learns_page_size = "page_size" not in self.arguments.model_fields_set
         self.tree_walk = TreeWalk()
 
-    @property
-    def split(self) -> str | None:
-        """``price`` when categories at the cap are sliced, else None."""
-        chosen = self.arguments.split or self.settings.get("TMAPI_SPLIT") or "none"
-        return None if chosen == "none" else chosen
-
     async def start(self) -> AsyncIterator[scrapy.Request]:
         if self.arguments.subtree:
             for cat_id in self.arguments.cat_id:
@@ -98,14 +92,8 @@ class CategorySpider(PageSpider):
                     yield self.info_request(cat_id)
             return
         for query in self.queries:
-            yield self.first_request(await self.page_size.size_for(query))
-
-    def first_request(self, query: api.CategoryQuery) -> scrapy.Request:
-        """Page 1 of one of the user's queries: with split=price, its first band."""
-        band = Band.whole(query).to_meta() if self.split == "price" else None
-        return self.page_request(
-            query, 1, planned_last=1, band=band, max_pages=self.arguments.max_pages
-        )
+            query = await self.page_size.size_for(query)
+            yield self.first_request(query, self.arguments)
 
     # --- the category tree ---------------------------------------------------
 
@@ -137,7 +125,8 @@ class CategorySpider(PageSpider):
         for leaf in leaves:
             for language in self.arguments.language:
                 query = api.CategoryQuery(cat_id=leaf, language=language, **options)
-                yield self.first_request(self.page_size.size_now(query))
+                query = self.page_size.size_now(query)
+                yield self.first_request(query, self.arguments)
 
     def info_failed(self, failure: Failure) -> None:
         """A category whose children could not be learned: its subtree is lost."""

@@ -2,10 +2,13 @@
 
 ``REDIS_URL=redis://host:6379/0 scrapy crawl category_jobs`` on any number of
 machines; ``tmapi-enqueue '{"cat_id": 1031922, "sort": "sales"}'`` feeds them.
-Each job is a crawl of the ``category`` spider (same arguments, same checks);
-its pages spread over all workers through the shared queue. A bad job is
-logged and skipped. Workers end once everything has been idle for
-``TMAPI_IDLE_CLOSE`` seconds, or wait for more jobs with ``TMAPI_DAEMON``.
+Each job is a crawl of the ``category`` spider (same arguments, same checks;
+not ``subtree`` or ``dry_run``); its pages spread over all workers through
+the shared queue, each carrying the job's ``max_pages`` and ``details``
+(``split`` gives its first page a band). A bad job is logged and skipped, as
+is one whose details need a catalog store the worker does not have. Workers
+end once everything has been idle for ``TMAPI_IDLE_CLOSE`` seconds, or wait
+for more jobs with ``TMAPI_DAEMON``.
 """
 
 from __future__ import annotations
@@ -17,7 +20,9 @@ import scrapy
 
 from tmapi_crawler.backends import RunBackends
 from tmapi_crawler.contract.arguments import IGNORED_ARGUMENTS, JobError, parse_job
+from tmapi_crawler.contract.credentials import store_uri
 from tmapi_crawler.contract.stats import JOBS_ACCEPTED, JOBS_REJECTED
+from tmapi_crawler.spiders.details import detail_problems
 from tmapi_crawler.spiders.pages import PageSpider
 
 if TYPE_CHECKING:
@@ -56,13 +61,20 @@ class CategoryJobsSpider(PageSpider):
         text = job.decode("utf-8", errors="replace")
         try:
             arguments = parse_job(job)
+            store = store_uri(self.settings)  # details=new,... need this worker's
+            problems = detail_problems(self.settings, arguments.details, store)
         except JobError as exc:
-            self.logger.error("Skipped a bad job %s: %s", text, exc)
+            problems = [str(exc)]
+        if problems:
+            self.logger.error("Skipped a bad job %s: %s", text, "; ".join(problems))
             self.crawler.stats.inc_value(JOBS_REJECTED)
             return []
         self.logger.info("Job %s: %d queries", text, len(arguments.queries()))
         self.crawler.stats.inc_value(JOBS_ACCEPTED)
+        details = (
+            None if arguments.details is None else tuple(sorted(arguments.details))
+        )
         return [
-            self.page_request(query, 1, 1, max_pages=arguments.max_pages)
+            self.first_request(query, arguments, details)
             for query in arguments.queries()
         ]

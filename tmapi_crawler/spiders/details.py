@@ -104,21 +104,30 @@ class DetailRequests(scrapy.Spider):
         """The items this process chose (the duplicate filter: the run's)."""
         return set()
 
-    @cached_property
-    def judge(self) -> ListingJudge | None:
-        if not self.detail_kinds & set(STORE_KINDS):
-            return None
-        return ListingJudge.of(self.crawler, self.detail_kinds)
+    _judge: ListingJudge | None = None
+
+    def judge(self) -> ListingJudge:
+        """The store's judgment, built once a page's kinds first need it (the
+        pre-flight checks, and each job's, made sure there is a store). Not a
+        property: Scrapy's feed exports read every attribute of the spider."""
+        if self._judge is None:
+            self._judge = ListingJudge.of(self.crawler)
+        return self._judge
 
     def detail_requests(
-        self, items: Iterable[Mapping[str, Any]], language: str
+        self,
+        items: Iterable[Mapping[str, Any]],
+        language: str,
+        kinds: Iterable[str] | None = None,
     ) -> Iterator[scrapy.Request]:
-        """A detail request for each listing of *items* chosen."""
-        if not self.detail_kinds:
+        """A detail request for each listing of *items* chosen: of *kinds*
+        (a job's), else of the spider's kinds."""
+        chosen = self.detail_kinds if kinds is None else frozenset(kinds)
+        if not chosen:
             return
         listed = [item for item in items if isinstance(item.get("item_id"), int | str)]
-        if self.judge is not None:
-            listed = self.judge.chosen(listed, language)
+        if chosen & set(STORE_KINDS):
+            listed = self.judge().chosen(listed, language, chosen)
         stats = self.crawler.stats
         assert stats is not None
         for item in listed:

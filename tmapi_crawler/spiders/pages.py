@@ -23,6 +23,7 @@ import scrapy
 
 from tmapi_crawler import preflight
 from tmapi_crawler.contract import api
+from tmapi_crawler.contract.arguments import CrawlArguments
 from tmapi_crawler.contract.credentials import store_uri
 from tmapi_crawler.contract.operator_settings import SettingError, switch
 from tmapi_crawler.contract.pagination import pages_to_follow
@@ -138,7 +139,12 @@ class PageSpider(DetailRequests):
         again = at_page_size(query, size)
         band = Band.whole(again).to_meta() if meta.band else None
         retry = self.page_request(
-            again, 1, planned_last=1, band=band, max_pages=meta.max_pages
+            again,
+            1,
+            planned_last=1,
+            band=band,
+            max_pages=meta.max_pages,
+            details=meta.details,
         )
         self.crawler.signals.send_catch_log(
             request_settled, request=request, outcome="resized", reason=""
@@ -156,6 +162,26 @@ class PageSpider(DetailRequests):
 
     # --- page requests -----------------------------------------------------------
 
+    def first_request(
+        self,
+        query: api.CategoryQuery,
+        arguments: CrawlArguments,
+        details: tuple[str, ...] | None = None,
+    ) -> scrapy.Request:
+        """Page 1 of a query of the crawl's (or a job's) *arguments*: with
+        ``split=price`` (the argument, else ``TMAPI_SPLIT``), its first band;
+        *details*: a job's own kinds."""
+        split = arguments.split or self.settings.get("TMAPI_SPLIT") or "none"
+        band = Band.whole(query).to_meta() if split == "price" else None
+        return self.page_request(
+            query,
+            1,
+            planned_last=1,
+            band=band,
+            max_pages=arguments.max_pages,
+            details=details,
+        )
+
     def page_request(
         self,
         query: api.CategoryQuery,
@@ -163,15 +189,18 @@ class PageSpider(DetailRequests):
         planned_last: int,
         band: dict[str, Any] | None = None,
         max_pages: int | None = None,
+        details: tuple[str, ...] | None = None,
     ) -> scrapy.Request:
         """Page *page_no* of *query* (of a price *band*, see :class:`Band`);
-        *planned_last*: the last page planned when it is made."""
+        *planned_last*: the last page planned when it is made; *max_pages*
+        and *details*: a job's own, passed on to the pages that follow."""
         meta = PageMeta(
             query=query.model_dump(mode="json", exclude_defaults=True),
             page=page_no,
             last=planned_last,
             band=band,
             max_pages=max_pages,
+            details=details,
         )
         request = scrapy.Request(
             api.page_url(self.base_url, query, page_no),
@@ -199,6 +228,7 @@ class PageSpider(DetailRequests):
                     planned_last=1,
                     band=child.to_meta(),
                     max_pages=meta.max_pages,
+                    details=meta.details,
                 )
         else:
             followed = pages_to_follow(meta.page, meta.last, page, meta.max_pages)
@@ -210,6 +240,7 @@ class PageSpider(DetailRequests):
                     planned_last=followed[-1],
                     band=meta.band,
                     max_pages=meta.max_pages,
+                    details=meta.details,
                 )
         self.crawler.signals.send_catch_log(
             page_parsed,
@@ -230,7 +261,7 @@ class PageSpider(DetailRequests):
         }
         for position, item in enumerate(page.items, 1):
             yield {**item, **context, "position": position}
-        yield from self.detail_requests(page.items, query.language)
+        yield from self.detail_requests(page.items, query.language, meta.details)
 
     def page_failed(self, failure: Failure) -> Iterator[scrapy.Request]:
         """A page that could not be fetched: logged with its category and page

@@ -57,20 +57,19 @@ def judged(
 
 
 class ListingJudge:
-    """Reads the store for a page's listings; chooses those of *kinds*."""
+    """Reads the store for a page's listings; chooses those of the kinds asked."""
 
-    def __init__(self, crawler: Crawler, uri: str, kinds: frozenset[str]) -> None:
+    def __init__(self, crawler: Crawler, uri: str) -> None:
         self.crawler = crawler
         self.uri = uri
-        self.kinds = kinds
         self.errors = store_errors(uri)
         self.store: Store | None = None
 
     @classmethod
-    def of(cls, crawler: Crawler, kinds: frozenset[str]) -> ListingJudge:
+    def of(cls, crawler: Crawler) -> ListingJudge:
         uri = store_uri(crawler.settings)
         assert uri, "details judged by the store need TMAPI_STORE (preflight)"
-        return cls(crawler, uri, kinds)
+        return cls(crawler, uri)
 
     @property
     def run_id(self) -> str | None:
@@ -78,9 +77,9 @@ class ListingJudge:
         return store.run_id if store is not None else None
 
     def chosen(
-        self, items: Sequence[Mapping[str, Any]], language: str
+        self, items: Sequence[Mapping[str, Any]], language: str, kinds: frozenset[str]
     ) -> list[Mapping[str, Any]]:
-        """The listings of *items* (raw, as the page gave them) chosen."""
+        """The listings of *items* (raw, as the page gave them) of *kinds*."""
         ids = [int(item["item_id"]) for item in items if _id(item) is not None]
         if not ids:
             return []
@@ -102,7 +101,7 @@ class ListingJudge:
             and judged(
                 rows.get(item_id), item.get("price"), run_id, changes.get(item_id)
             )
-            in self.kinds
+            in kinds
         ]
 
     def read(

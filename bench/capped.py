@@ -67,7 +67,7 @@ class Params:
 # runs would add ~13 min to `full`; the 60-page crawl holds the 1 s case's
 # subject (the window's start under the cap), benchmark 5 the long one.
 SIZES = {
-    "tiny": Params((6, 12), 2, 0.02, 8, 1, slow_latency=0.05, slow_crawls=(6,)),
+    "tiny": Params((6,), 2, 0.02, 8, 1, slow_latency=0.05, slow_crawls=(6,)),
     "quick": Params((60, 300), 4, 0.2, 32, 2, slow_latency=1, slow_crawls=(60,)),
     "full": Params((60, 300), 4, 0.2, 32, 5, slow_latency=1, slow_crawls=(60,)),
 }

@@ -108,18 +108,33 @@ def test_the_s3_storage_still_uploads_in_the_method_it_overrides():
     assert name in inspect.getsource(S3FeedStorage.store)  # store() calls it
 
 
-def test_a_switched_off_extension_is_never_imported():
-    """Given ``None`` in EXTENSIONS, Scrapy imports a component all the same;
-    taken out of EXTENSIONS_BASE it is not (a fresh interpreter: this one may
-    have imported it already). Switched on by the user, it is kept."""
+@pytest.mark.parametrize(
+    ("setting", "kind", "module"),
+    [
+        ("REMOTE_CONTROL_ENABLED", "EXTENSIONS", "scrapy.extensions.remote_control"),
+        (
+            "COOKIES_ENABLED",
+            "DOWNLOADER_MIDDLEWARES",
+            "scrapy.downloadermiddlewares.cookies",
+        ),
+    ],
+)
+def test_a_switched_off_component_is_never_imported(setting, kind, module):
+    """Given ``None``, Scrapy imports a component all the same; taken out of
+    ``<kind>_BASE`` it is not (a fresh interpreter: this one may have imported
+    it already). Switched on by the user, it is kept."""
     script = (
         "import sys\n"
+        "from scrapy.utils.misc import load_object\n"
         "from tests.crawlers import project_crawler\n"
         "for enabled in (False, True):\n"
-        "    crawler = project_crawler(settings={'REMOTE_CONTROL_ENABLED': enabled})\n"
-        "    names = crawler.settings.getwithbase('EXTENSIONS')\n"
-        "    print(enabled, 'RemoteControl' in str(dict(names)),\n"
-        "          'scrapy.extensions.remote_control' in sys.modules)\n"
+        f"    crawler = project_crawler(settings={{{setting!r}: enabled}})\n"
+        f"    names = dict(crawler.settings.getwithbase({kind!r}))\n"
+        "    for path, order in names.items():\n"
+        "        if order is not None:\n"
+        "            load_object(path)  # as Scrapy builds them\n"
+        f"    print(enabled, any({module!r} in path for path in names),\n"
+        f"          {module!r} in sys.modules)\n"
     )
     found = python_output(script).split("\n")
     assert found[:2] == ["False False False", "True True True"]

@@ -36,3 +36,9 @@ def test_a_store_password_is_a_secret_from_the_setting_or_the_environment(
     assert secrets_from(Settings()) == ("store-pass-77",)
     monkeypatch.setenv("TMAPI_STORE", "sqlite:///out/catalog.sqlite")
     assert secrets_from(Settings()) == ()
+
+
+def test_a_redis_password_is_a_secret_from_the_environment_too(monkeypatch):
+    # REDIS_URL is read from the environment when no setting gives it
+    monkeypatch.setenv("REDIS_URL", "redis://:redis-env-pass-9@127.0.0.1:6379/0")
+    assert secrets_from(Settings()) == ("redis-env-pass-9",)

@@ -4,7 +4,9 @@ line; real ``scrapy crawl`` runs against the simulator."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
 import sys
 from collections import Counter, defaultdict
 from decimal import Decimal
@@ -207,3 +209,35 @@ def test_on_a_terminal_a_live_display_and_a_table_replace_the_log_lines(
     assert "┃ category" in screen and "Run summary" in screen
     assert "Progress: " not in screen  # the display, not the log line
     assert (tmp_path / "i.summary.json").exists()
+
+
+def test_a_crawl_without_redis_imports_neither_redis_nor_what_is_switched_off(
+    simulator, tmp_path
+):
+    """redis-py (~70 ms at every start) is a distributed crawl's alone; the
+    cookies middleware's tldextract and the remote control's aiohttp server
+    (switched off) are imported by no crawl: the modules the crawl's process
+    held at its exit, a ``scrapy crawl`` as a user runs it."""
+    sim = simulator(size="5=20")
+    held = tmp_path / "modules.json"
+    argv = ["scrapy", "crawl", "category", "-a", "cat_id=5"]
+    argv += ["-O", str(tmp_path / "items.jsonl"), "-s", f"TMAPI_BASE_URL={sim.url}"]
+    script = (
+        "import atexit, json, pathlib, runpy, sys\n"
+        f"out = pathlib.Path({str(held)!r})\n"
+        "atexit.register(lambda: out.write_text(json.dumps(sorted(sys.modules))))\n"
+        f"sys.argv = {argv!r}\n"
+        "runpy.run_module('scrapy', run_name='__main__')\n"
+    )
+    environ = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    env = {**environ, "TMAPI_TOKEN": SENTINEL_TOKEN}
+    env["XDG_CACHE_HOME"] = str(tmp_path / "cache")
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    modules = set(json.loads(held.read_text()))
+    assert {"scrapy", "tmapi_crawler.pipelines.dedupe"} <= modules
+    unwanted = {"redis", "scrapy_redis", "tldextract", "aiohttp.web"}
+    assert modules & unwanted == set()
+    assert len(sim.calls()) == 1  # the crawl ran: one page of 20

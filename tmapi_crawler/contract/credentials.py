@@ -63,6 +63,12 @@ def store_uri(settings: BaseSettings) -> str:
     return settings.get("TMAPI_STORE") or os.environ.get("TMAPI_STORE") or ""
 
 
+def redis_url(settings: BaseSettings) -> str | None:
+    """``REDIS_URL`` from the settings, else the environment (None: no Redis);
+    it may hold a password."""
+    return settings.get("REDIS_URL") or os.environ.get("REDIS_URL") or None
+
+
 def secrets_from(settings: BaseSettings) -> tuple[str, ...]:
     """Every secret no log line may show, longest first: the token, the AWS
     secrets of :data:`SECRET_SETTINGS`, the password in ``REDIS_URL`` and in
@@ -70,7 +76,7 @@ def secrets_from(settings: BaseSettings) -> tuple[str, ...]:
     shorter than :data:`MIN_REDACTED_LENGTH` is left out: masking it would
     mask ordinary words."""
     found = [token_from(settings), *(settings.get(name) for name in SECRET_SETTINGS)]
-    for url in (settings.get("REDIS_URL"), store_uri(settings)):
+    for url in (redis_url(settings), store_uri(settings)):
         if url:
             found.append(urlsplit(str(url)).password)
     kept = {s for s in found if isinstance(s, str) and len(s) >= MIN_REDACTED_LENGTH}

@@ -11,7 +11,6 @@ could not check. ``REDIS_PARAMS`` overrides any of these options.
 
 from __future__ import annotations
 
-import os
 import re
 from typing import Any
 
@@ -25,6 +24,8 @@ from scrapy_redis.connection import (
     get_redis_from_settings,
 )
 
+from tmapi_crawler.contract.credentials import redis_url
+
 # The project's client options, under REDIS_PARAMS (scrapy-redis's defaults
 # are 30 s timeouts, and redis-py's own retries apply).
 FAIL_FAST: dict[str, Any] = {
@@ -32,11 +33,6 @@ FAIL_FAST: dict[str, Any] = {
     "socket_connect_timeout": 2,
     "retry": Retry(NoBackoff(), 0),
 }
-
-
-def redis_url(settings: BaseSettings) -> str | None:
-    """``REDIS_URL`` from the settings, else the environment."""
-    return settings.get("REDIS_URL") or os.environ.get("REDIS_URL") or None
 
 
 def redis_problems(settings: BaseSettings) -> list[str]:

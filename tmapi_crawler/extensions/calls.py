@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from scrapy import signals
 
-from tmapi_crawler.backends import RunBackends
+from tmapi_crawler.backends import RunBackends, redis_client
 from tmapi_crawler.contract import limits
 from tmapi_crawler.contract.concurrency import CallGate, ConcurrencyWindow
 from tmapi_crawler.contract.credentials import token_from, token_key
@@ -52,8 +52,6 @@ from tmapi_crawler.contract.stats import (
     CONCURRENCY_PROBES,
     CONCURRENCY_REMEMBERED,
 )
-from tmapi_crawler.distributed.connection import connect_from
-from tmapi_crawler.distributed.window import SharedWindow
 from tmapi_crawler.extensions import enabled
 from tmapi_crawler.internals import open_download_slot
 from tmapi_crawler.meta import PERMIT, SENT
@@ -99,7 +97,7 @@ class LimitMemory:
         self, settings: BaseSettings, backends: RunBackends, token: str
     ) -> None:
         self.key = token_key(token)
-        self.redis = connect_from(settings) if backends.distributed else None
+        self.redis = redis_client(settings) if backends.distributed else None
         self.path = backends.limits_path()
 
     def where_of(self, field: str) -> str:
@@ -194,8 +192,11 @@ class CallsInFlight:
         self.window: ConcurrencyWindow
         if self.adaptive and token and shared:
             # the limit is the account's: one window for every worker on it
+            # (in Redis: imported by a distributed crawl alone, see backends)
+            from tmapi_crawler.distributed.window import SharedWindow
+
             self.window = SharedWindow(
-                connect_from(settings),
+                redis_client(settings),
                 token_key(token),
                 lease=settings.getfloat("TMAPI_WINDOW_LEASE_SECONDS"),
                 **window,  # type: ignore[arg-type]

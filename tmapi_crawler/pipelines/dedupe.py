@@ -5,7 +5,7 @@ seen before in this run (or, with ``REDIS_URL``, by any worker sharing the
 Redis, and by earlier runs with ``TMAPI_DEDUPE_PERSIST``), counted in
 ``tmapi/items/duplicate``. With ``REDIS_URL`` it talks to Redis through the
 distributed crawl's client
-(:func:`~tmapi_crawler.distributed.connection.connect_from`: ``REDIS_PARAMS``,
+(:func:`~tmapi_crawler.backends.redis_client`: ``REDIS_PARAMS``,
 short timeouts, no hidden retries): an item Redis could not check is kept, not
 lost. A page taken back from a worker that died (``tmapi_redelivered``) has
 its ids let through once more.
@@ -18,10 +18,9 @@ import logging
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from redis import Redis, RedisError
 from twisted.internet.task import LoopingCall
 
-from tmapi_crawler.backends import RunBackends
+from tmapi_crawler.backends import RunBackends, redis_client
 from tmapi_crawler.contract.api import CategoryQuery
 from tmapi_crawler.contract.endpoints import ITEMS, Endpoint
 from tmapi_crawler.contract.items import ProductItem
@@ -36,13 +35,13 @@ from tmapi_crawler.contract.stats import (
     ITEMS_DUPLICATE,
     PAGES_REDELIVERED,
 )
-from tmapi_crawler.distributed.connection import connect_from
 from tmapi_crawler.exceptions import DuplicateItem
 from tmapi_crawler.meta import REDELIVERED, TMAPI
 from tmapi_crawler.pipelines.validation import _where
 from tmapi_crawler.signals import answer_read, items_delivered_before
 
 if TYPE_CHECKING:
+    from redis import Redis
     from scrapy import Request
     from scrapy.crawler import Crawler
     from scrapy.statscollectors import StatsCollector
@@ -71,6 +70,9 @@ class DedupePipeline:
         self.key = key % {"spider": name}
         self.expected_items = settings.getint("TMAPI_DEDUPE_EXPECTED_ITEMS")
         self.redis: Redis | None = None
+        # what Redis raises, once there is one (redis-py is imported by a
+        # distributed crawl alone, see tmapi_crawler.backends)
+        self.errors: tuple[type[Exception], ...] = ()
         self.seen: dict[str, SeenSet] = {}
         self._worker_key = f"{self.key}:worker:{uuid.uuid4().hex}"
         self._beat: LoopingCall | None = None
@@ -105,13 +107,16 @@ class DedupePipeline:
         assert self.redis is not None
         try:
             self.redis.set(self._worker_key, 1, ex=HEARTBEAT_TTL)
-        except RedisError as error:
+        except self.errors as error:
             logger.warning("Redis heartbeat failed: %s", error)
 
     def open_spider(self) -> None:
         if not self.redis_url:
             return
-        client = connect_from(self.settings)
+        from redis import RedisError
+
+        self.errors = (RedisError,)
+        client = redis_client(self.settings)
         try:
             client.ping()
         except RedisError as error:  # the URL may hold a password: not logged
@@ -138,7 +143,7 @@ class DedupePipeline:
                 self.redis.delete(self._worker_key)
                 if not self._live_workers():  # the last worker of the run
                     clear_redis_keys(self.redis, self.key)
-        except RedisError as error:
+        except self.errors as error:
             logger.error("Could not clear the seen item ids in Redis: %s", error)
         self.redis.close()
 
@@ -159,25 +164,22 @@ class DedupePipeline:
         if not isinstance(seen, RedisSeenSet):
             return
         for raw in item_ids:
-            with contextlib.suppress(ValueError, TypeError, RedisError):
+            with contextlib.suppress(ValueError, TypeError, *self.errors):
                 seen.discard(int(str(raw).strip()))
 
     def items_delivered_before(self, items: list[dict[str, Any]]) -> None:
         """Items an earlier run of the job wrote (read back from the feeds by
         :mod:`tmapi_crawler.resume.extension`): their ids count as seen."""
         for item in items:
-            try:
-                item_id = int(item["item_id"])
-                self._seen_set(item.get("language")).add(item_id)
-            except (KeyError, TypeError, ValueError, RedisError):
-                continue
+            with contextlib.suppress(KeyError, TypeError, ValueError, *self.errors):
+                self._seen_set(item.get("language")).add(int(item["item_id"]))
 
     def process_item(self, item: Any) -> Any:
         if not isinstance(item, ProductItem):
             return item
         try:
             new = self._seen_set(item.language).add(item.item_id)
-        except RedisError as error:
+        except self.errors as error:
             # a possible duplicate is better than a lost item
             self.stats.inc_value(DEDUPE_ERRORS)
             logger.error("Redis failed, %s kept unchecked: %s", _where(item), error)

@@ -40,6 +40,7 @@ from tmapi_crawler.settings import CONCURRENT_ITEMS
 from tmapi_crawler.simulator.process import SimulatorProcess
 
 FIRST_CAT = 8001
+ONE_PAGE_CAT = 7999  # a category of one page: what starting a crawl costs
 ITEMS_PER_CAT = 2000
 TARGET = 0.5
 
@@ -76,7 +77,7 @@ def run(size: str, workdir: Path, repeat: int | None = None) -> Section:
     pages = items // 20
     sim = SimulatorProcess(
         request_log=workdir / "cpu-simulator.jsonl",
-        size=[f"{c}={p.items_per_cat}" for c in cat_ids],
+        size=[f"{c}={p.items_per_cat}" for c in cat_ids] + [f"{ONE_PAGE_CAT}=20"],
     ).start()
     calls = CallLog(sim.request_log)
 
@@ -144,10 +145,34 @@ def run(size: str, workdir: Path, repeat: int | None = None) -> Section:
         check(f"'item_scraped_count': {items}" in run.output, "items missing", run)
         return measured(run, workdir / "cpu-item-path.jsonl", "item path", 0)
 
+    def one_page(name: str, argv: list[str]) -> dict[str, float]:
+        """A crawl of one page of 20 items: what starting costs."""
+        output = Path(argv[argv.index("-O") + 1])
+        log = workdir / f"cpu-{name}-start.log"
+        # the plain spider runs outside the project (Scrapy's defaults)
+        cwd = workdir if "runspider" in argv else None
+        run = run_process(argv, cwd=cwd, log=log)
+        check(run.returncode == 0, f"{name} exited {run.returncode}", run)
+        check(count_lines(output) == 20, f"{name} missed items", run)
+        return {"cpu s": run.cpu}
+
+    start_settings = {"TMAPI_BASE_URL": sim.url, "LOG_LEVEL": "INFO", **SAME_PAGES}
+    crawler_start = crawl_argv(
+        workdir / "cpu-crawler-start.jsonl", {"cat_id": ONE_PAGE_CAT}, start_settings
+    )
+    plain_start = baseline_argv(
+        workdir / "cpu-plain-start.jsonl", sim.url, ONE_PAGE_CAT, "all", 1,
+        "-s", "LOG_LEVEL=INFO",
+    )  # fmt: skip
     try:
-        warm(sim.url, cat_ids)
+        warm(sim.url, [*cat_ids, ONE_PAGE_CAT])
         base, scrapy_items, scrapy_floor, scrapy_item_path, ours = interleaved(
             repeat, bare, lambda: plain(True), lambda: plain(False), item_path, crawler
+        )
+        scrapy_start, ours_start = interleaved(
+            max(repeat, 3),
+            lambda: one_page("plain-scrapy", plain_start),
+            lambda: one_page("crawler", crawler_start),
         )
     finally:
         sim.stop()
@@ -163,7 +188,10 @@ def run(size: str, workdir: Path, repeat: int | None = None) -> Section:
             "configured on main (every `ITEM_PIPELINES` entry, JSON Lines feed "
             "`-O`). Rates over the simulator-logged span of the crawl; CPU per page "
             f"is the client process's user+system time (start-up included). "
-            f"{repeat} runs each, interleaved."
+            f"{repeat} runs each, interleaved. Then a one-page crawl (a "
+            f"category of 20 items) by the crawler and by the plain Scrapy "
+            f"spider, {max(repeat, 3)} runs each, interleaved: what a crawl "
+            "costs to start."
         ),
         baseline=(
             "bench/bare_client.py: aiohttp, one `TCPConnector(limit="
@@ -218,6 +246,13 @@ def run(size: str, workdir: Path, repeat: int | None = None) -> Section:
             scrapy_item_path,
             ours,
             "cpu ms/page",
+        ),
+        Row.compared(
+            "client CPU of a one-page crawl (20 items), s: start-up, one call, "
+            "the feed - crawler against the plain Scrapy spider",
+            ours_start,
+            scrapy_start,
+            "cpu s",
         ),
     ]
     floor = paired(scrapy_floor, base, "pages/s").median

@@ -215,3 +215,34 @@ def test_sigkill_three_times_every_item_once_in_every_feed(
         for path in (tmp_path / "job").rglob("*")
         if path.is_file()
     )
+
+
+@pytest.mark.parametrize("name", ["items.parquet", "items.json"])
+def test_a_file_that_cannot_be_appended_to_is_kept_whole_and_each_run_writes_its_own(
+    name, simulator, crawl, tmp_path
+):
+    """A Parquet file (its footer last) or a JSON array: a job stopped by its
+    call budget and resumed, then run once more when finished, keeps the
+    first run's file whole; each later run writes its own (``-run<N>``)."""
+    import pyarrow.parquet as pq
+
+    sim = simulator(size="77=200")
+    job = {"JOBDIR": str(tmp_path / "job")}
+    stopped = crawl(sim.url, {"cat_id": 77}, {**job, "TMAPI_MAX_CALLS": 4},
+                    output_name=name)  # fmt: skip
+    assert stopped.returncode == 4, stopped.log[-3000:]
+    for _ in range(2):  # resumed to the end, then run again: nothing to do
+        resumed = crawl(sim.url, {"cat_id": 77}, job, output_name=name)
+        assert resumed.returncode == 0, resumed.log[-3000:]
+    stem, suffix = name.split(".")
+    files = [tmp_path / f"{stem}{part}.{suffix}" for part in ("", "-run2", "-run3")]
+
+    def ids(path: Path) -> list[int]:
+        if suffix == "parquet":
+            return pq.read_table(path).column("item_id").to_pylist()
+        return [item["item_id"] for item in json.loads(path.read_text("utf-8"))]
+
+    held = [ids(path) for path in files]  # each file whole: it reads
+    assert [len(found) for found in held] == [80, 120, 0]
+    expected = {p.item_id for p in Catalog(seed=0, sizes={77: 200}).expected(77)}
+    assert Counter(i for found in held for i in found) == Counter(expected)

@@ -12,7 +12,9 @@
   always read line by line without an error once the job has run again.
 * :class:`FeedMemory` keeps in the job directory the file each feed of the
   first run was written to (``%(time)s`` rendered), so a resumed run appends
-  to the same file instead of starting another.
+  to the same file instead of starting another: a file of lines (JSON Lines,
+  CSV) only. A file that cannot be appended to (Parquet, with its footer; a
+  JSON array; XML) is left whole, and each later run writes its own.
 """
 
 from __future__ import annotations
@@ -69,6 +71,19 @@ class LineFlushingJsonLinesExporter(GuardedExport, JsonLinesItemExporter):
         self.file.flush()
 
 
+# the formats whose files a resumed run appends to: lines (a kill cuts at most
+# the last, removed before appending)
+LINE_FORMATS = frozenset({"jsonlines", "jsonl", "jl", "csv", "details_csv"})
+LINE_SUFFIXES = frozenset({".jsonl", ".jl", ".ndjson", ".csv"})
+
+
+def is_line_file(path: Path, feed_format: str | None = None) -> bool:
+    """A file of lines: by its feed's format if known, else by its name."""
+    if feed_format is not None:
+        return feed_format in LINE_FORMATS
+    return path.suffix.lower() in LINE_SUFFIXES
+
+
 def local_path(uri: str) -> Path | None:
     """The file a feed URI writes to, or None when it is not a local file."""
     if uri.startswith("file:"):
@@ -121,17 +136,19 @@ class FeedMemory:
         self, feeds: dict[str, Any], run: int, batch: int = 0
     ) -> dict[str, Any]:
         """*feeds* (the ``FEEDS`` setting) for run *run* of the job: a local
-        file without batches points at the file of the first run, appended
-        to, never overwritten; any other feed (S3, batches) cannot be appended
-        to, so each run writes its own: a name with no ``%(time)s`` or
-        ``%(batch_time)s`` gets ``-run<N>`` before its extension, so it does
-        not replace what an earlier run stored."""
+        file of lines without batches points at the file of the first run,
+        appended to, never overwritten; any other feed (S3, batches, a
+        Parquet, JSON or XML file) cannot be appended to, so each run writes
+        its own: a name with no ``%(time)s`` or ``%(batch_time)s`` gets
+        ``-run<N>`` before its extension, so it does not replace what an
+        earlier run stored."""
         stored = self.load()
         resumed = {}
         for uri, options in feeds.items():
             name = str(uri)
             local = name.startswith("file:") or not ("://" in name or ":" in name[:7])
-            if local and not options.get("batch_item_count", batch):
+            lines = options.get("format") in LINE_FORMATS
+            if local and lines and not options.get("batch_item_count", batch):
                 resumed[stored.get(name, name)] = {**dict(options), "overwrite": False}
             else:
                 resumed[run_uri(name, run)] = dict(options)

@@ -22,7 +22,12 @@ from tmapi_crawler.contract.coverage import PageCover
 from tmapi_crawler.contract.stats import JOB_PAGES_LEFT, RESUME, RESUME_UNJOURNALED
 from tmapi_crawler.exceptions import AlreadyDelivered
 from tmapi_crawler.extensions.ledger import CrawlLedger
-from tmapi_crawler.feeds.feedfile import FeedMemory, local_path, read_items
+from tmapi_crawler.feeds.feedfile import (
+    FeedMemory,
+    is_line_file,
+    local_path,
+    read_items,
+)
 from tmapi_crawler.feeds.storages import dead_spools, spool_root, spooled_files
 from tmapi_crawler.internals import (
     feed_filters,
@@ -132,9 +137,17 @@ class ResumeJournal:
         return sorted(path for path in paths if path.is_file())
 
     def _repair_feeds(self) -> None:
-        """A line a kill cut short, removed from the job's feed files (before
-        they are opened: its item is written again)."""
+        """A line a kill cut short, removed from the job's files of lines
+        (before they are opened: its item is written again); a Parquet, JSON
+        or XML file is never cut (it is not appended to either)."""
+        formats = {
+            path.resolve(): options.get("format")
+            for uri, options in self.crawler.settings.getdict("FEEDS").items()
+            if (path := local_path(str(uri))) is not None
+        }
         for path in self._job_files():
+            if not is_line_file(path, formats.get(path)):
+                continue
             if cut := journal.drop_partial_last_line(path):
                 logger.warning(
                     "%s ended with a line cut by a kill (%d bytes): removed; "

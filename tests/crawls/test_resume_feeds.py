@@ -231,6 +231,9 @@ def test_a_file_that_cannot_be_appended_to_is_kept_whole_and_each_run_writes_its
     stopped = crawl(sim.url, {"cat_id": 77}, {**job, "TMAPI_MAX_CALLS": 4},
                     output_name=name)  # fmt: skip
     assert stopped.returncode == 4, stopped.log[-3000:]
+    assert "is not a file of lines: a SIGKILL would leave it unreadable" in (
+        stopped.log
+    )  # the user is told at the start
     for _ in range(2):  # resumed to the end, then run again: nothing to do
         resumed = crawl(sim.url, {"cat_id": 77}, job, output_name=name)
         assert resumed.returncode == 0, resumed.log[-3000:]

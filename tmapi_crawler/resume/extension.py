@@ -367,6 +367,17 @@ class ResumeJournal:
         stored = self.memory.load()
         for slot in slots:
             path = local_path(slot.uri)
+            if path is not None and not is_line_file(
+                path, feed_format(self.crawler, slot.uri_template)
+            ):
+                logger.warning(
+                    "%s is not a file of lines: a SIGKILL would leave it "
+                    "unreadable (a Parquet file without its footer) and the "
+                    "pages it holds would not be fetched again; a stop, a "
+                    "budget or Ctrl-C leaves it whole. JSON Lines (-O "
+                    "items.jsonl) is exactly once across kills",
+                    path,
+                )
             uri = path.resolve().as_uri() if path is not None else slot.uri
             stored.setdefault(slot.uri_template, uri)
             stored[uri] = uri

@@ -15,12 +15,12 @@ from typing import Any
 
 import pyarrow as pa
 
-from tmapi_crawler.contract.details import DetailItem
+from tmapi_crawler.contract.details import DetailItem, Seller
 from tmapi_crawler.feeds.exporters import strict_json
 
-PRICE = pa.decimal128(18, 2)
+PRICE = pa.decimal128(18, 2)  # to the fen: every price of every feed
 PROPERTIES = pa.map_(pa.string(), pa.string())
-SELLER = ("member_id", "user_id", "login_id", "shop_name", "company_name", "shop_url")
+SELLER = tuple(Seller.model_fields)  # the seller's fields, as the model has them
 
 DETAIL_SCHEMA = pa.schema(
     [

@@ -28,13 +28,12 @@ from scrapy.exporters import BaseItemExporter
 from tmapi_crawler.contract.api import FILTER_FLAGS
 from tmapi_crawler.contract.details import DetailItem
 from tmapi_crawler.contract.items import ProductItem
-from tmapi_crawler.feeds.detailparquet import DETAIL_SCHEMA, detail_record
+from tmapi_crawler.feeds.detailparquet import DETAIL_SCHEMA, PRICE, detail_record
 from tmapi_crawler.feeds.exporters import strict_json
 from tmapi_crawler.feeds.guard import GuardedExport
 
 PARQUET_ROW_GROUP = 10_000
 CENT = Decimal("0.01")
-PRICE = pa.decimal128(18, 2)
 TIME = pa.timestamp("us", tz="UTC")
 TEXTS = pa.list_(pa.string())
 

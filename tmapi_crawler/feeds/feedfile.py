@@ -147,8 +147,8 @@ class FeedMemory:
         for uri, options in feeds.items():
             name = str(uri)
             local = name.startswith("file:") or not ("://" in name or ":" in name[:7])
-            lines = options.get("format") in LINE_FORMATS
-            if local and lines and not options.get("batch_item_count", batch):
+            lines = local and is_line_file(Path(name), options.get("format"))
+            if lines and not options.get("batch_item_count", batch):
                 resumed[stored.get(name, name)] = {**dict(options), "overwrite": False}
             else:
                 resumed[run_uri(name, run)] = dict(options)

@@ -326,6 +326,7 @@ class ResumeJournal:
     def spider_opened(self, spider: Spider) -> None:
         CrawlLedger.of(self.crawler).keep_covers = True  # kept with each page
         feeds = self._remember_feeds()
+        self._warn_of_files_not_of_lines()
         if not self.resumed:
             return
         self._restore_ledger()
@@ -367,9 +368,20 @@ class ResumeJournal:
         stored = self.memory.load()
         for slot in slots:
             path = local_path(slot.uri)
-            if path is not None and not is_line_file(
-                path, feed_format(self.crawler, slot.uri_template)
-            ):
+            uri = path.resolve().as_uri() if path is not None else slot.uri
+            stored.setdefault(slot.uri_template, uri)
+            stored[uri] = uri
+        self.memory.save(stored)
+        return [slot.uri for slot in slots]
+
+    def _warn_of_files_not_of_lines(self) -> None:
+        """A local feed a kill cannot leave readable, said once at the start."""
+        if self.crawler.get_extension(FeedExporter) is None:
+            return
+        for slot in feed_slots(self.crawler):
+            path = local_path(slot.uri)
+            feed = feed_format(self.crawler, slot.uri_template)
+            if path is not None and not is_line_file(path, feed):
                 logger.warning(
                     "%s is not a file of lines: a SIGKILL would leave it "
                     "unreadable (a Parquet file without its footer) and the "
@@ -378,11 +390,6 @@ class ResumeJournal:
                     "items.jsonl) is exactly once across kills",
                     path,
                 )
-            uri = path.resolve().as_uri() if path is not None else slot.uri
-            stored.setdefault(slot.uri_template, uri)
-            stored[uri] = uri
-        self.memory.save(stored)
-        return [slot.uri for slot in slots]
 
     def _restore_ledger(self) -> None:
         """The ledger as the last run that closed left it, and every page that
